@@ -1,3 +1,3 @@
-"""Defender Experts for Teams: the customer-facing Teams bot of a managed detection and response service."""
+"""Defender Experts for Teams: the customer-facing Teams bot of an MDR service."""
 
 __version__ = "0.1.0"

@@ -101,7 +101,9 @@ class Settings:
             )
         app_tenant_id = _str(env, "MicrosoftAppTenantId")
         if app_id and app_type == "SingleTenant" and not app_tenant_id:
-            raise ConfigError("MicrosoftAppTenantId is required when MicrosoftAppType is SingleTenant")
+            raise ConfigError(
+                "MicrosoftAppTenantId is required when MicrosoftAppType is SingleTenant"
+            )
         if app_id and app_type != "UserAssignedMSI" and not app_password:
             raise ConfigError("MicrosoftAppPassword is required when MicrosoftAppId is set")
         if app_password and not app_id:
@@ -109,14 +111,17 @@ class Settings:
 
         storage_url = _str(env, "STORAGE_URL")
         if storage_url and not (
-            storage_url.startswith("sqlite:///") or "AccountName=" in storage_url
+            storage_url.startswith("sqlite:///")
+            or "AccountName=" in storage_url
             or storage_url.startswith("UseDevelopmentStorage=")
         ):
             raise ConfigError(
                 "STORAGE_URL must be sqlite:///<path> or an Azure Storage connection string"
             )
         demo_file = _str(env, "DEMO_TENANT_FILE")
-        allow = tuple(t.strip().lower() for t in _str(env, "TENANT_ALLOW_LIST").split(",") if t.strip())
+        allow = tuple(
+            t.strip().lower() for t in _str(env, "TENANT_ALLOW_LIST").split(",") if t.strip()
+        )
         log_level = _str(env, "LOG_LEVEL", "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")

@@ -1,4 +1,4 @@
-"""The small error hierarchy of the bot. Users never see these messages verbatim unless marked safe."""
+"""The small error hierarchy of the bot."""
 
 
 class BotError(Exception):

@@ -1,0 +1,1 @@
+"""Developer tools: the local Teams client (Agents Playground) and the Teams app package."""

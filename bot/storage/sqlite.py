@@ -1,0 +1,126 @@
+"""SQLite store: the embedded default. WAL journal, full fsync, one connection per process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.errors import ConcurrencyError
+from bot.storage.base import ANY_ETAG, Item, Store, validate_key
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    updated_at REAL NOT NULL DEFAULT (((julianday('now') - 2440587.5) * 86400.0))
+);
+"""
+
+
+class SqliteStore(Store):
+    """Runs every statement on a worker thread so that the event loop never blocks on disk."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=30
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The shared connection, for adapters that keep their own tables in this database."""
+        return self._conn
+
+    def run_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` inside one immediate transaction, serialized with every other statement."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            return result
+
+    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.to_thread(self.run_locked, fn)
+
+    async def read(self, key: str) -> Item | None:
+        validate_key(key)
+
+        def op(conn: sqlite3.Connection) -> Item | None:
+            row = conn.execute("SELECT value, etag FROM documents WHERE key = ?", (key,)).fetchone()
+            return None if row is None else Item(value=json.loads(row[0]), etag=row[1])
+
+        return await self.transaction(op)
+
+    async def write(self, key: str, value: Mapping[str, Any], *, etag: str | None) -> str:
+        validate_key(key)
+        body = json.dumps(dict(value), separators=(",", ":"))
+        new_etag = uuid.uuid4().hex
+
+        def op(conn: sqlite3.Connection) -> str:
+            self.write_in(conn, key, body, etag, new_etag)
+            return new_etag
+
+        return await self.transaction(op)
+
+    @staticmethod
+    def write_in(
+        conn: sqlite3.Connection, key: str, body: str, etag: str | None, new_etag: str
+    ) -> None:
+        """Conditional write inside a caller's transaction."""
+        row = conn.execute("SELECT etag FROM documents WHERE key = ?", (key,)).fetchone()
+        if etag is None and row is not None:
+            raise ConcurrencyError(f"{key} already exists")
+        if etag not in (None, ANY_ETAG) and (row is None or row[0] != etag):
+            raise ConcurrencyError(f"{key} was changed by someone else")
+        conn.execute(
+            "INSERT INTO documents(key, value, etag) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, etag = excluded.etag, "
+            "updated_at = ((julianday('now') - 2440587.5) * 86400.0)",
+            (key, body, new_etag),
+        )
+
+    async def delete(self, key: str, *, etag: str | None = None) -> bool:
+        validate_key(key)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT etag FROM documents WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return False
+            if etag not in (None, ANY_ETAG) and row[0] != etag:
+                raise ConcurrencyError(f"{key} was changed by someone else")
+            conn.execute("DELETE FROM documents WHERE key = ?", (key,))
+            return True
+
+        return await self.transaction(op)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        def op(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT key FROM documents WHERE substr(key, 1, ?) = ? ORDER BY key",
+                (len(prefix), prefix),
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        return await self.transaction(op)
+
+    async def close(self) -> None:
+        with self._lock:
+            self._conn.close()

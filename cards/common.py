@@ -1,0 +1,113 @@
+"""Shared building blocks and the one serializer for every card."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from microsoft_teams.cards.core import (
+    ActionSet,
+    AdaptiveCard,
+    CardElement,
+    Container,
+    ExecuteAction,
+    Fact,
+    FactSet,
+    TextBlock,
+)
+
+from cards.views import Notice
+
+CARD_VERSION: Literal["1.5"] = "1.5"
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+SERVICE_NAME = "Defender Experts"
+
+Color = Literal["Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention"]
+Style = Literal["default", "emphasis", "accent", "good", "attention", "warning"]
+ButtonStyle = Literal["default", "positive", "destructive"]
+
+_NOTICE_COLOR: dict[str, Color] = {
+    "error": "Attention",
+    "warning": "Warning",
+    "info": "Accent",
+    "good": "Good",
+}
+_NOTICE_STYLE: dict[str, Style] = {
+    "error": "attention",
+    "warning": "warning",
+    "info": "accent",
+    "good": "good",
+}
+
+
+def to_json(card: AdaptiveCard) -> dict[str, Any]:
+    """Serialize a typed card once, the way Teams expects it."""
+    data: dict[str, Any] = card.model_dump(mode="json", exclude_none=True, by_alias=True)
+    data["$schema"] = "http://adaptivecards.io/schemas/adaptive-card.json"
+    return data
+
+
+def card(body: Sequence[CardElement], actions: Sequence[Any] = ()) -> AdaptiveCard:
+    return AdaptiveCard(
+        version=CARD_VERSION,
+        body=list(body),
+        actions=list(actions) or None,
+    )
+
+
+def execute(
+    title: str,
+    verb: str,
+    data: dict[str, Any] | None = None,
+    *,
+    inputs: bool = True,
+    style: ButtonStyle | None = None,
+) -> ExecuteAction:
+    """An Action.Execute; ``inputs=False`` sends no input values (Back, Skip, Remove)."""
+    return ExecuteAction(
+        title=title,
+        verb=verb,
+        data=dict(data or {}),
+        associated_inputs="auto" if inputs else "none",
+        style=style,
+    )
+
+
+def header(title: str, subtitle: str = "") -> Container:
+    items: list[CardElement] = [
+        TextBlock(text=SERVICE_NAME, size="Small", weight="Bolder", color="Accent", wrap=True),
+        TextBlock(text=title, size="Large", weight="Bolder", wrap=True, spacing="None"),
+    ]
+    if subtitle:
+        items.append(TextBlock(text=subtitle, is_subtle=True, wrap=True, spacing="None"))
+    return Container(items=items)
+
+
+def notice(n: Notice | None) -> list[CardElement]:
+    if n is None:
+        return []
+    return [
+        Container(
+            style=_NOTICE_STYLE[n.kind],
+            items=[
+                TextBlock(
+                    text=n.text,
+                    wrap=True,
+                    color=_NOTICE_COLOR[n.kind],
+                    weight="Bolder" if n.kind == "error" else None,
+                )
+            ],
+        )
+    ]
+
+
+def para(text: str, **kw: Any) -> TextBlock:
+    return TextBlock(text=text, wrap=True, **kw)
+
+
+def facts(pairs: Sequence[tuple[str, str]]) -> FactSet:
+    return FactSet(facts=[Fact(title=k, value=v or "None") for k, v in pairs])
+
+
+def buttons(*actions: Any) -> ActionSet:
+    return ActionSet(actions=list(actions))

@@ -1,0 +1,483 @@
+"""The setup guide's cards, one pure function per step, using the product's own labels."""
+
+from __future__ import annotations
+
+from microsoft_teams.cards.core import (
+    AdaptiveCard,
+    CardElement,
+    Choice,
+    ChoiceSetInput,
+    Column,
+    ColumnSet,
+    Container,
+    TextInput,
+    ToggleInput,
+)
+
+from cards import verbs
+from cards.common import buttons, card, execute, facts, header, notice, para
+from cards.views import (
+    ContactsView,
+    ExclusionsView,
+    GroupTabView,
+    Mode,
+    Option,
+    PermissionsView,
+    ReviewView,
+    SettingsView,
+    SubmittedView,
+    TeamsView,
+)
+
+TOTAL_STEPS = 5
+INVESTIGATE_LABEL = "Investigate incidents and guide my responses"
+RESPOND_LABEL = "Respond directly to active threats"
+WITHOUT_RESPOND = (
+    "Without **Respond directly to active threats**, our experts won't take response actions "
+    "for you: they won't isolate or release devices, quarantine files, restrict app execution, "
+    "disable or re-enable users, force password resets, or delete malicious email. "
+    "You'll get guidance for these actions and must take them yourself."
+)
+TEAMS_WARNING = (
+    "Defender Experts will have access to all messages posted on any channel in the created "
+    "**Defender Experts team**. To stop this, go to **Apps** in Teams, then **Manage your apps** "
+    "> **Defender Experts** > **Remove**. This removal action cannot be reversed."
+)
+TEAMS_ROLE_NOTE = (
+    "To set up the Defender Experts Teams application, you must have either the **Global "
+    "administrator** or **Security administrator** role assigned, and a Microsoft Teams license."
+)
+
+
+def _step(n: int, title: str, mode: Mode) -> CardElement:
+    if mode == "edit":
+        return header(f"Edit settings: {title}", "Settings > Defender Experts")
+    return header(title, f"Step {n} of {TOTAL_STEPS} · Defender Experts settings setup")
+
+
+def _nav(
+    rev: int, next_title: str, next_verb: str, mode: Mode, *, back: bool = True
+) -> list[object]:
+    actions: list[object] = []
+    if back:
+        actions.append(execute("Back", verbs.SETUP_BACK, {"rev": rev}, inputs=False))
+    actions.append(
+        execute(
+            "Next: Review" if mode == "edit" else next_title,
+            next_verb,
+            {"rev": rev},
+            style="positive",
+        )
+    )
+    return actions
+
+
+def permissions_card(view: PermissionsView) -> AdaptiveCard:
+    body: list[CardElement] = [
+        _step(1, "Grant permissions to our experts", view.mode),
+        *notice(view.notice),
+        para(
+            "By default, Defender Experts for XDR requires **Service provider access** that lets "
+            "our experts sign into your tenant and deliver services based on assigned security "
+            "roles. Choose the access level(s) you want to grant our experts."
+        ),
+        ToggleInput(
+            id="investigate",
+            title=f"{INVESTIGATE_LABEL} (default)",
+            value="true" if view.investigate else "false",
+            label="Access level: Security Reader",
+        ),
+        para(
+            "Lets our experts proactively monitor and investigate incidents and guide you "
+            "through any necessary response actions.",
+            is_subtle=True,
+            spacing="None",
+        ),
+        ToggleInput(
+            id="respond",
+            title=f"{RESPOND_LABEL} (recommended)",
+            value="true" if view.respond else "false",
+            label="Access level: Security Operator",
+        ),
+        para(
+            "Lets our experts contain and remediate active threats immediately while "
+            "investigating, reducing the threat's impact.",
+            is_subtle=True,
+            spacing="None",
+        ),
+    ]
+    if not view.respond:
+        body += notice_block(WITHOUT_RESPOND)
+    body.append(
+        para(
+            "Our experts only get individual access to specific areas for a limited period.",
+            is_subtle=True,
+            size="Small",
+        )
+    )
+    actions: list[object] = [
+        execute("Manage exclusions", verbs.PERMISSIONS_EXCLUSIONS, {"rev": view.rev}),
+        *_nav(view.rev, "Next", verbs.PERMISSIONS_NEXT, view.mode, back=view.mode == "edit"),
+    ]
+    return card(body, actions)
+
+
+def notice_block(text: str) -> list[CardElement]:
+    return [Container(style="warning", items=[para(text, color="Warning")])]
+
+
+def _group_tab(tab: GroupTabView, *, rev: int, kind: str) -> list[CardElement]:
+    singular = "device group" if kind == "device" else "user group"
+    title = "Device groups" if kind == "device" else "User groups"
+    search_verb = (
+        verbs.EXCLUSIONS_SEARCH_DEVICES if kind == "device" else verbs.EXCLUSIONS_SEARCH_USERS
+    )
+    add_verb = verbs.EXCLUSIONS_ADD_DEVICES if kind == "device" else verbs.EXCLUSIONS_ADD_USERS
+    remove_verb = (
+        verbs.EXCLUSIONS_REMOVE_DEVICE if kind == "device" else verbs.EXCLUSIONS_REMOVE_USER
+    )
+    hv_id = "hv_devices" if kind == "device" else "hv_users"
+    hv_title = (
+        "Exclude all high-value devices" if kind == "device" else "Exclude all high-value users"
+    )
+    items: list[CardElement] = [
+        para(f"**{title}**", size="Medium", separator=True, spacing="Large"),
+        ColumnSet(
+            columns=[
+                Column(
+                    width="stretch",
+                    items=[
+                        TextInput(
+                            id=f"{kind}_query",
+                            label=f"Search {singular}s",
+                            placeholder=f"Search {singular}s by name",
+                            value=tab.query or None,
+                            max_length=100,
+                        ),
+                    ],
+                ),
+                Column(
+                    width="auto",
+                    vertical_content_alignment="Bottom",
+                    items=[
+                        buttons(execute("Search", search_verb, {"rev": rev})),
+                    ],
+                ),
+            ]
+        ),
+    ]
+    if tab.results:
+        items += [
+            ChoiceSetInput(
+                id=f"{kind}_pick",
+                label=f"Results: choose {singular}s to exclude",
+                is_multi_select=True,
+                style="expanded",
+                choices=[Choice(title=o.title, value=o.id) for o in tab.results],
+            ),
+            buttons(execute(f"+ Add {title.lower()}", add_verb, {"rev": rev})),
+        ]
+    items.append(para(f"Excluded {singular}s ({len(tab.excluded)})", weight="Bolder"))
+    if not tab.excluded:
+        items.append(para(f"No {singular}s are excluded.", is_subtle=True, spacing="None"))
+    for g in tab.excluded:
+        items.append(_removable(g, f"Remove {singular}", remove_verb, rev))
+    items += [
+        ToggleInput(id=hv_id, title=hv_title, value="true" if tab.high_value else "false"),
+        para(
+            f"This also excludes every {kind} tagged as high-value in the future. Excluded "
+            f"high-value {kind}s aren't listed among the {title.lower()}.",
+            is_subtle=True,
+            size="Small",
+            spacing="None",
+        ),
+    ]
+    return items
+
+
+def _removable(o: Option, title: str, verb: str, rev: int) -> ColumnSet:
+    text = o.title if not o.subtitle else f"{o.title} · {o.subtitle}"
+    return ColumnSet(
+        columns=[
+            Column(width="stretch", vertical_content_alignment="Center", items=[para(text)]),
+            Column(
+                width="auto",
+                items=[
+                    buttons(execute(title, verb, {"rev": rev, "id": o.id}, inputs=False)),
+                ],
+            ),
+        ]
+    )
+
+
+def exclusions_card(view: ExclusionsView) -> AdaptiveCard:
+    body: list[CardElement] = [
+        _step(2, "Exclude devices and users from remediation", view.mode),
+        *notice(view.notice),
+        para(
+            "Our experts won't take remediation actions on excluded devices and users; you get "
+            "remediation guidance for them instead. Only existing groups are listed: create new "
+            "device groups in the Defender for Endpoint settings and user groups in the "
+            "Microsoft Entra admin center, then search again."
+        ),
+        *_group_tab(view.devices, rev=view.rev, kind="device"),
+        *_group_tab(view.users, rev=view.rev, kind="user"),
+        para(
+            "**Next** confirms your exclusion list. **Skip** discards every exclusion added "
+            "in this step.",
+            is_subtle=True,
+            size="Small",
+            separator=True,
+        ),
+    ]
+    actions = [
+        execute("Back", verbs.SETUP_BACK, {"rev": view.rev}, inputs=False),
+        execute("Skip", verbs.EXCLUSIONS_SKIP, {"rev": view.rev}, inputs=False),
+        execute(
+            "Next: Review" if view.mode == "edit" else "Next",
+            verbs.EXCLUSIONS_NEXT,
+            {"rev": view.rev},
+            style="positive",
+        ),
+    ]
+    return card(body, actions)
+
+
+def contacts_card(view: ContactsView) -> AdaptiveCard:
+    body: list[CardElement] = [
+        _step(3, "Tell us who to contact for important matters", view.mode),
+        *notice(view.notice),
+        para(
+            "**Incident notification** contacts are notified for managed response actions and "
+            "anything that needs an immediate response, so they should always be available. "
+            "**Service review** contacts join ongoing security briefings with our service "
+            "delivery team. Each contact you add gets an email."
+        ),
+        ColumnSet(
+            columns=[
+                Column(
+                    width="stretch",
+                    items=[
+                        TextInput(
+                            id="contact_query",
+                            label="Contact person or team",
+                            placeholder="Search people and teams",
+                            value=view.query or None,
+                            max_length=100,
+                        ),
+                    ],
+                ),
+                Column(
+                    width="auto",
+                    vertical_content_alignment="Bottom",
+                    items=[
+                        buttons(execute("Search", verbs.CONTACTS_SEARCH, {"rev": view.rev})),
+                    ],
+                ),
+            ]
+        ),
+    ]
+    if view.results:
+        body.append(
+            ChoiceSetInput(
+                id="contact_pick",
+                label="Choose a person or team",
+                style="compact",
+                placeholder="Choose from the results",
+                choices=[
+                    Choice(title=f"{o.title} ({o.subtitle})" if o.subtitle else o.title, value=o.id)
+                    for o in view.results
+                ],
+            )
+        )
+    body += [
+        TextInput(
+            id="contact_phone",
+            label="Phone number (optional)",
+            style="Tel",
+            placeholder="+1 425 555 0100",
+            value=view.phone or None,
+            max_length=32,
+        ),
+        ChoiceSetInput(
+            id="contact_for",
+            label="Contact for",
+            style="compact",
+            placeholder="Choose",
+            value=view.purpose or None,
+            choices=[
+                Choice(title="Incident notification", value="incidentNotification"),
+                Choice(title="Service review", value="serviceReview"),
+            ],
+        ),
+        buttons(execute("Add", verbs.CONTACTS_ADD, {"rev": view.rev})),
+        para(f"Contacts ({len(view.contacts)})", weight="Bolder", separator=True),
+    ]
+    if not view.contacts:
+        body.append(para("No contacts yet.", is_subtle=True, spacing="None"))
+    for c in view.contacts:
+        detail = " · ".join(x for x in (c.purpose_label, c.mail, c.phone) if x)
+        body.append(
+            ColumnSet(
+                columns=[
+                    Column(
+                        width="stretch",
+                        items=[para(f"**{c.name}**"), para(detail, is_subtle=True, spacing="None")],
+                    ),
+                    Column(
+                        width="auto",
+                        items=[
+                            buttons(
+                                execute(
+                                    "Remove",
+                                    verbs.CONTACTS_REMOVE,
+                                    {"rev": view.rev, "id": c.id, "purpose": c.purpose},
+                                    inputs=False,
+                                )
+                            )
+                        ],
+                    ),
+                ]
+            )
+        )
+    actions = _nav(view.rev, "Next", verbs.CONTACTS_NEXT, view.mode)
+    return card(body, actions)
+
+
+def teams_card(view: TeamsView) -> AdaptiveCard:
+    body: list[CardElement] = [
+        _step(
+            4, "Receive managed response notifications and updates in Microsoft Teams", view.mode
+        ),
+        *notice(view.notice),
+        para(
+            "Apart from email, you can use Microsoft Teams to receive updates about managed "
+            "responses and communicate with our experts in real time. When this setting is on, "
+            "a new team named **Defender Experts team** is created, and managed response "
+            "notifications about ongoing incidents are posted in its **Managed response** "
+            "channel."
+        ),
+        ToggleInput(
+            id="teams_enabled",
+            title="Communicate on Teams",
+            value="true" if view.enabled else "false",
+        ),
+        *notice_block(TEAMS_WARNING),
+        para(TEAMS_ROLE_NOTE, is_subtle=True, size="Small"),
+    ]
+    return card(body, _nav(view.rev, "Next", verbs.TEAMS_NEXT, view.mode))
+
+
+def review_card(view: ReviewView) -> AdaptiveCard:
+    title = "Review your changes" if view.mode == "edit" else "Review your settings"
+    body: list[CardElement] = [
+        header(
+            title,
+            "Step 5 of 5 · Defender Experts settings setup"
+            if view.mode == "setup"
+            else "Settings > Defender Experts",
+        ),
+        *notice(view.notice),
+    ]
+    for s in view.sections:
+        body += [
+            ColumnSet(
+                separator=True,
+                spacing="Medium",
+                columns=[
+                    Column(
+                        width="stretch",
+                        vertical_content_alignment="Center",
+                        items=[para(f"**{s.title}**")],
+                    ),
+                    Column(
+                        width="auto",
+                        items=[
+                            buttons(
+                                execute(
+                                    "Edit",
+                                    verbs.SETUP_GOTO,
+                                    {"rev": view.rev, "step": s.key},
+                                    inputs=False,
+                                )
+                            )
+                        ],
+                    ),
+                ],
+            ),
+            facts(s.facts),
+        ]
+    actions = [
+        execute("Back", verbs.SETUP_BACK, {"rev": view.rev}, inputs=False),
+        execute("Submit", verbs.SUBMIT, {"rev": view.rev}, inputs=False, style="positive"),
+    ]
+    return card(body, actions)
+
+
+def submitted_card(view: SubmittedView) -> AdaptiveCard:
+    teams = (
+        "Teams communication was requested: the **Defender Experts team** and its "
+        "**Managed response** channel will be set up."
+        if view.teams_requested
+        else "Teams communication is off: you'll get notifications by email."
+    )
+    body: list[CardElement] = [
+        header("Setup complete", f"Settings version {view.version}"),
+        *notice_good(f"{view.submitted_by} submitted the Defender Experts settings."),
+        para(teams),
+        para(
+            "Next, view the readiness assessment to complete the actions needed to optimize "
+            "your security posture before the service starts."
+        ),
+    ]
+    actions = [
+        execute(
+            "View readiness assessment", verbs.READINESS_VIEW, {}, inputs=False, style="positive"
+        ),
+        execute("View settings", verbs.SETTINGS_SHOW, {}, inputs=False),
+    ]
+    return card(body, actions)
+
+
+def notice_good(text: str) -> list[CardElement]:
+    return [Container(style="good", items=[para(text, color="Good", weight="Bolder")])]
+
+
+def settings_card(view: SettingsView) -> AdaptiveCard:
+    subtitle = (
+        f"Version {view.version} · last changed by {view.updated_by} on {view.updated_at}"
+        if view.version
+        else "Not set up yet"
+    )
+    body: list[CardElement] = [header("Defender Experts settings", subtitle), *notice(view.notice)]
+    for s in view.sections:
+        body += [
+            ColumnSet(
+                separator=True,
+                spacing="Medium",
+                columns=[
+                    Column(
+                        width="stretch",
+                        vertical_content_alignment="Center",
+                        items=[para(f"**{s.title}**")],
+                    ),
+                    Column(
+                        width="auto",
+                        items=[
+                            buttons(
+                                execute(
+                                    "Edit", verbs.SETTINGS_EDIT, {"section": s.key}, inputs=False
+                                )
+                            )
+                        ],
+                    ),
+                ],
+            ),
+            facts(s.facts),
+        ]
+    actions = (
+        []
+        if view.version
+        else [execute("Get started", verbs.SETUP_START, {}, inputs=False, style="positive")]
+    )
+    return card(body, actions)
