@@ -1,0 +1,49 @@
+"""``python -m bot`` serves the bot; ``python -m bot playground|manifest`` are developer tools."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from bot.errors import ConfigError
+
+
+def serve() -> int:
+    from aiohttp import web
+
+    from bot.config import Settings
+    from bot.transport.web import create_app
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "serve"
+    if command == "serve":
+        return serve()
+    if command == "playground":
+        from bot.devtools.playground import main as playground
+
+        return int(playground(args[1:]))
+    if command == "manifest":
+        from bot.devtools.manifest import main as manifest
+
+        return int(manifest(args[1:]))
+    print("usage: python -m bot [serve|playground|manifest]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

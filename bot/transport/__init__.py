@@ -1,0 +1,1 @@
+"""The edge: HTTP endpoints and the Bot Framework SDK. Only this package imports botbuilder."""

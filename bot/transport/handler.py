@@ -1,0 +1,186 @@
+"""The Teams activity handler: parses activities and calls the injected services. Nothing else."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount
+from microsoft_teams.cards.core import AdaptiveCard
+
+from bot.errors import ConcurrencyError
+from bot.logsafe import safe
+from bot.onboarding import Actor, OnboardingService
+from bot.storage import Store
+from cards import CARD_CONTENT_TYPE, to_json
+from cards.messages import message_card
+from cards.views import MessageView, Notice
+
+log = logging.getLogger(__name__)
+
+_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+MAX_TEXT = 2000
+
+
+def card_attachment(card: AdaptiveCard) -> Attachment:
+    return CardFactory.adaptive_card(to_json(card))
+
+
+def card_invoke_response(card: AdaptiveCard) -> InvokeResponse:
+    """The Universal Actions answer: a card that replaces the one acted on, in place."""
+    return InvokeResponse(
+        status=200,
+        body={"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": to_json(card)},
+    )
+
+
+def apology_card(correlation_id: str) -> AdaptiveCard:
+    return message_card(
+        MessageView(
+            title="Something went wrong",
+            text="Sorry, something went wrong on our side and nothing was changed. Try again in "
+            "a moment. If it keeps happening, contact your service delivery manager with this "
+            f"reference: {correlation_id}.",
+            notice=Notice(f"Reference: {correlation_id}", "error"),
+        )
+    )
+
+
+def actor_of(activity: Activity) -> Actor:
+    sender: ChannelAccount = activity.from_property or ChannelAccount()
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = channel_data.get("tenant") or {}
+    tenant_id = (
+        (tenant.get("id") if isinstance(tenant, dict) else None)
+        or (activity.conversation.tenant_id if activity.conversation else None)
+        or ""
+    )
+    return Actor(
+        user_id=str(sender.aad_object_id or ""),
+        name=str(sender.name or "")[:128],
+        tenant_id=str(tenant_id),
+    )
+
+
+class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
+    """Routes commands and Universal Actions to the onboarding service."""
+
+    def __init__(self, onboarding: OnboardingService, store: Store) -> None:
+        super().__init__()
+        self._onboarding = onboarding
+        self._store = store
+        self._commands: dict[str, Callable[[Actor], Awaitable[AdaptiveCard]]] = {
+            "setup": onboarding.start,
+            "get started": onboarding.start,
+            "settings": onboarding.show_settings,
+            "help": self._help,
+        }
+
+    async def _help(self, actor: Actor) -> AdaptiveCard:
+        return self._onboarding.help()
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        actor = actor_of(activity)
+        await self._remember(turn_context)
+        if isinstance(activity.value, dict) and "verb" in activity.value:
+            value: Mapping[str, Any] = activity.value
+            verb = value.get("verb")
+            card = await self._onboarding.act(actor, verb if isinstance(verb, str) else "", value)
+            await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
+            return
+        text = _MENTION.sub("", activity.text or "")[:MAX_TEXT].strip().lower()
+        text = " ".join(text.split())
+        command = self._commands.get(text)
+        if command is None:
+            card = self._onboarding.help(
+                Notice("I didn't recognize that. Here is what I can do.", "info") if text else None
+            )
+        else:
+            card = await command(actor)
+        await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        activity = turn_context.activity
+        if activity.name != "adaptiveCard/action":
+            return await super().on_invoke_activity(turn_context)
+        value: dict[str, Any] = activity.value if isinstance(activity.value, dict) else {}
+        raw_action = value.get("action")
+        action: dict[str, Any] = raw_action if isinstance(raw_action, dict) else {}
+        raw_verb, raw_data = action.get("verb"), action.get("data")
+        verb = raw_verb if isinstance(raw_verb, str) else ""
+        data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
+        actor = actor_of(activity)
+        log.info("card action %s by %s", safe(verb), safe(actor.user_id))
+        card = await self._onboarding.act(actor, verb, data)
+        return card_invoke_response(card)
+
+    async def on_members_added_activity(
+        self, members_added: list[ChannelAccount], turn_context: TurnContext
+    ) -> None:
+        activity = turn_context.activity
+        bot_id = activity.recipient.id if activity.recipient else None
+        if (
+            activity.conversation
+            and activity.conversation.conversation_type == "personal"
+            and any(m.id == bot_id for m in members_added)
+        ):
+            await self._welcome(turn_context)
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if activity.conversation and activity.conversation.conversation_type == "personal":
+            await self._welcome(turn_context)
+
+    async def _welcome(self, turn_context: TurnContext) -> None:
+        """Send the welcome card once per conversation, however many install events arrive."""
+        activity = turn_context.activity
+        key = f"conversations/{activity.conversation.id}/welcomed"
+        try:
+            await self._store.write(
+                key, {"at": activity.timestamp and str(activity.timestamp)}, etag=None
+            )
+        except ConcurrencyError:
+            return
+        await self._remember(turn_context)
+        card = await self._onboarding.welcome(actor_of(activity))
+        await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
+
+    async def _remember(self, turn_context: TurnContext) -> None:
+        """Keep the conversation reference, so that the bot can write to this chat later."""
+        activity = turn_context.activity
+        if not activity.conversation or not activity.conversation.id:
+            return
+        reference = TurnContext.get_conversation_reference(activity).serialize()
+        await self._store.write(
+            f"conversations/{activity.conversation.id}/reference", reference, etag="*"
+        )
+
+
+async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+    """Log once, with a correlation id; tell the user something useful and nothing internal."""
+    correlation_id = uuid.uuid4().hex[:12]
+    activity = turn_context.activity
+    log.error(
+        "turn failed [%s] type=%s name=%s conversation=%s",
+        correlation_id,
+        safe(activity.type),
+        safe(activity.name),
+        safe(activity.conversation.id if activity.conversation else ""),
+        exc_info=error,
+    )
+    card = apology_card(correlation_id)
+    try:
+        if activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action":
+            await turn_context.send_activity(
+                Activity(type=ActivityTypes.invoke_response, value=card_invoke_response(card))
+            )
+        elif activity.type == ActivityTypes.message:
+            await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
+    except Exception:
+        log.warning("could not tell the user about failure [%s]", correlation_id)
