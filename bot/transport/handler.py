@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
@@ -13,6 +13,7 @@ from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount
 from microsoft_teams.cards.core import AdaptiveCard
 
+from bot.actions import CardAction, CardActionHandler, TeamInstallation, TeamInstallationListener
 from bot.errors import ConcurrencyError
 from bot.logsafe import safe
 from bot.onboarding import Actor, OnboardingService
@@ -70,10 +71,19 @@ def actor_of(activity: Activity) -> Actor:
 class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
     """Routes commands and Universal Actions to the onboarding service."""
 
-    def __init__(self, onboarding: OnboardingService, store: Store) -> None:
+    def __init__(
+        self,
+        onboarding: OnboardingService,
+        store: Store,
+        *,
+        card_actions: Mapping[str, CardActionHandler] | None = None,
+        team_listeners: Sequence[TeamInstallationListener] = (),
+    ) -> None:
         super().__init__()
         self._onboarding = onboarding
         self._store = store
+        self._card_actions = dict(card_actions or {})
+        self._team_listeners = list(team_listeners)
         self._commands: dict[str, Callable[[Actor], Awaitable[AdaptiveCard]]] = {
             "setup": onboarding.start,
             "get started": onboarding.start,
@@ -117,7 +127,21 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
         actor = actor_of(activity)
         log.info("card action %s by %s", safe(verb), safe(actor.user_id))
-        card = await self._onboarding.act(actor, verb, data)
+        handler = next(
+            (h for prefix, h in self._card_actions.items() if verb.startswith(prefix)), None
+        )
+        if handler is None:
+            card = await self._onboarding.act(actor, verb, data)
+        else:
+            card = await handler(
+                CardAction(
+                    actor=actor,
+                    verb=verb,
+                    data=data,
+                    conversation_id=str(activity.conversation.id if activity.conversation else ""),
+                    message_id=str(activity.reply_to_id or ""),
+                )
+            )
         return card_invoke_response(card)
 
     async def on_members_added_activity(
@@ -132,10 +156,39 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         ):
             await self._welcome(turn_context)
 
+        elif _team_of(activity) and any(m.id == bot_id for m in members_added):
+            await self._team_installed(turn_context, added=True)
+
+    async def on_members_removed_activity(
+        self, members_removed: list[ChannelAccount], turn_context: TurnContext
+    ) -> None:
+        activity = turn_context.activity
+        bot_id = activity.recipient.id if activity.recipient else None
+        if _team_of(activity) and any(m.id == bot_id for m in members_removed):
+            await self._team_installed(turn_context, added=False)
+
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         if activity.conversation and activity.conversation.conversation_type == "personal":
             await self._welcome(turn_context)
+        elif _team_of(activity):
+            await self._team_installed(turn_context, added=True)
+
+    async def _team_installed(self, turn_context: TurnContext, *, added: bool) -> None:
+        activity = turn_context.activity
+        team = _team_of(activity)
+        reference = TurnContext.get_conversation_reference(activity).serialize()
+        event = TeamInstallation(
+            tenant_id=actor_of(activity).tenant_id,
+            team_id=str(team.get("id", "")),
+            aad_group_id=str(team.get("aadGroupId", "")),
+            team_name=str(team.get("name", ""))[:256],
+            reference=reference,
+            added=added,
+        )
+        log.info("bot %s team %s", "added to" if added else "removed from", safe(event.team_id))
+        for listener in self._team_listeners:
+            await listener(event)
 
     async def _welcome(self, turn_context: TurnContext) -> None:
         """Send the welcome card once per conversation, however many install events arrive."""
@@ -160,6 +213,12 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         await self._store.write(
             f"conversations/{activity.conversation.id}/reference", reference, etag="*"
         )
+
+
+def _team_of(activity: Activity) -> dict[str, Any]:
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    team = channel_data.get("team")
+    return team if isinstance(team, dict) and team.get("id") else {}
 
 
 async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
