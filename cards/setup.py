@@ -160,7 +160,7 @@ def _group_tab(tab: GroupTabView, *, rev: int, kind: str) -> list[CardElement]:
                     width="auto",
                     vertical_content_alignment="Bottom",
                     items=[
-                        buttons(execute("Search", search_verb, {"rev": rev})),
+                        buttons(execute(f"Search {title.lower()}", search_verb, {"rev": rev})),
                     ],
                 ),
             ]

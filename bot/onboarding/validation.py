@@ -15,7 +15,7 @@ MAX_IDS = 50
 MAX_PHONE = 32
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _ID = re.compile(r"^[A-Za-z0-9._:@\-]+$")
 
 
