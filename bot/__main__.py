@@ -9,10 +9,8 @@ from bot.errors import ConfigError
 
 
 def serve() -> int:
-    from aiohttp import web
-
     from bot.config import Settings
-    from bot.transport.web import create_app
+    from bot.transport.web import run
 
     try:
         settings = Settings.from_env()
@@ -24,7 +22,7 @@ def serve() -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    run(settings)
     return 0
 
 

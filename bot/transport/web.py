@@ -56,6 +56,11 @@ def create_app(
     return app
 
 
+def run(settings: Settings) -> None:
+    """Serve until interrupted."""
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 

@@ -40,8 +40,12 @@ async def complete_guide(flow: Flow) -> dict[str, Any]:
     await flow.press("+ Add device groups", device_pick=FINANCE_DEVICES)
     await flow.press("Next", hv_users="true")
     await flow.press("Search", contact_query="secops")
-    await flow.press("Add", contact_pick=SECOPS_GROUP, contact_for="incidentNotification",
-                     contact_phone="+1 425 555 0100")
+    await flow.press(
+        "Add",
+        contact_pick=SECOPS_GROUP,
+        contact_for="incidentNotification",
+        contact_phone="+1 425 555 0100",
+    )
     await flow.press("Next")
     await flow.press("Next", teams_enabled="true")
     return await flow.press("Submit")
@@ -82,8 +86,11 @@ async def test_full_guide_commits_version_one_with_audit(
     assert [g.name for g in s.exclusions.device_groups] == ["Finance workstations"]
     assert s.exclusions.high_value_users and not s.exclusions.high_value_devices
     assert [(c.name, c.purpose, c.phone) for c in s.contacts] == [
-        ("Security Operations", Purpose.INCIDENT, "+14254550100".replace("4254550100",
-                                                                          "4255550100"))
+        (
+            "Security Operations",
+            Purpose.INCIDENT,
+            "+14254550100".replace("4254550100", "4255550100"),
+        )
     ]
     assert s.communicate_on_teams
     assert record.teams_requested_at
@@ -164,8 +171,9 @@ async def test_review_edit_jumps_to_the_section(service: OnboardingService) -> N
     await flow.press("Next")
     edit = [a for a in flow.card["body"] if a.get("type") == "ColumnSet"]
     assert len(edit) == 4
-    await flow.raw(verbs.SETUP_GOTO, {"rev": action(flow.card, "Submit")["data"]["rev"],
-                                      "step": "teams"})
+    await flow.raw(
+        verbs.SETUP_GOTO, {"rev": action(flow.card, "Submit")["data"]["rev"], "step": "teams"}
+    )
     assert "Communicate on Teams" in flow.text()
 
 
@@ -181,8 +189,12 @@ async def test_contacts_refusals_leave_state_unchanged(
     assert "Choose what this contact is for" in flow.text()
     await flow.press("Add", contact_pick=SECOPS_GROUP, contact_for="incidentNotification")
     assert "already a contact for Incident notification" in flow.text()
-    await flow.press("Add", contact_pick=SECOPS_GROUP, contact_for="incidentNotification",
-                     contact_phone="call me maybe")
+    await flow.press(
+        "Add",
+        contact_pick=SECOPS_GROUP,
+        contact_for="incidentNotification",
+        contact_phone="call me maybe",
+    )
     assert "international format" in flow.text()
     await flow.press("Add", contact_pick="not-a-real-id", contact_for="serviceReview")
     assert "doesn't exist in your directory" in flow.text()
@@ -320,8 +332,10 @@ async def test_action_for_another_step_is_refused(
     flow = Flow(service, ALEX)
     await flow.start()
     before = await snapshot(store)
-    await flow.raw(verbs.CONTACTS_ADD, {"rev": 1, "contact_pick": SECOPS_GROUP,
-                                        "contact_for": "incidentNotification"})
+    await flow.raw(
+        verbs.CONTACTS_ADD,
+        {"rev": 1, "contact_pick": SECOPS_GROUP, "contact_for": "incidentNotification"},
+    )
     assert "belongs to another step" in flow.text()
     assert await snapshot(store) == before
 
@@ -377,7 +391,9 @@ async def test_shared_draft_submitted_by_another_admin_keeps_both_changes(
     assert record.version == 2
     assert not record.settings.respond and not record.settings.communicate_on_teams
     assert {c.field for c in record.audit[-1].changes} == {
-        "permissions.respond", "teams.communicateOnTeams"}
+        "permissions.respond",
+        "teams.communicateOnTeams",
+    }
 
 
 async def test_edit_saves_a_new_version_with_only_the_change(service: OnboardingService) -> None:
@@ -431,12 +447,22 @@ async def test_settings_card_shows_every_choice(service: OnboardingService) -> N
     flow = Flow(service, ALEX)
     await flow.settings()
     text = flow.text()
-    for expected in ("Granted (Security Operator)", "Finance workstations",
-                     "Security Operations", "+14255550100", "Version 1", "Alex Wilber"):
+    for expected in (
+        "Granted (Security Operator)",
+        "Finance workstations",
+        "Security Operations",
+        "+14255550100",
+        "Version 1",
+        "Alex Wilber",
+    ):
         assert expected in text
     edits = [a for a in actions(flow.card) if a["verb"] == verbs.SETTINGS_EDIT]
     assert [a["data"]["section"] for a in edits] == [
-        "permissions", "exclusions", "contacts", "teams"]
+        "permissions",
+        "exclusions",
+        "contacts",
+        "teams",
+    ]
 
 
 async def test_listeners_run_after_commit_and_failures_do_not_undo(

@@ -23,8 +23,17 @@ def test_phone_accepts_e164_like(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["4255550100", "+0 425 555 0100", "+1 425", "+1234567890123456", "call me", "+1\u0660425555",
-     "+1 425 555 0100\x07", 42, "+" + "1" * 40],
+    [
+        "4255550100",
+        "+0 425 555 0100",
+        "+1 425",
+        "+1234567890123456",
+        "call me",
+        "+1\u0660425555",
+        "+1 425 555 0100\x07",
+        42,
+        "+" + "1" * 40,
+    ],
 )
 def test_phone_refuses_the_rest(raw: object) -> None:
     with pytest.raises(ValidationError):
@@ -57,7 +66,9 @@ def test_ident_lists() -> None:
             v.ident_list({"p": bad}, "p", "group")
 
 
-@pytest.mark.parametrize(("raw", "expected"), [(3, 3), ("7", 7), (True, None), ("x", None),
-                                               (None, None), (2.5, None), ("9" * 20, None)])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(3, 3), ("7", 7), (True, None), ("x", None), (None, None), (2.5, None), ("9" * 20, None)],
+)
 def test_revision(raw: object, expected: int | None) -> None:
     assert v.revision({"rev": raw}) == expected

@@ -1,0 +1,295 @@
+"""Scenario tests: the real aiohttp app receives real activity JSON; replies go to a stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.config import Settings
+from bot.onboarding import OnboardingService
+from bot.storage.memory import MemoryStore
+from bot.transport import handler as handler_module
+from bot.transport.adapter import build_adapter, invoke_body
+from bot.transport.web import create_app
+from tests.support import ADELE, ALEX, texts
+from tests.transport.connector import RecordingConnector
+
+BOT_ID = "28:9e7b2c41-3f6d-4a8e-b5c2-1d0f7a6e8b93"
+
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+def activity(service_url: str, actor: Any = ALEX, **fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "type": "message",
+        "id": "act-1",
+        "channelId": "msteams",
+        "serviceUrl": service_url,
+        "from": {"id": "29:user", "aadObjectId": actor.user_id, "name": actor.name},
+        "recipient": {"id": BOT_ID, "name": "Defender Experts"},
+        "conversation": {
+            "id": "a:personal-1",
+            "conversationType": "personal",
+            "tenantId": actor.tenant_id,
+        },
+        "channelData": {"tenant": {"id": actor.tenant_id}},
+        "text": "",
+    }
+    base.update(fields)
+    return base
+
+
+async def no_sleep(_: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def connector(
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+) -> tuple[RecordingConnector, str]:
+    rec = RecordingConnector()
+    server = await aiohttp_server(rec.app(), host="127.0.0.1")
+    return rec, str(server.make_url("/")).rstrip("/") + "/"
+
+
+@pytest.fixture
+async def bot_client(
+    aiohttp_client: ClientFactory, store: MemoryStore, tmp_path: Any
+) -> TestClient[Any, Any]:
+    settings = Settings(data_dir=tmp_path)
+    adapter = build_adapter(settings, sleep=no_sleep)
+    return await aiohttp_client(create_app(settings, store=store, adapter=adapter))
+
+
+async def test_healthz(bot_client: TestClient[Any, Any]) -> None:
+    response = await bot_client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
+
+
+async def test_setup_command_replies_with_the_permissions_card(
+    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+) -> None:
+    rec, url = connector
+    response = await bot_client.post("/api/messages", json=activity(url, text="  Setup "))
+    assert response.status == 201
+    (card,) = rec.cards()
+    assert "Grant permissions to our experts" in texts(card)
+    assert rec.calls[0].path == "/v3/conversations/a:personal-1/activities/act-1"
+
+
+async def test_unknown_text_gets_help(
+    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+) -> None:
+    rec, url = connector
+    await bot_client.post("/api/messages", json=activity(url, text="what is this"))
+    text = texts(rec.cards()[0])
+    assert "I didn't recognize that" in text
+    assert "setup" in text and "settings" in text and "help" in text
+
+
+async def test_invoke_returns_the_next_card_in_place(
+    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+) -> None:
+    """Fails if the invoke-serialization workaround is removed (botbuilder answers 500)."""
+    _, url = connector
+    body = activity(
+        url,
+        type="invoke",
+        name="adaptiveCard/action",
+        text=None,
+        value={
+            "action": {"type": "Action.Execute", "verb": "setup.start", "data": {}},
+            "trigger": "manual",
+        },
+    )
+    response = await bot_client.post("/api/messages", json=body)
+    assert response.status == 200
+    payload = await response.json()
+    assert payload["statusCode"] == 200
+    assert payload["type"] == "application/vnd.microsoft.card.adaptive"
+    assert payload["value"]["type"] == "AdaptiveCard"
+    assert "Grant permissions" in texts(payload["value"])
+
+
+def test_stock_botbuilder_serializer_fails_on_dict_bodies() -> None:
+    """Documents the upstream bug the workaround exists for (microsoft/teams-sdk#2547)."""
+    from botbuilder.core import serializer_helper
+
+    with pytest.raises(AttributeError, match="is_xml_model"):
+        serializer_helper({"statusCode": 200})
+    assert invoke_body({"statusCode": 200}) == {"statusCode": 200}
+
+
+async def test_non_admin_invoke_is_refused(
+    bot_client: TestClient[Any, Any],
+    connector: tuple[RecordingConnector, str],
+    store: MemoryStore,
+) -> None:
+    _, url = connector
+    body = activity(
+        url,
+        actor=ADELE,
+        type="invoke",
+        name="adaptiveCard/action",
+        text=None,
+        value={"action": {"type": "Action.Execute", "verb": "setup.start", "data": {}}},
+    )
+    payload = await (await bot_client.post("/api/messages", json=body)).json()
+    assert "Security Administrator" in texts(payload["value"])
+    assert [k for k in await store.list_keys("") if k.startswith("tenants/")] == []
+
+
+async def test_welcome_is_sent_once_per_install(
+    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+) -> None:
+    rec, url = connector
+    install = activity(url, type="installationUpdate", action="add", text=None)
+    added = activity(url, type="conversationUpdate", text=None, membersAdded=[{"id": BOT_ID}])
+    for body in (install, added, install):
+        assert (await bot_client.post("/api/messages", json=body)).status == 201
+    (card,) = rec.cards()
+    assert "Welcome, Alex Wilber!" in texts(card)
+    assert any(a.get("verb") == "setup.start" for a in card["actions"])
+
+
+@pytest.mark.parametrize(
+    ("headers", "data", "status"),
+    [
+        ({"Content-Type": "text/plain"}, b"{}", 415),
+        ({"Content-Type": "application/json"}, b"{not json", 400),
+        ({"Content-Type": "application/json"}, b"[1, 2]", 400),
+        ({"Content-Type": "application/json"}, b'{"text": "no type"}', 400),
+        (
+            {"Content-Type": "application/json"},
+            b'{"type": "message", "pad": "' + b"x" * 300_000 + b'"}',
+            413,
+        ),
+    ],
+)
+async def test_malformed_requests(
+    bot_client: TestClient[Any, Any], headers: dict[str, str], data: bytes, status: int
+) -> None:
+    response = await bot_client.post("/api/messages", data=data, headers=headers)
+    assert response.status == status
+
+
+async def test_replies_are_retried_on_429_with_retry_after(
+    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+) -> None:
+    rec, url = connector
+    failures = iter([(429, {"Retry-After": "2"}), (503, {})])
+    rec.fail = lambda call: next(failures, None)
+    response = await bot_client.post("/api/messages", json=activity(url, text="help"))
+    assert response.status == 201
+    assert len(rec.calls) == 3
+    assert len(rec.cards()) == 3  # two refused attempts, one accepted
+
+
+async def test_client_errors_are_not_retried_and_the_user_is_not_shown_internals(
+    bot_client: TestClient[Any, Any],
+    connector: tuple[RecordingConnector, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rec, url = connector
+    rec.fail = lambda call: (400, {}) if len(rec.calls) == 1 else None
+    await bot_client.post("/api/messages", json=activity(url, text="help"))
+    # first send refused with 400 (not retried); the error handler then apologizes once
+    assert len(rec.calls) == 2
+    apology = texts(rec.cards()[1])
+    assert "Sorry, something went wrong" in apology and "reference" in apology
+    assert "Traceback" not in apology and "HttpOperationError" not in apology
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "turn failed" in errors[0].getMessage()
+
+
+async def test_a_failing_service_gets_a_generic_apology_on_invoke(
+    bot_client: TestClient[Any, Any],
+    connector: tuple[RecordingConnector, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, url = connector
+
+    async def boom(self: OnboardingService, *args: Any) -> Any:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(OnboardingService, "act", boom)
+    body = activity(
+        url,
+        type="invoke",
+        name="adaptiveCard/action",
+        text=None,
+        value={"action": {"type": "Action.Execute", "verb": "setup.start"}},
+    )
+    response = await bot_client.post("/api/messages", json=body)
+    assert response.status == 200
+    text = texts((await response.json())["value"])
+    assert "Something went wrong" in text and "secret internal detail" not in text
+
+
+async def test_connector_clients_are_reused_across_turns(
+    bot_client: TestClient[Any, Any],
+    connector: tuple[RecordingConnector, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from botframework.connector.aio import ConnectorClient
+
+    created: list[Any] = []
+    original = ConnectorClient.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        created.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConnectorClient, "__init__", counting)
+    _, url = connector
+    for _ in range(5):
+        await bot_client.post("/api/messages", json=activity(url, text="help"))
+    assert len(created) == 1
+
+
+async def test_auth_mode_refuses_requests_without_a_jwt(
+    aiohttp_client: ClientFactory, connector: tuple[RecordingConnector, str], tmp_path: Any
+) -> None:
+    _, url = connector
+    settings = Settings.from_env(
+        {
+            "MicrosoftAppId": "9e7b2c41-3f6d-4a8e-b5c2-1d0f7a6e8b93",
+            "MicrosoftAppPassword": "not-a-real-secret",
+            "BOT_DATA_DIR": str(tmp_path),
+        }
+    )
+    client = await aiohttp_client(create_app(settings, store=MemoryStore()))
+    response = await client.post("/api/messages", json=activity(url, text="help"))
+    assert response.status == 401
+    forged = await client.post(
+        "/api/messages",
+        json=activity(url, text="help"),
+        headers={"Authorization": "Bearer e30.e30.c2ln"},
+    )
+    assert forged.status == 401
+
+
+def test_the_sdk_stays_at_the_edge() -> None:
+    """Only the transport package imports botbuilder (keeps the SDK at the edge)."""
+    import pathlib
+
+    root = pathlib.Path(handler_module.__file__).parents[2]
+    offenders = [
+        str(p.relative_to(root))
+        for p in (root / "bot").rglob("*.py")
+        if "transport" not in p.parts
+        and (
+            "import botbuilder" in p.read_text()
+            or "from botbuilder" in p.read_text()
+            or "from aiohttp import web" in p.read_text()
+        )
+    ] + [
+        str(p.relative_to(root))
+        for p in (root / "cards").rglob("*.py")
+        if "botbuilder" in p.read_text()
+    ]
+    assert offenders == []
