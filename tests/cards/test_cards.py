@@ -1,0 +1,133 @@
+"""Every card: valid against the Adaptive Card 1.5 schema, every action with a verb."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import pytest
+from microsoft_teams.cards.core import AdaptiveCard
+
+from cards import to_json
+from cards.messages import help_card, message_card, not_authorized_card, welcome_card
+from cards.setup import (
+    contacts_card,
+    exclusions_card,
+    permissions_card,
+    review_card,
+    settings_card,
+    submitted_card,
+    teams_card,
+)
+from cards.views import (
+    Command,
+    ContactRow,
+    ContactsView,
+    ExclusionsView,
+    GroupTabView,
+    HelpView,
+    MessageView,
+    NotAuthorizedView,
+    Notice,
+    Option,
+    PermissionsView,
+    ReviewView,
+    Section,
+    SettingsView,
+    SubmittedView,
+    TeamsView,
+    WelcomeView,
+)
+from tests.support import actions, walk
+
+HOSTILE = 'Fin"ance"}]} <script>alert(1)</script> **bold** {{x}}'
+
+
+def _schema() -> dict[str, Any]:
+    text = resources.files("adaptive_cards").joinpath("schemas/schema-1.5.json").read_text()
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+VALIDATOR = jsonschema.Draft6Validator(_schema())
+SECTIONS = (Section("permissions", "Permissions", (("a", "b"),)),
+            Section("contacts", "Notification contacts", ()))
+tab = GroupTabView("fin", (Option("1", HOSTILE),), (Option("2", "Domain controllers"),), True)
+empty_tab = GroupTabView("", (), (), False)
+CASES: dict[str, Callable[[], AdaptiveCard]] = {
+    "permissions": lambda: permissions_card(PermissionsView(1, True, False)),
+    "permissions-edit": lambda: permissions_card(PermissionsView(
+        3, True, True, "edit", Notice("x", "error"))),
+    "exclusions": lambda: exclusions_card(ExclusionsView(2, tab, empty_tab)),
+    "exclusions-empty": lambda: exclusions_card(ExclusionsView(
+        2, empty_tab, empty_tab, "edit", Notice("n", "good"))),
+    "contacts": lambda: contacts_card(ContactsView(
+        4, "sec", (Option("g1", "Security Operations", "secops@contoso.com"),),
+        (ContactRow("u1", HOSTILE, "a@b.c", "serviceReview", "Service review", "+1425"),),
+        notice=Notice("warn", "warning"))),
+    "contacts-empty": lambda: contacts_card(ContactsView(4, "", (), ())),
+    "teams": lambda: teams_card(TeamsView(5, False)),
+    "review": lambda: review_card(ReviewView(6, SECTIONS, notice=Notice("i", "info"))),
+    "submitted": lambda: submitted_card(SubmittedView(1, True, "Alex")),
+    "settings": lambda: settings_card(SettingsView(2, SECTIONS, "Alex", "2026-11-27 10:00 UTC")),
+    "settings-empty": lambda: settings_card(SettingsView(0, ())),
+    "welcome": lambda: welcome_card(WelcomeView("Alex", False)),
+    "welcome-configured": lambda: welcome_card(WelcomeView("", True)),
+    "help": lambda: help_card(HelpView((Command("setup", "Run setup"),))),
+    "not-authorized": lambda: not_authorized_card(NotAuthorizedView(("Global Administrator",))),
+    "message": lambda: message_card(MessageView("T", "x", (("settings.show", "View"),))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_card_is_valid_adaptive_card_1_5(name: str) -> None:
+    card = to_json(CASES[name]())
+    errors = sorted(VALIDATOR.iter_errors(card), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message[:200]}" for e in errors]
+    assert card["version"] == "1.5"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_action_has_a_verb_and_json_data(name: str) -> None:
+    card = to_json(CASES[name]())
+    for act in actions(card):
+        assert act["verb"], act
+        assert isinstance(act.get("data", {}), dict)
+    assert not [n for n in walk(card) if n.get("type") == "Action.Submit"]
+
+
+def test_input_ids_are_unique_per_card() -> None:
+    for name, build in CASES.items():
+        ids = [n["id"] for n in walk(to_json(build())) if "id" in n]
+        assert len(ids) == len(set(ids)), name
+
+
+def test_user_data_stays_data() -> None:
+    card = to_json(CASES["exclusions"]())
+    again = json.loads(json.dumps(card))
+    choices = [n for n in walk(again) if n.get("type") == "Input.ChoiceSet"][0]["choices"]
+    assert choices[0]["title"] == HOSTILE
+
+
+def test_schema_validator_catches_a_broken_card() -> None:
+    card = to_json(CASES["teams"]())
+    card["body"].append({"type": "Input.Toggle", "title": "no id"})
+    assert list(VALIDATOR.iter_errors(card))
+
+
+def test_permissions_card_uses_the_product_labels() -> None:
+    text = json.dumps(to_json(CASES["permissions"]()))
+    for label in ("Investigate incidents and guide my responses", "Security Reader",
+                  "Respond directly to active threats", "Security Operator",
+                  "Manage exclusions", "Service provider access"):
+        assert label in text
+
+
+def test_teams_card_warns_and_names_the_roles() -> None:
+    text = json.dumps(to_json(CASES["teams"]()))
+    for phrase in ("Communicate on Teams", "Defender Experts team", "Managed response",
+                   "cannot be reversed", "Global administrator", "Security administrator",
+                   "Microsoft Teams license"):
+        assert phrase in text
