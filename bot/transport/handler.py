@@ -78,8 +78,10 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         *,
         card_actions: Mapping[str, CardActionHandler] | None = None,
         team_listeners: Sequence[TeamInstallationListener] = (),
+        allowed_tenants: Sequence[str] = (),
     ) -> None:
         super().__init__()
+        self._allowed_tenants = frozenset(t.lower() for t in allowed_tenants)
         self._onboarding = onboarding
         self._store = store
         self._card_actions = dict(card_actions or {})
@@ -90,6 +92,15 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
             "settings": onboarding.show_settings,
             "help": self._help,
         }
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        tenant = actor_of(turn_context.activity).tenant_id.lower()
+        if self._allowed_tenants and tenant not in self._allowed_tenants:
+            log.warning(
+                "dropped an activity from tenant %s: not in TENANT_ALLOW_LIST", safe(tenant)
+            )
+            return
+        await super().on_turn(turn_context)
 
     async def _help(self, actor: Actor) -> AdaptiveCard:
         return self._onboarding.help()

@@ -41,7 +41,9 @@ def create_app(
         bot_adapter = adapter or build_adapter(settings)
         bot_adapter.on_turn_error = on_turn_error
         app[ADAPTER] = bot_adapter
-        app[BOT] = DefenderExpertsBot(services.onboarding, services.store)
+        app[BOT] = DefenderExpertsBot(
+            services.onboarding, services.store, allowed_tenants=settings.tenant_allow_list
+        )
         if settings.local_mode:
             log.warning(
                 "Local mode: MicrosoftAppId is not set, so /api/messages accepts anonymous "

@@ -293,3 +293,16 @@ def test_the_sdk_stays_at_the_edge() -> None:
         if "botbuilder" in p.read_text()
     ]
     assert offenders == []
+
+
+async def test_tenants_outside_the_allow_list_are_dropped(
+    aiohttp_client: ClientFactory, connector: tuple[RecordingConnector, str], tmp_path: Any
+) -> None:
+    rec, url = connector
+    settings = Settings(
+        data_dir=tmp_path, tenant_allow_list=("11111111-2222-3333-4444-555555555555",)
+    )
+    client = await aiohttp_client(create_app(settings, store=MemoryStore()))
+    response = await client.post("/api/messages", json=activity(url, text="setup"))
+    assert response.status == 201
+    assert rec.calls == []
