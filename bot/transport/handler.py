@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -82,6 +83,7 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         self._allowed_tenants = frozenset(t.lower() for t in allowed_tenants)
+        self._known_references: dict[str, str] = {}
         self._onboarding = onboarding
         self._store = store
         self._card_actions = dict(card_actions or {})
@@ -221,9 +223,14 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         if not activity.conversation or not activity.conversation.id:
             return
         reference = TurnContext.get_conversation_reference(activity).serialize()
-        await self._store.write(
-            f"conversations/{activity.conversation.id}/reference", reference, etag="*"
-        )
+        key = f"conversations/{activity.conversation.id}/reference"
+        fingerprint = json.dumps(reference, sort_keys=True)
+        if self._known_references.get(key) == fingerprint:
+            return
+        await self._store.write(key, reference, etag="*")
+        self._known_references[key] = fingerprint
+        if len(self._known_references) > 10_000:
+            self._known_references.pop(next(iter(self._known_references)))
 
 
 def _team_of(activity: Activity) -> dict[str, Any]:
