@@ -141,7 +141,7 @@ def _group_tab(tab: GroupTabView, *, rev: int, kind: str) -> list[CardElement]:
         "Exclude all high-value devices" if kind == "device" else "Exclude all high-value users"
     )
     items: list[CardElement] = [
-        para(f"**{title}**", size="Medium", separator=True, spacing="Large"),
+        para(title, size="Medium", weight="Bolder", separator=True, spacing="Large"),
         ColumnSet(
             columns=[
                 Column(
@@ -322,7 +322,10 @@ def contacts_card(view: ContactsView) -> AdaptiveCard:
                 columns=[
                     Column(
                         width="stretch",
-                        items=[para(f"**{c.name}**"), para(detail, is_subtle=True, spacing="None")],
+                        items=[
+                            para(c.name, weight="Bolder"),
+                            para(detail, is_subtle=True, spacing="None"),
+                        ],
                     ),
                     Column(
                         width="auto",
@@ -388,7 +391,7 @@ def review_card(view: ReviewView) -> AdaptiveCard:
                     Column(
                         width="stretch",
                         vertical_content_alignment="Center",
-                        items=[para(f"**{s.title}**")],
+                        items=[para(s.title, weight="Bolder")],
                     ),
                     Column(
                         width="auto",
@@ -459,7 +462,7 @@ def settings_card(view: SettingsView) -> AdaptiveCard:
                     Column(
                         width="stretch",
                         vertical_content_alignment="Center",
-                        items=[para(f"**{s.title}**")],
+                        items=[para(s.title, weight="Bolder")],
                     ),
                     Column(
                         width="auto",

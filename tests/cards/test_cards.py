@@ -52,21 +52,30 @@ def _schema() -> dict[str, Any]:
 
 
 VALIDATOR = jsonschema.Draft6Validator(_schema())
-SECTIONS = (Section("permissions", "Permissions", (("a", "b"),)),
-            Section("contacts", "Notification contacts", ()))
+SECTIONS = (
+    Section("permissions", "Permissions", (("a", "b"),)),
+    Section("contacts", "Notification contacts", ()),
+)
 tab = GroupTabView("fin", (Option("1", HOSTILE),), (Option("2", "Domain controllers"),), True)
 empty_tab = GroupTabView("", (), (), False)
 CASES: dict[str, Callable[[], AdaptiveCard]] = {
     "permissions": lambda: permissions_card(PermissionsView(1, True, False)),
-    "permissions-edit": lambda: permissions_card(PermissionsView(
-        3, True, True, "edit", Notice("x", "error"))),
+    "permissions-edit": lambda: permissions_card(
+        PermissionsView(3, True, True, "edit", Notice("x", "error"))
+    ),
     "exclusions": lambda: exclusions_card(ExclusionsView(2, tab, empty_tab)),
-    "exclusions-empty": lambda: exclusions_card(ExclusionsView(
-        2, empty_tab, empty_tab, "edit", Notice("n", "good"))),
-    "contacts": lambda: contacts_card(ContactsView(
-        4, "sec", (Option("g1", "Security Operations", "secops@contoso.com"),),
-        (ContactRow("u1", HOSTILE, "a@b.c", "serviceReview", "Service review", "+1425"),),
-        notice=Notice("warn", "warning"))),
+    "exclusions-empty": lambda: exclusions_card(
+        ExclusionsView(2, empty_tab, empty_tab, "edit", Notice("n", "good"))
+    ),
+    "contacts": lambda: contacts_card(
+        ContactsView(
+            4,
+            "sec",
+            (Option("g1", "Security Operations", "secops@contoso.com"),),
+            (ContactRow("u1", HOSTILE, "a@b.c", "serviceReview", "Service review", "+1425"),),
+            notice=Notice("warn", "warning"),
+        )
+    ),
     "contacts-empty": lambda: contacts_card(ContactsView(4, "", (), ())),
     "teams": lambda: teams_card(TeamsView(5, False)),
     "review": lambda: review_card(ReviewView(6, SECTIONS, notice=Notice("i", "info"))),
@@ -107,7 +116,7 @@ def test_input_ids_are_unique_per_card() -> None:
 def test_user_data_stays_data() -> None:
     card = to_json(CASES["exclusions"]())
     again = json.loads(json.dumps(card))
-    choices = [n for n in walk(again) if n.get("type") == "Input.ChoiceSet"][0]["choices"]
+    choices = next(n for n in walk(again) if n.get("type") == "Input.ChoiceSet")["choices"]
     assert choices[0]["title"] == HOSTILE
 
 
@@ -119,15 +128,26 @@ def test_schema_validator_catches_a_broken_card() -> None:
 
 def test_permissions_card_uses_the_product_labels() -> None:
     text = json.dumps(to_json(CASES["permissions"]()))
-    for label in ("Investigate incidents and guide my responses", "Security Reader",
-                  "Respond directly to active threats", "Security Operator",
-                  "Manage exclusions", "Service provider access"):
+    for label in (
+        "Investigate incidents and guide my responses",
+        "Security Reader",
+        "Respond directly to active threats",
+        "Security Operator",
+        "Manage exclusions",
+        "Service provider access",
+    ):
         assert label in text
 
 
 def test_teams_card_warns_and_names_the_roles() -> None:
     text = json.dumps(to_json(CASES["teams"]()))
-    for phrase in ("Communicate on Teams", "Defender Experts team", "Managed response",
-                   "cannot be reversed", "Global administrator", "Security administrator",
-                   "Microsoft Teams license"):
+    for phrase in (
+        "Communicate on Teams",
+        "Defender Experts team",
+        "Managed response",
+        "cannot be reversed",
+        "Global administrator",
+        "Security administrator",
+        "Microsoft Teams license",
+    ):
         assert phrase in text
