@@ -54,6 +54,24 @@ def inputs(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {n["id"]: n for n in walk(card) if str(n.get("type", "")).startswith("Input.")}
 
 
+def press_data(
+    card: dict[str, Any], title: str, values: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The verb and data the Teams client sends when the button ``title`` is pressed.
+
+    Like the client, inputs are included unless the action says ``associatedInputs: none``;
+    ``values`` stand for what the user typed or chose.
+    """
+    act = action(card, title)
+    data = dict(act.get("data") or {})
+    if act.get("associatedInputs", "auto") != "none":
+        for input_id, node in inputs(card).items():
+            if "value" in node:
+                data[input_id] = node["value"]
+        data.update(values)
+    return str(act["verb"]), data
+
+
 @dataclass
 class Flow:
     """Drives the guide the way the Teams client does: press a button, with the card's inputs."""
@@ -72,14 +90,8 @@ class Flow:
 
     async def press(self, title: str, **values: Any) -> dict[str, Any]:
         """Press the button titled ``title``; ``values`` override the card's input values."""
-        act = action(self.card, title)
-        data = dict(act.get("data") or {})
-        if act.get("associatedInputs", "auto") != "none":
-            for input_id, node in inputs(self.card).items():
-                if "value" in node:
-                    data[input_id] = node["value"]
-            data.update(values)
-        self.card = to_json(await self.service.act(self.actor, act["verb"], data))
+        verb, data = press_data(self.card, title, values)
+        self.card = to_json(await self.service.act(self.actor, verb, data))
         return self.card
 
     async def raw(self, verb: str, data: dict[str, Any]) -> dict[str, Any]:
