@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from bot.errors import ConfigError
@@ -77,6 +79,19 @@ class Settings:
     log_level: str = "INFO"
     connector_retry_attempts: int = 4
     max_request_bytes: int = 262_144
+    graph_tenant_id: str = ""
+    graph_client_id: str = ""
+    graph_client_secret: str = field(default="", repr=False)
+    graph_client_certificate: Path | None = None
+    graph_endpoint: str = "https://graph.microsoft.com"
+    authority_host: str = "https://login.microsoftonline.com"
+    security_api_endpoint: str = "https://api.security.microsoft.com"
+    ssl_cert_file: Path | None = None
+    requests_ca_bundle: Path | None = None
+    teams_app_catalog_id: str = ""
+    mail_sender: str = ""
+    high_value_users_group_id: str = ""
+    teams_operation_poll_seconds: float = 30.0
 
     @property
     def local_mode(self) -> bool:
@@ -141,7 +156,121 @@ class Settings:
             log_level=log_level,
             connector_retry_attempts=_int(env, "CONNECTOR_RETRY_ATTEMPTS", 4, low=1, high=10),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 262_144, low=1024, high=10_485_760),
+            **_graph_settings(env, app_id, app_password, app_tenant_id),
         )
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_MAILBOX = re.compile(r"^[^@\s/?#]+@[^@\s/?#]+\.[^@\s/?#]+$")
+
+
+def _guid(env: Mapping[str, str], name: str, default: str = "") -> str:
+    value = _str(env, name) or default
+    if value and not _GUID.fullmatch(value):
+        raise ConfigError(f"{name} must be a GUID, got {value!r}")
+    return value.lower()
+
+
+def _https(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _url(env, name, default)
+    if not value.startswith("https://"):
+        raise ConfigError(f"{name} must be an https URL, got {value!r}")
+    return value
+
+
+def _file(env: Mapping[str, str], name: str) -> Path | None:
+    value = _str(env, name)
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(f"{name} must name a readable file, got {value!r}")
+    return path
+
+
+def _graph_settings(
+    env: Mapping[str, str], app_id: str, app_password: str, app_tenant_id: str
+) -> dict[str, Any]:
+    """Microsoft Graph, login and Defender settings; the credentials default to the bot's own."""
+    backend = _str(env, "TENANT_BACKEND", "demo").lower()
+    certificate = _file(env, "GRAPH_CLIENT_CERTIFICATE")
+    explicit_secret = _str(env, "GRAPH_CLIENT_SECRET")
+    if certificate is not None and explicit_secret:
+        raise ConfigError("Set GRAPH_CLIENT_SECRET or GRAPH_CLIENT_CERTIFICATE, not both")
+    secret = "" if certificate is not None else (explicit_secret or app_password)
+    values: dict[str, Any] = {
+        "graph_tenant_id": _guid(env, "GRAPH_TENANT_ID", app_tenant_id),
+        "graph_client_id": _guid(env, "GRAPH_CLIENT_ID", app_id),
+        "graph_client_secret": secret,
+        "graph_client_certificate": certificate,
+        "graph_endpoint": _https(env, "GRAPH_ENDPOINT", "https://graph.microsoft.com"),
+        "authority_host": _https(env, "AUTHORITY_HOST", "https://login.microsoftonline.com"),
+        "security_api_endpoint": _https(
+            env, "SECURITY_API_ENDPOINT", "https://api.security.microsoft.com"
+        ),
+        "ssl_cert_file": _file(env, "SSL_CERT_FILE"),
+        "requests_ca_bundle": _file(env, "REQUESTS_CA_BUNDLE"),
+        "teams_app_catalog_id": _str(env, "TEAMS_APP_CATALOG_ID"),
+        "mail_sender": _str(env, "MAIL_SENDER"),
+        "high_value_users_group_id": _guid(env, "HIGH_VALUE_USERS_GROUP_ID"),
+        "teams_operation_poll_seconds": _float(
+            env, "TEAMS_OPERATION_POLL_SECONDS", 30.0, low=0.0, high=3600.0
+        ),
+    }
+    catalog_id = values["teams_app_catalog_id"]
+    if catalog_id and not re.fullmatch(r"[A-Za-z0-9._\-]{1,128}", catalog_id):
+        raise ConfigError(f"TEAMS_APP_CATALOG_ID must be a Teams app id, got {catalog_id!r}")
+    sender = values["mail_sender"]
+    if sender and not (_MAILBOX.fullmatch(sender) or _GUID.fullmatch(sender)):
+        raise ConfigError(
+            f"MAIL_SENDER must be a mailbox address or user object id, got {sender!r}"
+        )
+    if backend == "graph":
+        if not values["graph_tenant_id"]:
+            raise ConfigError(
+                "GRAPH_TENANT_ID (or MicrosoftAppTenantId) is required when TENANT_BACKEND=graph"
+            )
+        if not values["graph_client_id"]:
+            raise ConfigError(
+                "GRAPH_CLIENT_ID (or MicrosoftAppId) is required when TENANT_BACKEND=graph"
+            )
+        if certificate is None and not secret:
+            raise ConfigError(
+                "GRAPH_CLIENT_CERTIFICATE or GRAPH_CLIENT_SECRET (or MicrosoftAppPassword) is "
+                "required when TENANT_BACKEND=graph"
+            )
+        if not catalog_id:
+            raise ConfigError("TEAMS_APP_CATALOG_ID is required when TENANT_BACKEND=graph")
+        if not sender:
+            raise ConfigError("MAIL_SENDER is required when TENANT_BACKEND=graph")
+    return values
+
+
+FAILPOINTS = ("before_post", "after_post")
+
+
+def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The Experts webhook secret and the delivery worker's limits."""
+    from bot.notifications.signing import decode_secret
+
+    secret = _str(env, "EXPERTS_WEBHOOK_SECRET")
+    if secret:
+        try:
+            decode_secret(secret)
+        except ValueError as exc:
+            raise ConfigError(f"EXPERTS_WEBHOOK_SECRET {exc}") from None
+    failpoints = tuple(p.strip() for p in _str(env, "BOT_FAILPOINTS").split(",") if p.strip())
+    unknown = [p for p in failpoints if p not in FAILPOINTS]
+    if unknown:
+        raise ConfigError(
+            f"BOT_FAILPOINTS must name some of {', '.join(FAILPOINTS)}, got {unknown[0]!r}"
+        )
+    return {
+        "experts_webhook_secret": secret,
+        "notify_max_attempts": _int(env, "NOTIFY_MAX_ATTEMPTS", 10, low=1, high=100),
+        "notify_tenant_rps": _int(env, "NOTIFY_TENANT_RPS", 50, low=1, high=50),
+        "failpoints": failpoints,
+    }
 
 
 __all__ = ["Settings"]
