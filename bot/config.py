@@ -92,6 +92,10 @@ class Settings:
     mail_sender: str = ""
     high_value_users_group_id: str = ""
     teams_operation_poll_seconds: float = 30.0
+    experts_webhook_secret: str = field(default="", repr=False)
+    notify_max_attempts: int = 10
+    notify_tenant_rps: int = 50
+    failpoints: tuple[str, ...] = ()
 
     @property
     def local_mode(self) -> bool:
@@ -157,6 +161,7 @@ class Settings:
             connector_retry_attempts=_int(env, "CONNECTOR_RETRY_ATTEMPTS", 4, low=1, high=10),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 262_144, low=1024, high=10_485_760),
             **_graph_settings(env, app_id, app_password, app_tenant_id),
+            **_notification_settings(env),
         )
 
 

@@ -1,0 +1,1 @@
+"""Managed response notifications: the Experts webhook, the outbox and the delivery worker."""

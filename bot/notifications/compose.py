@@ -1,0 +1,109 @@
+"""Wiring of the notifications package, called from the composition root and the transport."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from bot.config import Settings
+from bot.messaging import ChannelMessenger
+from bot.notifications.channels import StoredChannelDirectory
+from bot.notifications.ledger import open_ledger
+from bot.notifications.mail import EmlMailer
+from bot.notifications.ports import Leased, Mailer, SettingsSource
+from bot.notifications.ratelimit import TENANT_WINDOWS, TeamsRateLimiter
+from bot.notifications.service import NotificationService
+from bot.notifications.worker import DeliveryWorker, Failpoint, WorkerOptions
+from bot.retry import RetryPolicy
+from bot.storage import Store
+from bot.tenant import TenantDirectory
+from bot.tenant.demo import load_demo_tenant
+
+log = logging.getLogger(__name__)
+
+
+def build_notification_service(
+    store: Store,
+    directory: TenantDirectory,
+    settings_source: SettingsSource,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> NotificationService:
+    return NotificationService(open_ledger(store, clock), directory, settings_source, clock=clock)
+
+
+def _demo_tenant(settings: Settings) -> dict[str, object]:
+    return load_demo_tenant(settings.demo_tenant_file)
+
+
+def messenger_app_id(settings: Settings) -> str:
+    """botbuilder needs a non-empty bot id for channel posts: in local mode, the demo bot's."""
+    if settings.app_id:
+        return settings.app_id
+    bot = _demo_tenant(settings).get("bot")
+    return str(bot.get("id", "")) if isinstance(bot, dict) else ""
+
+
+def pausing_failpoint(names: tuple[str, ...]) -> Failpoint:
+    """Crash tests only (BOT_FAILPOINTS): stop for good at the named step, so a test can kill -9."""
+
+    async def failpoint(name: str, leased: Leased) -> None:
+        if name in names:
+            log.warning("FAILPOINT %s reached for %s: pausing", name, leased.message.id)
+            await asyncio.Event().wait()
+
+    return failpoint
+
+
+async def _no_failpoint(name: str, leased: Leased) -> None:
+    return None
+
+
+def build_delivery_worker(
+    settings: Settings,
+    service: NotificationService,
+    store: Store,
+    settings_source: SettingsSource,
+    messenger: ChannelMessenger,
+    *,
+    mailer: Mailer | None = None,
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    failpoint: Failpoint | None = None,
+) -> DeliveryWorker:
+    limiter = TeamsRateLimiter(
+        clock=monotonic,
+        sleep=sleep,
+        tenant_windows=tuple((span, settings.notify_tenant_rps) for span, _ in TENANT_WINDOWS),
+    )
+    options = WorkerOptions(
+        max_attempts=settings.notify_max_attempts,
+        retry=RetryPolicy(
+            attempts=settings.notify_max_attempts,
+            base_delay=1.0,
+            max_delay=300.0,
+            max_retry_after=3600.0,
+        ),
+    )
+    if settings.failpoints:
+        log.warning(
+            "BOT_FAILPOINTS is set (%s): for crash tests only", ",".join(settings.failpoints)
+        )
+    worker = DeliveryWorker(
+        service.ledger,
+        messenger,
+        StoredChannelDirectory(store),
+        settings_source,
+        mailer or EmlMailer(settings.data_dir / "mail"),
+        limiter,
+        options=options,
+        clock=clock,
+        sleep=sleep,
+        failpoint=failpoint
+        or (pausing_failpoint(settings.failpoints) if settings.failpoints else _no_failpoint),
+    )
+    service.set_on_enqueued(worker.wake)
+    return worker

@@ -1,0 +1,417 @@
+"""Ledger adapters: SQLite (the outbox shares the store's database and transactions) and memory."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.errors import ConcurrencyError
+from bot.notifications.ports import (
+    DuplicateError,
+    Leased,
+    Ledger,
+    MessageState,
+    MessageStatus,
+    OutboxMessage,
+    StoredEvent,
+    UnitOfWork,
+)
+from bot.storage import Item, Store
+from bot.storage.base import ANY_ETAG, validate_key
+from bot.storage.memory import MemoryStore
+from bot.storage.sqlite import SqliteStore
+
+Clock = Callable[[], float]
+MAX_ERROR = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS notification_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    partition TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    enqueued_at REAL NOT NULL,
+    available_at REAL NOT NULL,
+    lease_until REAL,
+    finished_at REAL,
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS notification_outbox_open
+    ON notification_outbox(partition, seq) WHERE state IN ('pending', 'leased');
+CREATE INDEX IF NOT EXISTS notification_outbox_due
+    ON notification_outbox(available_at) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS notification_receipts (
+    id TEXT PRIMARY KEY,
+    received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notification_events (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+    body TEXT NOT NULL,
+    at REAL NOT NULL
+);
+"""
+
+
+def _leased(row: tuple[Any, ...]) -> Leased:
+    seq, mid, partition, kind, revision, payload, attempts, enqueued_at = row
+    return Leased(
+        message=OutboxMessage(
+            id=mid, partition=partition, kind=kind, payload=json.loads(payload), revision=revision
+        ),
+        seq=seq,
+        attempts=attempts,
+        enqueued_at=enqueued_at,
+    )
+
+
+class SqliteLedger(Ledger):
+    """Tables next to the store's ``documents``; every unit of work is one SQLite transaction."""
+
+    def __init__(self, store: SqliteStore, clock: Clock = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+        def create(conn: sqlite3.Connection) -> None:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+        store.run_locked(create)
+
+    async def read(self, key: str) -> Item | None:
+        return await self._store.read(key)
+
+    async def commit(self, unit: UnitOfWork) -> None:
+        now = self._clock()
+        writes = [
+            (validate_key(w.key), json.dumps(w.value, separators=(",", ":")), w.etag)
+            for w in unit.writes
+        ]
+        messages = [(m, json.dumps(m.payload, separators=(",", ":"))) for m in unit.enqueue]
+        events = [json.dumps(e, separators=(",", ":")) for e in unit.events]
+
+        def op(conn: sqlite3.Connection) -> None:
+            if unit.receipt is not None:
+                try:
+                    conn.execute(
+                        "INSERT INTO notification_receipts(id, received_at) VALUES (?, ?)",
+                        (unit.receipt, now),
+                    )
+                except sqlite3.IntegrityError:
+                    raise DuplicateError(unit.receipt) from None
+            for key, body, etag in writes:
+                SqliteStore.write_in(conn, key, body, etag, uuid.uuid4().hex)
+            for message, payload in messages:
+                conn.execute(
+                    "INSERT INTO notification_outbox(id, partition, kind, revision, payload, "
+                    "enqueued_at, available_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        message.id,
+                        message.partition,
+                        message.kind,
+                        message.revision,
+                        payload,
+                        now,
+                        now,
+                    ),
+                )
+            for body in events:
+                conn.execute("INSERT INTO notification_events(body, at) VALUES (?, ?)", (body, now))
+            if unit.complete is not None and unit.dead_letter_error is not None:
+                done = conn.execute(
+                    "UPDATE notification_outbox SET state = 'dead', attempts = attempts + 1, "
+                    "lease_until = NULL, finished_at = ?, last_error = ? "
+                    "WHERE seq = ? AND state = 'leased'",
+                    (now, unit.dead_letter_error[:MAX_ERROR], unit.complete.seq),
+                )
+                if done.rowcount != 1:
+                    raise ConcurrencyError(f"outbox message {unit.complete.message.id} not leased")
+            elif unit.complete is not None:
+                done = conn.execute(
+                    "UPDATE notification_outbox SET state = 'done', payload = '{}', "
+                    "lease_until = NULL, finished_at = ? WHERE seq = ? AND state = 'leased'",
+                    (now, unit.complete.seq),
+                )
+                if done.rowcount != 1:
+                    raise ConcurrencyError(f"outbox message {unit.complete.message.id} not leased")
+
+        await self._store.transaction(op)
+
+    async def has_receipt(self, receipt: str) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM notification_receipts WHERE id = ?", (receipt,)
+            ).fetchone()
+            return row is not None
+
+        return await self._store.transaction(op)
+
+    async def lease(self, limit: int, lease_seconds: float) -> list[Leased]:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> list[Leased]:
+            rows = conn.execute(
+                "SELECT seq, id, partition, kind, revision, payload, attempts, enqueued_at "
+                "FROM notification_outbox AS o "
+                "WHERE o.state = 'pending' AND o.available_at <= ? AND o.seq = ("
+                "  SELECT MIN(p.seq) FROM notification_outbox AS p "
+                "  WHERE p.partition = o.partition AND p.state IN ('pending', 'leased')"
+                ") ORDER BY o.available_at, o.seq LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            for row in rows:
+                conn.execute(
+                    "UPDATE notification_outbox SET state = 'leased', lease_until = ? "
+                    "WHERE seq = ?",
+                    (now + lease_seconds, row[0]),
+                )
+            return [_leased(r) for r in rows]
+
+        return await self._store.transaction(op)
+
+    async def retry(self, leased: Leased, *, delay: float, error: str) -> None:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE notification_outbox SET state = 'pending', lease_until = NULL, "
+                "attempts = attempts + 1, available_at = ?, last_error = ? "
+                "WHERE seq = ? AND state = 'leased'",
+                (now + max(0.0, delay), error[:MAX_ERROR], leased.seq),
+            )
+
+        await self._store.transaction(op)
+
+    async def dead_letter(self, leased: Leased, *, error: str) -> None:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE notification_outbox SET state = 'dead', lease_until = NULL, "
+                "attempts = attempts + 1, finished_at = ?, last_error = ? "
+                "WHERE seq = ? AND state = 'leased'",
+                (now, error[:MAX_ERROR], leased.seq),
+            )
+
+        await self._store.transaction(op)
+
+    async def reclaim(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "UPDATE notification_outbox SET state = 'pending', lease_until = NULL "
+                "WHERE state = 'leased'"
+            )
+            return int(cur.rowcount)
+
+        return await self._store.transaction(op)
+
+    async def next_due(self) -> float | None:
+        def op(conn: sqlite3.Connection) -> float | None:
+            row = conn.execute(
+                "SELECT MIN(o.available_at) FROM notification_outbox AS o "
+                "WHERE o.state = 'pending' AND o.seq = ("
+                "  SELECT MIN(p.seq) FROM notification_outbox AS p "
+                "  WHERE p.partition = o.partition AND p.state IN ('pending', 'leased'))"
+            ).fetchone()
+            return None if row is None or row[0] is None else float(row[0])
+
+        return await self._store.transaction(op)
+
+    async def open_count(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM notification_outbox WHERE state IN ('pending', 'leased')"
+            ).fetchone()
+            return int(row[0])
+
+        return await self._store.transaction(op)
+
+    async def messages(self, partition: str, limit: int = 100) -> list[MessageStatus]:
+        def op(conn: sqlite3.Connection) -> list[MessageStatus]:
+            rows = conn.execute(
+                "SELECT id, kind, revision, state, attempts, enqueued_at, available_at, "
+                "finished_at, last_error FROM notification_outbox WHERE partition = ? "
+                "ORDER BY seq DESC LIMIT ?",
+                (partition, limit),
+            ).fetchall()
+            return [MessageStatus(*r) for r in reversed(rows)]
+
+        return await self._store.transaction(op)
+
+    async def events_after(self, cursor: int, limit: int) -> list[StoredEvent]:
+        def op(conn: sqlite3.Connection) -> list[StoredEvent]:
+            rows = conn.execute(
+                "SELECT cursor, body FROM notification_events WHERE cursor > ? "
+                "ORDER BY cursor LIMIT ?",
+                (cursor, limit),
+            ).fetchall()
+            return [StoredEvent(int(c), json.loads(b)) for c, b in rows]
+
+        return await self._store.transaction(op)
+
+    async def close(self) -> None:
+        """The store owns the connection."""
+
+
+@dataclass
+class _Row:
+    seq: int
+    message: OutboxMessage
+    state: MessageState
+    attempts: int
+    enqueued_at: float
+    available_at: float
+    finished_at: float | None = None
+    last_error: str = ""
+
+
+class MemoryLedger(Ledger):
+    """The same contract in memory. Each method runs without awaiting, so units are atomic."""
+
+    def __init__(self, clock: Clock = time.time) -> None:
+        self._clock = clock
+        self._docs = MemoryStore()
+        self._rows: list[_Row] = []
+        self._receipts: set[str] = set()
+        self._events: list[StoredEvent] = []
+        self._lock = asyncio.Lock()
+
+    async def read(self, key: str) -> Item | None:
+        return await self._docs.read(key)
+
+    async def commit(self, unit: UnitOfWork) -> None:
+        async with self._lock:
+            now = self._clock()
+            if unit.receipt is not None and unit.receipt in self._receipts:
+                raise DuplicateError(unit.receipt)
+            for w in unit.writes:
+                current = await self._docs.read(validate_key(w.key))
+                if w.etag is None and current is not None:
+                    raise ConcurrencyError(f"{w.key} already exists")
+                if w.etag not in (None, ANY_ETAG) and (current is None or current.etag != w.etag):
+                    raise ConcurrencyError(f"{w.key} was changed by someone else")
+            ids = {r.message.id for r in self._rows}
+            if any(m.id in ids for m in unit.enqueue):
+                raise ConcurrencyError("outbox message id already used")
+            row = None
+            if unit.complete is not None:
+                row = next((r for r in self._rows if r.seq == unit.complete.seq), None)
+                if row is None or row.state != "leased":
+                    raise ConcurrencyError("outbox message not leased")
+            for w in unit.writes:
+                await self._docs.write(w.key, copy.deepcopy(w.value), etag=ANY_ETAG)
+            if unit.receipt is not None:
+                self._receipts.add(unit.receipt)
+            for m in unit.enqueue:
+                seq = len(self._rows) + 1
+                self._rows.append(
+                    _Row(seq, copy.deepcopy(m), "pending", 0, enqueued_at=now, available_at=now)
+                )
+            for body in unit.events:
+                self._events.append(StoredEvent(len(self._events) + 1, copy.deepcopy(body)))
+            if row is not None and unit.dead_letter_error is not None:
+                row.state = "dead"
+                row.attempts += 1
+                row.finished_at = now
+                row.last_error = unit.dead_letter_error[:MAX_ERROR]
+            elif row is not None:
+                row.state = "done"
+                row.finished_at = now
+                row.message = replace(row.message, payload={})
+
+    async def has_receipt(self, receipt: str) -> bool:
+        return receipt in self._receipts
+
+    def _heads(self) -> list[_Row]:
+        heads: dict[str, _Row] = {}
+        for r in self._rows:
+            if r.state in ("pending", "leased") and r.message.partition not in heads:
+                heads[r.message.partition] = r
+        return list(heads.values())
+
+    async def lease(self, limit: int, lease_seconds: float) -> list[Leased]:
+        async with self._lock:
+            now = self._clock()
+            due = sorted(
+                (r for r in self._heads() if r.state == "pending" and r.available_at <= now),
+                key=lambda r: (r.available_at, r.seq),
+            )[:limit]
+            for r in due:
+                r.state = "leased"
+            return [Leased(copy.deepcopy(r.message), r.seq, r.attempts, r.enqueued_at) for r in due]
+
+    def _find(self, leased: Leased) -> _Row | None:
+        row = next((r for r in self._rows if r.seq == leased.seq), None)
+        return row if row is not None and row.state == "leased" else None
+
+    async def retry(self, leased: Leased, *, delay: float, error: str) -> None:
+        row = self._find(leased)
+        if row is not None:
+            row.state = "pending"
+            row.attempts += 1
+            row.available_at = self._clock() + max(0.0, delay)
+            row.last_error = error[:MAX_ERROR]
+
+    async def dead_letter(self, leased: Leased, *, error: str) -> None:
+        row = self._find(leased)
+        if row is not None:
+            row.state = "dead"
+            row.attempts += 1
+            row.finished_at = self._clock()
+            row.last_error = error[:MAX_ERROR]
+
+    async def reclaim(self) -> int:
+        count = 0
+        for r in self._rows:
+            if r.state == "leased":
+                r.state = "pending"
+                count += 1
+        return count
+
+    async def next_due(self) -> float | None:
+        due = [r.available_at for r in self._heads() if r.state == "pending"]
+        return min(due) if due else None
+
+    async def open_count(self) -> int:
+        return sum(1 for r in self._rows if r.state in ("pending", "leased"))
+
+    async def messages(self, partition: str, limit: int = 100) -> list[MessageStatus]:
+        rows = [r for r in self._rows if r.message.partition == partition][-limit:]
+        return [
+            MessageStatus(
+                r.message.id,
+                r.message.kind,
+                r.message.revision,
+                r.state,
+                r.attempts,
+                r.enqueued_at,
+                r.available_at,
+                r.finished_at,
+                r.last_error,
+            )
+            for r in rows
+        ]
+
+    async def events_after(self, cursor: int, limit: int) -> list[StoredEvent]:
+        return [copy.deepcopy(e) for e in self._events if e.cursor > cursor][:limit]
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+def open_ledger(store: Store, clock: Clock = time.time) -> Ledger:
+    """The ledger that shares the store's database when it can, else an in-memory one."""
+    if isinstance(store, SqliteStore):
+        return SqliteLedger(store, clock)
+    return MemoryLedger(clock)

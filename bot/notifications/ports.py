@@ -1,0 +1,181 @@
+"""The ports of the notifications service: the ledger (documents + outbox + event feed, committed
+together), the Managed response channel directory, the mailer, and the settings it enforces.
+
+The ledger is one port because "a write and its enqueue are one transaction": a unit of work
+writes incident documents (with ETag checks), records the webhook id, appends outbox messages and
+customer events, and may acknowledge the message being delivered, all or nothing.
+
+* SQLite (the default): ``documents`` plus three tables in the same database, one transaction.
+* Memory: the same contract in-process, for tests.
+* Azure (future): Blob Storage has no multi-blob transaction, so the unit of work is written as
+  the incident blob itself, carrying its pending outbox entries (ETag-guarded); a relay copies
+  entries to Azure Queue Storage (visibility-timeout leases) and clears them. The contract suite
+  in ``tests/notifications/test_ledger.py`` is written to run against that adapter too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from bot.errors import BotError
+from bot.onboarding.model import SettingsRecord
+from bot.storage import Item
+
+JSON = dict[str, Any]
+
+MessageKind = Literal["notification", "refresh"]
+MessageState = Literal["pending", "leased", "done", "dead"]
+
+
+class DuplicateError(BotError):
+    """The receipt (webhook id) was already recorded: nothing was written."""
+
+
+@dataclass(frozen=True)
+class DocWrite:
+    """A conditional document write: ``etag=None`` creates, ``"*"`` overwrites."""
+
+    key: str
+    value: JSON
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """Work for the delivery worker. Messages of one partition are delivered in order."""
+
+    id: str
+    partition: str
+    kind: MessageKind
+    payload: JSON
+    revision: int = 0
+
+
+@dataclass(frozen=True)
+class Leased:
+    """A message handed to one worker until it is completed, retried or dead-lettered."""
+
+    message: OutboxMessage
+    seq: int
+    attempts: int
+    enqueued_at: float
+
+
+@dataclass(frozen=True)
+class MessageStatus:
+    """What ``GET /api/notifications/{id}`` shows about one outbox message."""
+
+    id: str
+    kind: MessageKind
+    revision: int
+    state: MessageState
+    attempts: int
+    enqueued_at: float
+    available_at: float
+    finished_at: float | None
+    last_error: str
+
+    def to_json(self) -> JSON:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "revision": self.revision,
+            "state": self.state,
+            "attempts": self.attempts,
+            "enqueuedAt": self.enqueued_at,
+            "availableAt": self.available_at,
+            "finishedAt": self.finished_at,
+            "lastError": self.last_error,
+        }
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    cursor: int
+    body: JSON
+
+
+@dataclass(frozen=True)
+class UnitOfWork:
+    """Everything that must happen together, or not at all."""
+
+    writes: tuple[DocWrite, ...] = ()
+    enqueue: tuple[OutboxMessage, ...] = ()
+    events: tuple[JSON, ...] = ()
+    receipt: str | None = None
+    complete: Leased | None = None
+    dead_letter_error: str | None = None
+    """With ``complete``: finish the message as a dead letter with this error instead of done."""
+
+
+class Ledger(Protocol):
+    async def read(self, key: str) -> Item | None: ...
+
+    async def commit(self, unit: UnitOfWork) -> None:
+        """Apply the unit atomically. ConcurrencyError / DuplicateError change nothing."""
+        ...
+
+    async def has_receipt(self, receipt: str) -> bool: ...
+
+    async def lease(self, limit: int, lease_seconds: float) -> list[Leased]:
+        """Due messages, at most one per partition: the oldest open one of each."""
+        ...
+
+    async def retry(self, leased: Leased, *, delay: float, error: str) -> None:
+        """Give the message back, to be tried again after ``delay`` seconds."""
+        ...
+
+    async def dead_letter(self, leased: Leased, *, error: str) -> None: ...
+
+    async def reclaim(self) -> int:
+        """After a restart: leases of the dead process are given back. Returns how many."""
+        ...
+
+    async def next_due(self) -> float | None:
+        """When the earliest pending message becomes due (clock time), or None if none."""
+        ...
+
+    async def open_count(self) -> int:
+        """Messages not yet done or dead."""
+        ...
+
+    async def messages(self, partition: str, limit: int = 100) -> list[MessageStatus]: ...
+
+    async def events_after(self, cursor: int, limit: int) -> list[StoredEvent]: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ManagedChannel:
+    """Where incident posts go: the team's conversation reference and the channel's id."""
+
+    team_id: str
+    channel_id: str
+    team_reference: JSON
+
+
+class ChannelDirectory(Protocol):
+    async def managed_response_channel(self, tenant_id: str) -> ManagedChannel | None: ...
+
+
+@dataclass(frozen=True)
+class MailMessage:
+    """A plain email. ``message_id`` makes sending idempotent where the mailer supports it."""
+
+    message_id: str
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str = ""
+
+
+class Mailer(Protocol):
+    async def send(self, message: MailMessage) -> None: ...
+
+
+class SettingsSource(Protocol):
+    """The committed settings of a tenant (the onboarding service)."""
+
+    async def current(self, tenant_id: str) -> SettingsRecord: ...

@@ -1,0 +1,521 @@
+"""The Experts webhook contract: the body's JSON Schema and the OpenAPI document.
+
+This module is the source of truth. ``api/notification.schema.json`` and ``api/openapi.json`` are
+generated from it (``python -m bot.notifications.schema --write api``) and a test keeps them equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+JSON = dict[str, Any]
+
+SCHEMA_ID = "urn:defender-experts:schema:incident-notification:1"
+MAX_BODY_BYTES = 256 * 1024
+
+SEVERITIES = ("informational", "low", "medium", "high")
+STATUSES = ("active", "inProgress", "awaitingAction", "resolved", "redirected")
+CLASSIFICATIONS = (
+    "unknown",
+    "falsePositive",
+    "truePositive",
+    "informationalExpectedActivity",
+    "unknownFutureValue",
+)
+DETERMINATIONS = (
+    "unknown",
+    "apt",
+    "malware",
+    "securityPersonnel",
+    "securityTesting",
+    "unwantedSoftware",
+    "other",
+    "multiStagedAttack",
+    "compromisedUser",
+    "phishing",
+    "maliciousUserActivity",
+    "clean",
+    "insufficientData",
+    "confirmedUserActivity",
+    "lineOfBusinessApplication",
+    "unknownFutureValue",
+)
+ACTION_TYPES = (
+    "isolateDevice",
+    "releaseFromIsolation",
+    "quarantineFile",
+    "restrictAppExecution",
+    "removeAppRestriction",
+    "disableUser",
+    "enableUser",
+    "forcePasswordReset",
+    "softDeleteEmail",
+    "manual",
+)
+TARGET_KINDS = ("device", "user", "file", "email", "other")
+COMPLETED_STATUSES = ("inProgress", "completed", "failed", "cancelled")
+
+DATE_TIME = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,7})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+INCIDENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+ACTION_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+
+
+def _text(max_length: int, *, nullable: bool = False) -> JSON:
+    schema: JSON = {"type": ["string", "null"] if nullable else "string", "maxLength": max_length}
+    return schema
+
+
+def _enum(values: tuple[str, ...], *, nullable: bool = False) -> JSON:
+    if nullable:
+        return {"type": ["string", "null"], "enum": [*values, None]}
+    return {"type": "string", "enum": list(values)}
+
+
+def _date_time(description: str) -> JSON:
+    return {
+        "type": "string",
+        "format": "date-time",
+        "pattern": DATE_TIME,
+        "description": description,
+    }
+
+
+def notification_schema() -> JSON:
+    """The JSON Schema (2020-12) of the body of ``POST /api/notifications``."""
+    target: JSON = {
+        "type": "object",
+        "description": "What the action applies to. Exclusions are checked for devices and users, "
+        "and for the deviceId/userId a file or email target names.",
+        "required": ["kind", "id"],
+        "properties": {
+            "kind": _enum(TARGET_KINDS),
+            "id": {"type": "string", "minLength": 1, "maxLength": 256},
+            "name": _text(256),
+            "deviceId": {"type": "string", "minLength": 1, "maxLength": 256},
+            "userId": {"type": "string", "minLength": 1, "maxLength": 256},
+        },
+    }
+    completed: JSON = {
+        "type": "object",
+        "description": "A response action the experts took.",
+        "required": ["id", "type", "target", "status"],
+        "properties": {
+            "id": {"type": "string", "pattern": ACTION_ID},
+            "type": _enum(ACTION_TYPES),
+            "target": {"$ref": "#/$defs/target"},
+            "status": _enum(COMPLETED_STATUSES),
+            "time": _date_time("When the action reached its status."),
+            "comment": _text(2000),
+        },
+    }
+    pending: JSON = {
+        "type": "object",
+        "description": "A response action the experts ask the customer to take.",
+        "required": ["id", "type", "target"],
+        "properties": {
+            "id": {"type": "string", "pattern": ACTION_ID},
+            "type": _enum(ACTION_TYPES),
+            "target": {"$ref": "#/$defs/target"},
+            "instructions": _text(2000),
+        },
+    }
+    evidence: JSON = {
+        "type": "object",
+        "description": "A microsoft.graph.security.alertEvidence. deviceEvidence and userEvidence "
+        "are shown on the card; other kinds are kept.",
+        "required": ["@odata.type"],
+        "properties": {
+            "@odata.type": {"type": "string", "maxLength": 128},
+            "deviceDnsName": _text(256, nullable=True),
+            "mdeDeviceId": _text(256, nullable=True),
+            "rbacGroupName": _text(256, nullable=True),
+            "userAccount": {
+                "type": ["object", "null"],
+                "properties": {
+                    "accountName": _text(256, nullable=True),
+                    "userPrincipalName": _text(256, nullable=True),
+                    "azureAdUserId": _text(256, nullable=True),
+                    "displayName": _text(256, nullable=True),
+                    "domainName": _text(256, nullable=True),
+                },
+            },
+        },
+    }
+    alert: JSON = {
+        "type": "object",
+        "description": "A microsoft.graph.security.alert of the incident.",
+        "required": ["id", "title"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": 256},
+            "title": _text(512),
+            "category": _text(128, nullable=True),
+            "serviceSource": _text(128, nullable=True),
+            "severity": _text(32, nullable=True),
+            "mitreTechniques": {"type": "array", "maxItems": 50, "items": _text(32)},
+            "evidence": {"type": "array", "maxItems": 200, "items": {"$ref": "#/$defs/evidence"}},
+        },
+    }
+    incident: JSON = {
+        "type": "object",
+        "description": "A microsoft.graph.security.incident. Unknown extra fields are kept.",
+        "required": [
+            "id",
+            "displayName",
+            "severity",
+            "status",
+            "incidentWebUrl",
+            "createdDateTime",
+            "lastUpdateDateTime",
+        ],
+        "properties": {
+            "id": {"type": "string", "pattern": INCIDENT_ID},
+            "tenantId": {"type": "string", "maxLength": 64},
+            "displayName": {"type": "string", "minLength": 1, "maxLength": 512},
+            "severity": _enum(SEVERITIES),
+            "status": _enum(STATUSES),
+            "assignedTo": _text(256, nullable=True),
+            "classification": _enum(CLASSIFICATIONS, nullable=True),
+            "determination": _enum(DETERMINATIONS, nullable=True),
+            "incidentWebUrl": {"type": "string", "pattern": "^https://[^\\s]+$", "maxLength": 2048},
+            "redirectIncidentId": _text(128, nullable=True),
+            "createdDateTime": _date_time("Time when the incident was first created."),
+            "lastUpdateDateTime": _date_time("Time when the incident was last updated."),
+            "alerts": {"type": "array", "maxItems": 100, "items": {"$ref": "#/$defs/alert"}},
+        },
+    }
+    managed: JSON = {
+        "type": "object",
+        "description": "What the experts found and did. One revision per update of the incident.",
+        "required": ["revision", "summary", "completedActions", "pendingActions"],
+        "properties": {
+            "revision": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 1_000_000_000,
+                "description": "Grows with every update of the same incident. Revision 1 is a new "
+                "post; later ones update it. Revisions not above the last one accepted are "
+                "recorded and ignored.",
+            },
+            "summary": {"type": "string", "maxLength": 8000},
+            "completedActions": {
+                "type": "array",
+                "maxItems": 50,
+                "items": {"$ref": "#/$defs/completedAction"},
+            },
+            "pendingActions": {
+                "type": "array",
+                "maxItems": 50,
+                "items": {"$ref": "#/$defs/pendingAction"},
+            },
+            "analyst": _text(128),
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "Defender Experts incident notification",
+        "type": "object",
+        "required": ["type", "incident", "managedResponse"],
+        "properties": {
+            "type": {"const": "incident.notification"},
+            "incident": {"$ref": "#/$defs/incident"},
+            "managedResponse": {"$ref": "#/$defs/managedResponse"},
+        },
+        "$defs": {
+            "incident": incident,
+            "alert": alert,
+            "evidence": evidence,
+            "managedResponse": managed,
+            "completedAction": completed,
+            "pendingAction": pending,
+            "target": target,
+        },
+    }
+
+
+def _error_schema() -> JSON:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": "string"},
+                },
+            }
+        },
+    }
+
+
+def _signed_headers() -> list[JSON]:
+    return [
+        {
+            "name": "webhook-id",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_:-]{1,256}$"},
+            "description": "Unique per message; a repeated id is a duplicate (200, nothing new).",
+        },
+        {
+            "name": "webhook-timestamp",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+            "description": "Unix seconds; refused if more than 5 minutes from the server's time.",
+        },
+        {
+            "name": "webhook-signature",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "Space-delimited 'v1,<base64 HMAC-SHA256>' of "
+            "'{webhook-id}.{webhook-timestamp}.{body}', keyed by EXPERTS_WEBHOOK_SECRET. For GET "
+            "requests the body is the request line, e.g. 'GET /api/events?after=0'.",
+        },
+    ]
+
+
+def _error(description: str) -> JSON:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def openapi_document() -> JSON:
+    """The OpenAPI 3.1 description of the Experts API, served at ``/api/openapi.json``."""
+    schema = notification_schema()
+    defs = schema.pop("$defs")
+    body = {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
+    body = json.loads(json.dumps(body).replace("#/$defs/", "#/components/schemas/"))
+    components = json.loads(json.dumps(defs).replace("#/$defs/", "#/components/schemas/"))
+    signed = _signed_headers()
+    unauthorized = _error("Missing or bad signature, or a timestamp outside 5 minutes.")
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "Defender Experts for Teams: Experts API",
+            "version": "1.0.0",
+            "description": "How the experts send incident notifications to the customer's "
+            "Managed response channel, read the delivery state, and read the customer's "
+            "actions on the incident cards. Every operation except this document is signed per "
+            "Standard Webhooks (https://www.standardwebhooks.com/).",
+        },
+        "paths": {
+            "/api/notifications": {
+                "post": {
+                    "operationId": "sendIncidentNotification",
+                    "summary": "Send an incident notification (a new revision of the incident)",
+                    "parameters": signed,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/IncidentNotification"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": {
+                            "description": "Durably stored; it will be delivered. 'ignored' when "
+                            "the revision is not above the last one accepted (recorded only).",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Accepted"}
+                                }
+                            },
+                        },
+                        "200": {
+                            "description": "A repeated webhook-id: already stored, nothing new.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Accepted"}
+                                }
+                            },
+                        },
+                        "400": _error("The body is not UTF-8 JSON."),
+                        "401": unauthorized,
+                        "413": _error("The body is over 256 KiB."),
+                        "415": _error("The body is not application/json."),
+                        "422": _error(
+                            "The body fails validation, or breaks the customer's settings "
+                            "(excluded target, Investigate-only permission). The message names "
+                            "the field or the exclusion."
+                        ),
+                    },
+                }
+            },
+            "/api/notifications/{incidentId}": {
+                "get": {
+                    "operationId": "getIncidentDelivery",
+                    "summary": "The delivery state of an incident: revisions, post, dead letters",
+                    "parameters": [
+                        *signed,
+                        {
+                            "name": "incidentId",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": INCIDENT_ID},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The delivery state.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/DeliveryState"}
+                                }
+                            },
+                        },
+                        "401": unauthorized,
+                        "404": _error("No notification was accepted for this incident."),
+                    },
+                }
+            },
+            "/api/events": {
+                "get": {
+                    "operationId": "listCustomerEvents",
+                    "summary": "The customer's actions on incident cards, after a cursor",
+                    "parameters": [
+                        *signed,
+                        {
+                            "name": "after",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 0, "default": 0},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 500,
+                                "default": 100,
+                            },
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Events in order; pass 'next' as 'after' to go on.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/EventPage"}
+                                }
+                            },
+                        },
+                        "400": _error("'after' or 'limit' is not a valid integer."),
+                        "401": unauthorized,
+                    },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This document",
+                    "responses": {"200": {"description": "The OpenAPI document."}},
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "IncidentNotification": body,
+                **components,
+                "Accepted": {
+                    "type": "object",
+                    "required": ["status", "incidentId", "revision"],
+                    "properties": {
+                        "status": {"enum": ["accepted", "ignored", "duplicate"]},
+                        "incidentId": {"type": "string"},
+                        "revision": {"type": "integer"},
+                        "notificationId": {"type": "string"},
+                        "reason": {"type": "string"},
+                    },
+                },
+                "DeliveryState": {
+                    "type": "object",
+                    "required": ["incidentId", "latestRevision", "revisions"],
+                    "properties": {
+                        "incidentId": {"type": "string"},
+                        "tenantId": {"type": "string"},
+                        "latestRevision": {"type": "integer"},
+                        "shownRevision": {"type": ["integer", "null"]},
+                        "post": {"type": ["object", "null"]},
+                        "acknowledged": {"type": ["object", "null"]},
+                        "actionResponses": {"type": "object"},
+                        "revisions": {"type": "array", "items": {"type": "object"}},
+                        "outbox": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "EventPage": {
+                    "type": "object",
+                    "required": ["events", "next"],
+                    "properties": {
+                        "events": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["cursor", "type", "incidentId", "at", "by"],
+                                "properties": {
+                                    "cursor": {"type": "integer"},
+                                    "type": {
+                                        "enum": [
+                                            "pendingAction.completed",
+                                            "pendingAction.skipped",
+                                            "incident.acknowledged",
+                                        ]
+                                    },
+                                    "incidentId": {"type": "string"},
+                                    "tenantId": {"type": "string"},
+                                    "actionId": {"type": "string"},
+                                    "revision": {"type": "integer"},
+                                    "at": {"type": "string", "format": "date-time"},
+                                    "by": {"type": "object"},
+                                },
+                            },
+                        },
+                        "next": {"type": "integer"},
+                    },
+                },
+                "Error": _error_schema(),
+            }
+        },
+    }
+
+
+def render(document: JSON) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write the Experts API schema and OpenAPI files")
+    parser.add_argument("--write", type=Path, metavar="DIR", help="directory to write into")
+    args = parser.parse_args(argv)
+    files = {
+        "notification.schema.json": render(notification_schema()),
+        "openapi.json": render(openapi_document()),
+    }
+    if args.write is None:
+        sys.stdout.write(files["openapi.json"])
+        return 0
+    args.write.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (args.write / name).write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,444 @@
+"""The delivery worker: reads the outbox and delivers each incident's revisions in order.
+
+* The first delivered revision of an incident is a new post in the Managed response channel; a
+  later one updates that card in place, then replies in its thread with what changed.
+* Teams off, or no channel yet: the revision is emailed to the incident notification contacts.
+* Every connector call waits for Teams' per-thread and per-tenant limits. 412/429/5xx and
+  connection errors are retried with backoff and jitter, honouring Retry-After, from the outbox
+  (so retries survive restarts). After ``max_attempts`` the message is a dead letter and is
+  emailed.
+* Crash safety: the new post's activity id is committed before the message is marked done, and
+  each later step checks what is already recorded, so a restart resumes without posting twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.errors import ConcurrencyError
+from bot.logsafe import safe
+from bot.messaging import ChannelMessenger, DeliveryError
+from bot.notifications.mail import incident_email
+from bot.notifications.model import parse_notification
+from bot.notifications.ports import (
+    ChannelDirectory,
+    DocWrite,
+    Leased,
+    Ledger,
+    Mailer,
+    ManagedChannel,
+    SettingsSource,
+    UnitOfWork,
+)
+from bot.notifications.ratelimit import TeamsRateLimiter, thread_of
+from bot.notifications.render import card_json, what_changed
+from bot.notifications.service import iso, post_key
+from bot.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+Failpoint = Callable[[str, Leased], Awaitable[None]]
+CONFLICT_RETRIES = 8
+
+
+async def _no_failpoint(name: str, leased: Leased) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    max_attempts: int = 10
+    concurrency: int = 16
+    lease_seconds: float = 600.0
+    poll_seconds: float = 5.0
+    retry: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(
+            attempts=10, base_delay=1.0, max_delay=300.0, max_retry_after=3600.0
+        )
+    )
+
+
+class _GiveUp(Exception):
+    """Not worth retrying: dead-letter now."""
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        ledger: Ledger,
+        messenger: ChannelMessenger,
+        channels: ChannelDirectory,
+        settings: SettingsSource,
+        mailer: Mailer,
+        limiter: TeamsRateLimiter,
+        *,
+        options: WorkerOptions | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        failpoint: Failpoint = _no_failpoint,
+    ) -> None:
+        self._ledger = ledger
+        self._messenger = messenger
+        self._channels = channels
+        self._settings = settings
+        self._mailer = mailer
+        self._limiter = limiter
+        self._options = options or WorkerOptions()
+        self._clock = clock
+        self._sleep = sleep
+        self._rand = rand
+        self._failpoint = failpoint
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    # ---- loop -------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """New work was enqueued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def recover(self) -> int:
+        """Give back the leases a killed process held; their progress is in the documents."""
+        count = await self._ledger.reclaim()
+        if count:
+            log.warning("recovered %d notification(s) that were in flight at the last stop", count)
+        return count
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        await self.recover()
+        try:
+            while True:
+                self._wake.clear()
+                leased = await self._fill()
+                timeout = await self._idle_timeout(leased)
+                waiter = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait(
+                        {waiter, *self._inflight},
+                        timeout=timeout,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    waiter.cancel()
+        finally:
+            for task in list(self._inflight):
+                task.cancel()
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _fill(self) -> int:
+        free = self._options.concurrency - len(self._inflight)
+        if free <= 0:
+            return 0
+        leased = await self._ledger.lease(free, self._options.lease_seconds)
+        for item in leased:
+            task = asyncio.create_task(self._process(item))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        return len(leased)
+
+    async def _idle_timeout(self, leased: int) -> float:
+        due = await self._ledger.next_due()
+        poll = self._options.poll_seconds
+        if due is None:
+            return poll
+        wait = min(poll, max(0.0, due - self._clock()))
+        return wait if leased or wait > 0 else 0.01
+
+    async def run_once(self) -> int:
+        """Lease what is due now and deliver it; returns how many messages were handled."""
+        leased = await self._ledger.lease(self._options.concurrency, self._options.lease_seconds)
+        await asyncio.gather(*(self._process(item) for item in leased))
+        return len(leased)
+
+    async def drain(self, max_rounds: int = 100_000) -> None:
+        """Deliver until the outbox is empty, sleeping (injected) until retries are due."""
+        for _ in range(max_rounds):
+            if await self.run_once():
+                continue
+            due = await self._ledger.next_due()
+            if due is None:
+                return
+            await self._sleep(max(due - self._clock(), 0.001))
+        raise RuntimeError("the outbox did not drain")
+
+    # ---- one message ------------------------------------------------------------------------
+
+    async def _process(self, leased: Leased) -> None:
+        try:
+            if leased.message.kind == "notification":
+                await self._deliver(leased)
+            else:
+                await self._refresh(leased)
+        except asyncio.CancelledError:
+            raise
+        except DeliveryError as exc:
+            await self._failed(leased, exc, exc.status, exc.retry_after, exc.retryable)
+        except _GiveUp as exc:
+            await self._dead(leased, str(exc))
+        except Exception as exc:
+            log.exception("delivering %s failed", safe(leased.message.id))
+            await self._failed(leased, exc, None, None, True)
+
+    async def _failed(
+        self,
+        leased: Leased,
+        exc: BaseException,
+        status: int | None,
+        retry_after: float | None,
+        retryable: bool,
+    ) -> None:
+        attempts = leased.attempts + 1
+        error = f"{type(exc).__name__}: {exc}" if status is None else f"HTTP {status}: {exc}"
+        if not retryable or attempts >= self._options.max_attempts:
+            await self._dead(leased, f"{error} (after {attempts} attempt(s))")
+            return
+        delay = self._options.retry.delay(attempts, retry_after, self._rand)
+        if status == 429:
+            thread = await self._thread_of(leased)
+            if thread:
+                self._limiter.back_off(thread, delay)
+        log.info(
+            "delivery of %s failed (%s); retry %d in %.1fs",
+            safe(leased.message.id),
+            safe(error),
+            attempts,
+            delay,
+        )
+        await self._ledger.retry(leased, delay=delay, error=error)
+
+    async def _thread_of(self, leased: Leased) -> str:
+        item = await self._ledger.read(leased.message.partition)
+        post = (item.value.get("post") or {}) if item else {}
+        if post.get("conversationId"):
+            return thread_of(str(post["conversationId"]))
+        tenant = str(item.value.get("tenantId", "")) if item else ""
+        channel = await self._channels.managed_response_channel(tenant) if tenant else None
+        return channel.channel_id if channel else ""
+
+    async def _update(
+        self,
+        leased: Leased,
+        mutate: Callable[[dict[str, Any]], list[DocWrite]],
+        *,
+        complete: bool = False,
+        dead_letter_error: str | None = None,
+    ) -> dict[str, Any]:
+        """Read-modify-write the incident document, optionally finishing the message with it."""
+        key = leased.message.partition
+        for _ in range(CONFLICT_RETRIES):
+            item = await self._ledger.read(key)
+            if item is None:
+                raise _GiveUp(f"incident document {key} is missing")
+            doc = item.value
+            extra = mutate(doc)
+            unit = UnitOfWork(
+                writes=(DocWrite(key, doc, item.etag), *extra),
+                complete=leased if complete else None,
+                dead_letter_error=dead_letter_error,
+            )
+            try:
+                await self._ledger.commit(unit)
+            except ConcurrencyError:
+                continue
+            return doc
+        raise ConcurrencyError(f"{key} is changing too fast")
+
+    async def _route(self, tenant_id: str) -> tuple[ManagedChannel | None, str]:
+        record = await self._settings.current(tenant_id)
+        if not record.settings.communicate_on_teams:
+            return None, (
+                "You're getting this by email because Teams notifications are off in your "
+                "Defender Experts settings."
+            )
+        channel = await self._channels.managed_response_channel(tenant_id)
+        if channel is None:
+            return None, (
+                "You're getting this by email because the Managed response channel of the "
+                "Defender Experts team isn't ready yet."
+            )
+        return channel, ""
+
+    async def _deliver(self, leased: Leased) -> None:
+        message = leased.message
+        item = await self._ledger.read(message.partition)
+        if item is None:
+            raise _GiveUp("incident document is missing")
+        doc = item.value
+        tenant = str(doc["tenantId"])
+        post = doc.get("post")
+        channel, reason = await self._route(tenant)
+        if channel is None:
+            await self._email(leased, tenant, reason)
+            return
+        if not post:
+            await self._post(leased, tenant, channel)
+            return
+        if post.get("revision") == message.revision:
+            # Posted by this message before a restart: the activity id is recorded.
+            await self._update(leased, lambda d: [], complete=True)
+            return
+        await self._update_in_place(leased, tenant, post)
+
+    async def _post(self, leased: Leased, tenant: str, channel: ManagedChannel) -> None:
+        message = leased.message
+        n = parse_notification(message.payload["notification"])
+        item = await self._ledger.read(message.partition)
+        card = card_json(n, item.value if item else {})
+        await self._failpoint("before_post", leased)
+        await self._limiter.acquire(tenant, channel.channel_id)
+        posted = await self._messenger.post_to_channel(
+            channel.team_reference, channel.channel_id, card=card
+        )
+        now = iso(self._clock())
+
+        def record(doc: dict[str, Any]) -> list[DocWrite]:
+            doc["post"] = {
+                "conversationId": posted.conversation_id,
+                "activityId": posted.activity_id,
+                "reference": posted.reference,
+                "revision": message.revision,
+                "postedAt": now,
+                "channelId": channel.channel_id,
+            }
+            doc["shown"] = {"revision": message.revision, "notification": n.raw}
+            doc.setdefault("deliveries", {})[str(message.revision)] = {
+                "state": "posted",
+                "activityId": posted.activity_id,
+                "at": now,
+            }
+            index = {"incidentId": doc["incidentId"], "revision": message.revision}
+            return [DocWrite(post_key(tenant, posted.activity_id), index, "*")]
+
+        await self._update(leased, record)
+        log.info(
+            "posted incident %s revision %d as activity %s",
+            safe(n.incident_id),
+            message.revision,
+            safe(posted.activity_id),
+        )
+        await self._failpoint("after_post", leased)
+        await self._update(leased, lambda d: [], complete=True)
+
+    async def _update_in_place(self, leased: Leased, tenant: str, post: dict[str, Any]) -> None:
+        message = leased.message
+        key = str(message.revision)
+        n = parse_notification(message.payload["notification"])
+        thread = thread_of(str(post["conversationId"]))
+        item = await self._ledger.read(message.partition)
+        doc = item.value if item else {}
+        delivery = (doc.get("deliveries") or {}).get(key) or {}
+        if not delivery.get("updated"):
+            shown = doc.get("shown")
+            before = parse_notification(shown["notification"]) if shown else None
+            reply = what_changed(before, n)
+            await self._limiter.acquire(tenant, thread)
+            await self._messenger.update(
+                post["reference"], str(post["activityId"]), card=card_json(n, doc)
+            )
+            now = iso(self._clock())
+
+            def updated(d: dict[str, Any]) -> list[DocWrite]:
+                d["shown"] = {"revision": message.revision, "notification": n.raw}
+                d.setdefault("deliveries", {})[key] = {
+                    "state": "updated",
+                    "updated": True,
+                    "reply": reply,
+                    "at": now,
+                }
+                return []
+
+            doc = await self._update(leased, updated)
+            delivery = doc["deliveries"][key]
+        if not delivery.get("replyId"):
+            await self._limiter.acquire(tenant, thread)
+            reply_id = await self._messenger.send(post["reference"], text=str(delivery["reply"]))
+
+            def replied(d: dict[str, Any]) -> list[DocWrite]:
+                d["deliveries"][key]["replyId"] = reply_id or "sent"
+                return []
+
+            await self._update(leased, replied, complete=True)
+        else:
+            await self._update(leased, lambda d: [], complete=True)
+        log.info("updated incident %s to revision %d", safe(n.incident_id), message.revision)
+
+    async def _refresh(self, leased: Leased) -> None:
+        """Show the customer's answers on the card for everyone."""
+        item = await self._ledger.read(leased.message.partition)
+        doc = item.value if item else {}
+        post, shown = doc.get("post"), doc.get("shown")
+        if post and shown:
+            n = parse_notification(shown["notification"])
+            thread = thread_of(str(post["conversationId"]))
+            await self._limiter.acquire(str(doc["tenantId"]), thread)
+            await self._messenger.update(
+                post["reference"], str(post["activityId"]), card=card_json(n, doc)
+            )
+        await self._update(leased, lambda d: [], complete=True)
+
+    async def _contacts(self, tenant: str) -> tuple[str, ...]:
+        record = await self._settings.current(tenant)
+        return tuple(c.mail for c in record.settings.incident_contacts() if c.mail)
+
+    async def _email(self, leased: Leased, tenant: str, reason: str) -> None:
+        message = leased.message
+        to = await self._contacts(tenant)
+        if not to:
+            raise _GiveUp(f"{reason} There are no incident notification contacts to email.")
+        n = parse_notification(message.payload["notification"])
+        await self._mailer.send(incident_email(n, message_id=message.id, to=to, reason=reason))
+        now = iso(self._clock())
+
+        def emailed(d: dict[str, Any]) -> list[DocWrite]:
+            d.setdefault("deliveries", {})[str(message.revision)] = {
+                "state": "emailed",
+                "emailedTo": list(to),
+                "reason": reason,
+                "at": now,
+            }
+            return []
+
+        await self._update(leased, emailed, complete=True)
+        log.info("emailed incident %s revision %d", safe(n.incident_id), message.revision)
+
+    async def _dead(self, leased: Leased, error: str) -> None:
+        message = leased.message
+        log.warning("dead letter %s: %s", safe(message.id), safe(error, 300))
+        emailed: list[str] = []
+        if message.kind == "notification":
+            item = await self._ledger.read(message.partition)
+            tenant = str(item.value.get("tenantId", "")) if item else ""
+            to = await self._contacts(tenant) if tenant else ()
+            if to:
+                n = parse_notification(message.payload["notification"])
+                reason = (
+                    "We couldn't post this update to the Managed response channel in Teams "
+                    f"({error}), so here it is by email."
+                )
+                try:
+                    await self._mailer.send(
+                        incident_email(n, message_id=f"{message.id}.dead", to=to, reason=reason)
+                    )
+                    emailed = list(to)
+                except Exception:
+                    log.exception("emailing dead letter %s failed", safe(message.id))
+        now = iso(self._clock())
+
+        def dead(d: dict[str, Any]) -> list[DocWrite]:
+            if message.kind == "notification":
+                entry = d.setdefault("deliveries", {}).setdefault(str(message.revision), {})
+                entry.update(state="deadLettered", error=error, emailedTo=emailed, at=now)
+            return []
+
+        try:
+            await self._update(leased, dead, complete=True, dead_letter_error=error)
+        except _GiveUp:
+            await self._ledger.dead_letter(leased, error=error)

@@ -1,0 +1,193 @@
+"""The Experts API over HTTP: the signed webhook, the delivery state, the event feed, OpenAPI.
+
+Order of checks on ``POST /api/notifications``: size (413), signature (401), repeated
+webhook-id (200), content type (415), JSON (400), schema and settings (422); 202 only after the
+ledger commit returned. Refusals store nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.errors import ConcurrencyError, ValidationError
+from bot.logsafe import safe
+from bot.messaging import ChannelMessenger
+from bot.notifications.compose import build_delivery_worker, messenger_app_id
+from bot.notifications.model import BodyError, load_json
+from bot.notifications.ports import SettingsSource
+from bot.notifications.schema import MAX_BODY_BYTES, openapi_document
+from bot.notifications.service import NotificationService
+from bot.notifications.signing import SignatureError, WebhookVerifier, request_line
+from bot.notifications.worker import DeliveryWorker
+from bot.storage import Store
+
+log = logging.getLogger(__name__)
+
+NOTIFICATIONS = web.AppKey("notifications", NotificationService)
+VERIFIER = web.AppKey("webhook_verifier", WebhookVerifier)
+WORKER = web.AppKey("delivery_worker", DeliveryWorker)
+MESSENGER = web.AppKey("notification_messenger", ChannelMessenger)
+"""Set before start-up to replace the botbuilder messenger (tests, benchmarks)."""
+RUN_WORKER = web.AppKey("run_delivery_worker", bool)
+"""Set to False before start-up to drive ``app[WORKER]`` by hand (deterministic tests)."""
+
+CHUNK = 64 * 1024
+
+
+def error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    return web.json_response({"error": body}, status=status)
+
+
+async def read_bounded(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The body, or None if it is over ``limit`` bytes (read no further than that)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _verify(request: web.Request, body: bytes) -> str | web.Response:
+    try:
+        return request.app[VERIFIER].verify(request.headers, body)
+    except SignatureError as exc:
+        return error(401, "unauthorized", str(exc))
+
+
+async def post_notification(request: web.Request) -> web.Response:
+    body = await read_bounded(request)
+    if body is None:
+        return error(413, "tooLarge", f"The body must be at most {MAX_BODY_BYTES} bytes")
+    verified = _verify(request, body)
+    if isinstance(verified, web.Response):
+        return verified
+    webhook_id = verified
+    service = request.app[NOTIFICATIONS]
+    if await service.is_duplicate(webhook_id):
+        return web.json_response({"status": "duplicate", "webhookId": webhook_id}, status=200)
+    if request.content_type != "application/json":
+        return error(415, "unsupportedMediaType", "Content-Type must be application/json")
+    try:
+        document = load_json(body)
+        acceptance = await service.accept(webhook_id, document)
+    except BodyError as exc:
+        return error(400, "badRequest", str(exc))
+    except ValidationError as exc:
+        log.info("refused notification %s: %s", safe(webhook_id), safe(exc.message, 200))
+        return error(422, "invalid", exc.message, exc.field)
+    except ConcurrencyError:
+        response = error(503, "busy", "The incident is changing too fast; retry shortly")
+        response.headers["Retry-After"] = "1"
+        return response
+    status = 200 if acceptance.outcome == "duplicate" else 202
+    return web.json_response(acceptance.to_json(), status=status)
+
+
+async def get_notification(request: web.Request) -> web.Response:
+    verified = _verify(request, request_line("GET", request.raw_path))
+    if isinstance(verified, web.Response):
+        return verified
+    state = await request.app[NOTIFICATIONS].delivery_state(request.match_info["incidentId"])
+    if state is None:
+        return error(404, "notFound", "No notification was accepted for this incident")
+    return web.json_response(state)
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 18:
+        raise ValueError(name)
+    return max(low, min(high, int(raw)))
+
+
+async def get_events(request: web.Request) -> web.Response:
+    verified = _verify(request, request_line("GET", request.raw_path))
+    if isinstance(verified, web.Response):
+        return verified
+    try:
+        after = _int_query(request, "after", 0, 0, 2**62)
+        limit = _int_query(request, "limit", 100, 1, 500)
+    except ValueError as exc:
+        return error(400, "badRequest", f"'{exc}' must be a non-negative integer", str(exc))
+    return web.json_response(await request.app[NOTIFICATIONS].events(after, limit))
+
+
+@lru_cache(maxsize=1)
+def _openapi() -> dict[str, Any]:
+    return openapi_document()
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(_openapi())
+
+
+def add_routes(app: web.Application, settings: Settings) -> None:
+    """The Experts API. Without EXPERTS_WEBHOOK_SECRET only the OpenAPI document is served."""
+    app.router.add_get("/api/openapi.json", get_openapi)
+    if not settings.experts_webhook_secret:
+        log.warning("EXPERTS_WEBHOOK_SECRET is not set: the Experts API is off")
+        return
+    app[VERIFIER] = WebhookVerifier.from_secret(settings.experts_webhook_secret)
+    app.router.add_post("/api/notifications", post_notification)
+    app.router.add_get("/api/notifications/{incidentId}", get_notification)
+    app.router.add_get("/api/events", get_events)
+
+
+def notification_messenger(settings: Settings, bot_app_id: str) -> ChannelMessenger:
+    """A botbuilder messenger whose adapter doesn't retry: the outbox owns retries and limits."""
+    from bot.transport.adapter import build_adapter
+    from bot.transport.messenger import BotMessenger
+
+    adapter = build_adapter(replace(settings, connector_retry_attempts=1))
+    return BotMessenger(adapter, bot_app_id)
+
+
+@contextlib.asynccontextmanager
+async def running(worker: DeliveryWorker) -> AsyncIterator[None]:
+    """Run the delivery worker in the background for the duration of the block."""
+    task = asyncio.create_task(worker.run(), name="notification-delivery")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: web.Application,
+    settings: Settings,
+    service: NotificationService,
+    store: Store,
+    settings_source: SettingsSource,
+) -> AsyncIterator[None]:
+    """For the app's lifetime: expose the service to the routes and run the delivery worker."""
+    app[NOTIFICATIONS] = service
+    messenger = app.get(MESSENGER) or notification_messenger(settings, messenger_app_id(settings))
+    worker = build_delivery_worker(settings, service, store, settings_source, messenger)
+    app[WORKER] = worker
+    if not app.get(RUN_WORKER, True):
+        yield
+        return
+    async with running(worker):
+        yield

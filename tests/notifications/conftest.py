@@ -1,0 +1,100 @@
+"""A notifications world: SQLite store, settings, channel, service and worker, faked edges."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.actions import CardAction
+from bot.config import Settings
+from bot.notifications.compose import build_delivery_worker, build_notification_service
+from bot.notifications.service import Acceptance, NotificationService, incident_key
+from bot.notifications.worker import DeliveryWorker, Failpoint
+from bot.onboarding import Actor, OnboardingService
+from bot.storage.sqlite import SqliteStore
+from bot.tenant.demo import DemoTenantDirectory
+from cards import to_json
+from tests.notifications.support import (
+    TENANT,
+    FakeClock,
+    FakeMessenger,
+    RecordingMailer,
+    seed_channel,
+    seed_settings,
+)
+
+
+@dataclass
+class World:
+    store: SqliteStore
+    clock: FakeClock
+    service: NotificationService
+    messenger: FakeMessenger
+    mailer: RecordingMailer
+    onboarding: OnboardingService
+    settings: Settings
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.worker = self.new_worker()
+
+    def new_worker(self, failpoint: Failpoint | None = None) -> DeliveryWorker:
+        """A worker on this database, as the one a (re)started process builds."""
+        return build_delivery_worker(
+            self.settings,
+            self.service,
+            self.store,
+            self.onboarding,
+            self.messenger,
+            mailer=self.mailer,
+            clock=self.clock,
+            monotonic=self.clock,
+            sleep=self.clock.sleep,
+            failpoint=failpoint,
+        )
+
+    async def accept(self, body: dict[str, Any], webhook_id: str | None = None) -> Acceptance:
+        return await self.service.accept(webhook_id or f"msg_{next(self._ids)}", body)
+
+    async def doc(self, incident_id: str = "2972395") -> dict[str, Any]:
+        item = await self.store.read(incident_key(TENANT, incident_id))
+        assert item is not None
+        return item.value
+
+    async def act(
+        self,
+        verb: str,
+        data: dict[str, Any],
+        *,
+        who: tuple[str, str],
+        message_id: str,
+        conversation_id: str = "",
+        tenant: str = TENANT,
+    ) -> dict[str, Any]:
+        action = CardAction(
+            actor=Actor(who[0], who[1], tenant),
+            verb=verb,
+            data=data,
+            conversation_id=conversation_id,
+            message_id=message_id,
+        )
+        return to_json(await self.service.handle_card_action(action))
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    store = SqliteStore(tmp_path / "bot.sqlite3")
+    clock = FakeClock()
+    directory = DemoTenantDirectory.load()
+    onboarding = OnboardingService(store, directory)
+    service = build_notification_service(store, directory, onboarding, clock=clock)
+    settings = Settings(data_dir=tmp_path, notify_max_attempts=5)
+    await seed_settings(store)
+    await seed_channel(store)
+    yield World(store, clock, service, FakeMessenger(), RecordingMailer(), onboarding, settings)
+    await store.close()

@@ -1,0 +1,277 @@
+"""Test helpers for notifications: the issue's example body, settings, a channel, fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.messaging import DeliveryError, Posted
+from bot.notifications.ports import MailMessage
+from bot.onboarding.model import (
+    Contact,
+    Exclusions,
+    Group,
+    Purpose,
+    ServiceSettings,
+    SettingsRecord,
+)
+from bot.provisioning.model import Status, Step, TeamsRecord, channel_reference, teams_key
+from bot.storage import Store
+
+TENANT = "4f1c3a2e-7d5b-4e8a-9c21-6b0d8e3f5a17"
+TEAM_ID = "19:3f0c2a8e5b7d4c1e9a6f0b2d8c4e1a7f@thread.tacv2"
+CHANNEL_ID = "19:7c2e9a0f4b1d4e8a8f3c6b5d2a1e0f9c@thread.tacv2"
+BOT_ID = "9e7b2c41-3f6d-4a8e-b5c2-1d0f7a6e8b93"
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+ADELE = ("1a2b3c4d-0003-4e5f-8a9b-0c1d2e3f4a03", "Adele Vance")
+MEGAN = ("1a2b3c4d-0002-4e5f-8a9b-0c1d2e3f4a02", "Megan Bowen")
+PATTI = "1a2b3c4d-0005-4e5f-8a9b-0c1d2e3f4a05"  # high-value, Finance team, Executives
+ISAIAH = "1a2b3c4d-0004-4e5f-8a9b-0c1d2e3f4a04"  # Finance team
+FINANCE_TEAM = "8d2f1c0b-2001-4d4e-8f9a-3b2c1d0e9f01"
+
+EXAMPLE: dict[str, Any] = {
+    "type": "incident.notification",
+    "incident": {
+        "id": "2972395",
+        "displayName": "Multi-stage incident on one endpoint",
+        "severity": "high",
+        "status": "inProgress",
+        "assignedTo": "Defender Experts",
+        "classification": "truePositive",
+        "determination": "malware",
+        "incidentWebUrl": "https://security.microsoft.com/incidents/2972395",
+        "createdDateTime": "2026-11-27T10:02:11Z",
+        "lastUpdateDateTime": "2026-11-27T10:15:40Z",
+        "alerts": [
+            {
+                "id": "da1",
+                "title": "Suspicious connection",
+                "category": "CommandAndControl",
+                "serviceSource": "microsoftDefenderForEndpoint",
+                "mitreTechniques": ["T1071"],
+                "evidence": [
+                    {
+                        "@odata.type": "#microsoft.graph.security.deviceEvidence",
+                        "deviceDnsName": "fin-ws-042.contoso.com",
+                        "mdeDeviceId": "d-042",
+                        "rbacGroupName": "Finance workstations",
+                    },
+                    {
+                        "@odata.type": "#microsoft.graph.security.userEvidence",
+                        "userAccount": {
+                            "accountName": "jdoe",
+                            "userPrincipalName": "jdoe@contoso.com",
+                            "azureAdUserId": "u-17",
+                        },
+                    },
+                ],
+            }
+        ],
+    },
+    "managedResponse": {
+        "revision": 1,
+        "summary": "What the experts found, in plain words.",
+        "completedActions": [
+            {
+                "id": "a1",
+                "type": "isolateDevice",
+                "target": {"kind": "device", "id": "d-042", "name": "fin-ws-042.contoso.com"},
+                "status": "completed",
+                "time": "2026-11-27T10:14:00Z",
+            }
+        ],
+        "pendingActions": [
+            {
+                "id": "a2",
+                "type": "forcePasswordReset",
+                "target": {"kind": "user", "id": "u-17", "name": "jdoe@contoso.com"},
+                "instructions": "Reset the password and revoke sessions.",
+            }
+        ],
+        "analyst": "Defender Experts",
+    },
+}
+
+
+def example(revision: int = 1, incident_id: str = "2972395", **incident: Any) -> dict[str, Any]:
+    body = copy.deepcopy(EXAMPLE)
+    body["incident"]["id"] = incident_id
+    body["incident"]["incidentWebUrl"] = f"https://security.microsoft.com/incidents/{incident_id}"
+    body["incident"].update(incident)
+    body["managedResponse"]["revision"] = revision
+    return body
+
+
+def revised(revision: int, incident_id: str = "2972395") -> dict[str, Any]:
+    """A plausible later revision: status moves on, and new actions appear."""
+    body = example(revision, incident_id)
+    if revision >= 2:
+        body["managedResponse"]["completedActions"].append(
+            {
+                "id": f"c{revision}",
+                "type": "quarantineFile",
+                "target": {"kind": "file", "id": f"sha-{revision}", "name": f"evil{revision}.exe"},
+                "status": "completed",
+            }
+        )
+    if revision >= 3:
+        body["incident"]["status"] = "resolved"
+    return body
+
+
+def settings_record(
+    *,
+    respond: bool = True,
+    teams: bool = True,
+    contacts: bool = True,
+    exclusions: Exclusions | None = None,
+) -> SettingsRecord:
+    people = (
+        (
+            Contact("g1", "Security Operations", "secops@contoso.com", "group", Purpose.INCIDENT),
+            Contact("u2", "Megan Bowen", "meganb@contoso.com", "user", Purpose.SERVICE_REVIEW),
+        )
+        if contacts
+        else ()
+    )
+    return SettingsRecord(
+        version=1,
+        settings=ServiceSettings(
+            investigate=True,
+            respond=respond,
+            exclusions=exclusions or Exclusions(),
+            contacts=people,
+            communicate_on_teams=teams,
+        ),
+    )
+
+
+FINANCE_EXCLUDED = Exclusions(
+    device_groups=(Group("101", "Finance workstations"),),
+    user_groups=(Group(FINANCE_TEAM, "Finance team"),),
+)
+
+
+async def seed_settings(store: Store, record: SettingsRecord | None = None) -> None:
+    record = record or settings_record()
+    await store.write(f"tenants/{TENANT}/settings", record.to_json(), etag="*")
+
+
+def team_reference(service_url: str) -> dict[str, Any]:
+    return {
+        "activityId": None,
+        "bot": {"id": f"28:{BOT_ID}", "name": "Defender Experts"},
+        "channelId": "msteams",
+        "conversation": {
+            "id": TEAM_ID,
+            "isGroup": True,
+            "conversationType": "channel",
+            "tenantId": TENANT,
+        },
+        "serviceUrl": service_url,
+    }
+
+
+AAD_GROUP_ID = "5b8e2d1c-3001-4a6f-9c0e-7d1b2a3c4e01"
+
+
+async def seed_channel(store: Store, service_url: str = "http://127.0.0.1:9/") -> None:
+    """The record a finished provisioning saga leaves: the channel is ready for posts."""
+    reference = team_reference(service_url)
+    record = TeamsRecord(
+        tenant_id=TENANT,
+        status=Status.READY,
+        step=Step.WELCOME,
+        team_id=AAD_GROUP_ID,
+        team_thread_id=TEAM_ID,
+        channel_id=CHANNEL_ID,
+        app_installed=True,
+        team_reference=reference,
+        channel_reference=channel_reference(reference, CHANNEL_ID),
+    )
+    await store.write(teams_key(TENANT), record.to_json(), etag="*")
+
+
+async def remove_channel(store: Store) -> None:
+    await store.delete(teams_key(TENANT))
+
+
+class FakeClock:
+    """Wall time that only moves when someone sleeps."""
+
+    def __init__(self, start: float = 1_795_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
+@dataclass
+class Sent:
+    kind: str
+    conversation_id: str
+    activity_id: str
+    card: dict[str, Any] | None = None
+    text: str = ""
+
+
+@dataclass
+class FakeMessenger:
+    """Records what would reach Teams; ``failures`` are raised, in order, before any call."""
+
+    sent: list[Sent] = field(default_factory=list)
+    failures: list[DeliveryError] = field(default_factory=list)
+    calls: int = 0
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def _maybe_fail(self) -> None:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+
+    async def post_to_channel(
+        self,
+        team_reference: dict[str, Any],
+        channel_id: str,
+        *,
+        card: dict[str, Any] | None = None,
+        text: str = "",
+    ) -> Posted:
+        self._maybe_fail()
+        activity_id = f"m{next(self._ids)}"
+        conversation = f"{channel_id};messageid={activity_id}"
+        self.sent.append(Sent("post", conversation, activity_id, card, text))
+        reference = {"conversation": {"id": conversation}, "serviceUrl": "http://x/"}
+        return Posted(conversation, activity_id, reference)
+
+    async def send(
+        self, reference: dict[str, Any], *, card: dict[str, Any] | None = None, text: str = ""
+    ) -> str:
+        self._maybe_fail()
+        activity_id = f"r{next(self._ids)}"
+        self.sent.append(Sent("reply", reference["conversation"]["id"], activity_id, card, text))
+        return activity_id
+
+    async def update(
+        self, reference: dict[str, Any], activity_id: str, *, card: dict[str, Any]
+    ) -> None:
+        self._maybe_fail()
+        self.sent.append(Sent("update", reference["conversation"]["id"], activity_id, card))
+
+    def of_kind(self, kind: str) -> list[Sent]:
+        return [s for s in self.sent if s.kind == kind]
+
+
+@dataclass
+class RecordingMailer:
+    messages: list[MailMessage] = field(default_factory=list)
+
+    async def send(self, message: MailMessage) -> None:
+        self.messages.append(message)

@@ -1,0 +1,216 @@
+"""Accepting revisions and delivering them: one post, updates in place, replies, email."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import ValidationError
+from bot.messaging import DeliveryError
+from bot.notifications.service import incident_key
+from tests.notifications.conftest import World
+from tests.notifications.support import (
+    CHANNEL_ID,
+    TENANT,
+    example,
+    remove_channel,
+    revised,
+    seed_settings,
+    settings_record,
+)
+from tests.support import texts
+
+
+async def test_three_revisions_make_one_post_updated_twice_with_two_replies(world: World) -> None:
+    for revision in (1, 2, 3):
+        assert (await world.accept(revised(revision))).outcome == "accepted"
+        await world.worker.drain()
+    m = world.messenger
+    assert [s.kind for s in m.sent] == ["post", "update", "reply", "update", "reply"]
+    post = m.of_kind("post")[0]
+    assert post.conversation_id.startswith(CHANNEL_ID)
+    assert {u.activity_id for u in m.of_kind("update")} == {post.activity_id}
+    assert all(r.conversation_id == post.conversation_id for r in m.of_kind("reply"))
+    replies = [r.text for r in m.of_kind("reply")]
+    assert "Update 2" in replies[0] and "evil2.exe" in replies[0]
+    assert "Update 3" in replies[1] and "Resolved" in replies[1]
+    last = m.of_kind("update")[-1].card
+    assert last is not None and "Resolved" in texts(last) and "Revision 3" in texts(last)
+    doc = await world.doc()
+    assert doc["post"]["revision"] == 1 and doc["shown"]["revision"] == 3
+    assert [doc["deliveries"][r]["state"] for r in ("1", "2", "3")] == [
+        "posted",
+        "updated",
+        "updated",
+    ]
+
+
+async def test_revisions_queued_together_are_delivered_in_order(world: World) -> None:
+    for revision in (1, 2, 3):
+        await world.accept(revised(revision))
+    await world.worker.drain()
+    assert [s.kind for s in world.messenger.sent] == ["post", "update", "reply", "update", "reply"]
+
+
+async def test_out_of_order_and_repeated_revisions_are_recorded_and_ignored(world: World) -> None:
+    await world.accept(revised(3))
+    again = await world.accept(revised(3))
+    older = await world.accept(revised(2))
+    assert again.outcome == "ignored" and "already accepted" in again.reason
+    assert older.outcome == "ignored" and "not above revision 3" in older.reason
+    await world.worker.drain()
+    assert [s.kind for s in world.messenger.sent] == ["post"]
+    history = (await world.doc())["history"]
+    assert [(h["revision"], h["outcome"]) for h in history] == [
+        (3, "accepted"),
+        (3, "ignored"),
+        (2, "ignored"),
+    ]
+
+
+async def test_a_repeated_webhook_id_stores_nothing_new(world: World) -> None:
+    first = await world.accept(example(), "msg_same")
+    before = await world.doc()
+    second = await world.accept(revised(2), "msg_same")
+    assert first.outcome == "accepted" and second.outcome == "duplicate"
+    assert await world.doc() == before
+    assert await world.service.ledger.open_count() == 1
+
+
+async def test_refused_bodies_store_nothing(world: World) -> None:
+    await seed_settings(world.store, settings_record(respond=False))
+    with pytest.raises(ValidationError):
+        await world.accept(example(), "msg_refused")
+    assert await world.store.read(incident_key(TENANT, "2972395")) is None
+    assert not await world.service.is_duplicate("msg_refused")
+    with pytest.raises(ValidationError, match=r"incident\.tenantId"):
+        await world.accept(example(tenantId="00000000-0000-0000-0000-000000000000"))
+
+
+async def test_teams_off_goes_to_the_incident_contacts_by_email(world: World) -> None:
+    await seed_settings(world.store, settings_record(teams=False))
+    await world.accept(example())
+    await world.worker.drain()
+    assert world.messenger.sent == []
+    (mail,) = world.mailer.messages
+    assert mail.to == ("secops@contoso.com",)  # incident contacts only, not service review
+    assert "Teams notifications are off" in mail.text and "2972395" in mail.subject
+    assert (await world.doc())["deliveries"]["1"]["state"] == "emailed"
+
+
+async def test_no_channel_yet_goes_by_email(world: World) -> None:
+    await remove_channel(world.store)
+    await world.accept(example())
+    await world.worker.drain()
+    assert world.messenger.sent == []
+    assert "isn't ready yet" in world.mailer.messages[0].text
+
+
+async def test_retries_honour_retry_after_then_deliver(world: World) -> None:
+    world.messenger.failures = [
+        DeliveryError("throttled", status=429, retry_after=42.0),
+        DeliveryError("bad gateway", status=502, retry_after=None),
+        DeliveryError("precondition", status=412, retry_after=None),
+        DeliveryError("timeout", status=504, retry_after=None),
+    ]
+    start = world.clock.now
+    await world.accept(example())
+    await world.worker.drain()
+    assert [s.kind for s in world.messenger.sent] == ["post"]
+    assert world.clock.now - start >= 42.0
+    assert (await world.doc())["deliveries"]["1"]["state"] == "posted"
+
+
+async def test_after_max_attempts_a_dead_letter_is_emailed_and_visible(world: World) -> None:
+    world.messenger.failures = [
+        DeliveryError("unavailable", status=503, retry_after=1.0) for _ in range(5)
+    ]
+    await world.accept(example())
+    await world.worker.drain()
+    assert world.messenger.sent == []
+    (mail,) = world.mailer.messages
+    assert "couldn't post this update" in mail.text
+    state = await world.service.delivery_state("2972395")
+    assert state is not None
+    assert state["deliveries"]["1"]["state"] == "deadLettered"
+    assert state["deliveries"]["1"]["emailedTo"] == ["secops@contoso.com"]
+    (dead,) = state["deadLetters"]
+    assert dead["attempts"] == 5 and "HTTP 503" in dead["lastError"]
+
+
+async def test_a_permanent_refusal_is_dead_lettered_at_once(world: World) -> None:
+    world.messenger.failures = [DeliveryError("forbidden", status=403, retry_after=None)]
+    await world.accept(example())
+    await world.worker.drain()
+    assert world.messenger.calls == 1
+    state = await world.service.delivery_state("2972395")
+    assert state is not None and state["deadLetters"][0]["attempts"] == 1
+
+
+async def test_a_later_revision_after_a_dead_letter_starts_the_post(world: World) -> None:
+    world.messenger.failures = [DeliveryError("forbidden", status=403, retry_after=None)]
+    await world.accept(revised(1))
+    await world.worker.drain()
+    await world.accept(revised(2))
+    await world.worker.drain()
+    assert [s.kind for s in world.messenger.sent] == ["post"]
+    assert (await world.doc())["post"]["revision"] == 2
+
+
+class Killed(BaseException):
+    """Stands for kill -9: nothing after the failpoint runs in that process."""
+
+
+async def test_restart_after_the_post_was_recorded_does_not_post_again(world: World) -> None:
+    reached: list[str] = []
+
+    async def die_after_post(name: str, leased: object) -> None:
+        reached.append(name)
+        if name == "after_post":
+            raise Killed
+
+    await world.accept(example())
+    with pytest.raises(Killed):
+        await world.new_worker(die_after_post).run_once()
+    assert reached == ["before_post", "after_post"]
+    assert (await world.doc())["post"]["activityId"]
+    assert await world.service.ledger.open_count() == 1
+
+    restarted = world.new_worker()
+    assert await restarted.recover() == 1
+    await restarted.drain()
+    assert [s.kind for s in world.messenger.sent] == ["post"]
+    assert await world.service.ledger.open_count() == 0
+
+
+async def test_restart_before_the_post_posts_exactly_once(world: World) -> None:
+    async def die_before_post(name: str, leased: object) -> None:
+        raise Killed
+
+    await world.accept(example())
+    with pytest.raises(Killed):
+        await world.new_worker(die_before_post).run_once()
+    restarted = world.new_worker()
+    await restarted.recover()
+    await restarted.drain()
+    assert [s.kind for s in world.messenger.sent] == ["post"]
+
+
+async def test_restart_between_update_and_reply_sends_one_reply(world: World) -> None:
+    await world.accept(revised(1))
+    await world.worker.drain()
+    await world.accept(revised(2))
+    original = world.messenger.send
+
+    async def killed_send(*args: object, **kwargs: object) -> str:
+        raise Killed
+
+    world.messenger.send = killed_send  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        await world.new_worker().run_once()
+    world.messenger.send = original  # type: ignore[method-assign]
+    restarted = world.new_worker()
+    await restarted.recover()
+    await restarted.drain()
+    assert [s.kind for s in world.messenger.sent] == ["post", "update", "reply"]
+    doc = await world.doc()
+    assert doc["deliveries"]["2"]["replyId"]

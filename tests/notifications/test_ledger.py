@@ -1,0 +1,160 @@
+"""One contract suite for every Ledger adapter: SQLite (shares the store's database) and memory.
+
+An Azure (Blob + Queue) adapter would be added to ``LEDGERS`` and must pass the same tests.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConcurrencyError
+from bot.notifications.ledger import MemoryLedger, SqliteLedger
+from bot.notifications.ports import DocWrite, DuplicateError, Ledger, OutboxMessage, UnitOfWork
+from bot.storage.sqlite import SqliteStore
+from tests.notifications.support import FakeClock
+
+LedgerFactory = Callable[[Path, FakeClock], Ledger]
+
+
+def _sqlite(tmp: Path, clock: FakeClock) -> Ledger:
+    return SqliteLedger(SqliteStore(tmp / "bot.sqlite3"), clock)
+
+
+def _memory(tmp: Path, clock: FakeClock) -> Ledger:
+    return MemoryLedger(clock)
+
+
+LEDGERS = {"sqlite": _sqlite, "memory": _memory}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=sorted(LEDGERS))
+async def ledger(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[Ledger]:
+    made = LEDGERS[request.param](tmp_path, clock)
+    yield made
+    await made.close()
+
+
+def msg(mid: str, partition: str = "p", revision: int = 1) -> OutboxMessage:
+    return OutboxMessage(mid, partition, "notification", {"n": mid}, revision)
+
+
+async def test_a_unit_is_all_or_nothing(ledger: Ledger) -> None:
+    await ledger.commit(UnitOfWork(writes=(DocWrite("k", {"v": 1}, None),)))
+    with pytest.raises(ConcurrencyError):
+        await ledger.commit(
+            UnitOfWork(
+                writes=(DocWrite("other", {"v": 1}, None), DocWrite("k", {"v": 2}, None)),
+                enqueue=(msg("m1"),),
+                events=({"type": "e"},),
+                receipt="w1",
+            )
+        )
+    assert await ledger.read("other") is None
+    assert await ledger.open_count() == 0
+    assert await ledger.events_after(0, 10) == []
+    assert not await ledger.has_receipt("w1")
+
+
+async def test_receipts_make_repeats_duplicates(ledger: Ledger) -> None:
+    await ledger.commit(UnitOfWork(enqueue=(msg("m1"),), receipt="w1"))
+    with pytest.raises(DuplicateError):
+        await ledger.commit(
+            UnitOfWork(writes=(DocWrite("k", {}, None),), enqueue=(msg("m2"),), receipt="w1")
+        )
+    assert await ledger.read("k") is None and await ledger.open_count() == 1
+
+
+async def test_etags_guard_documents(ledger: Ledger) -> None:
+    await ledger.commit(UnitOfWork(writes=(DocWrite("k", {"v": 1}, None),)))
+    item = await ledger.read("k")
+    assert item is not None
+    await ledger.commit(UnitOfWork(writes=(DocWrite("k", {"v": 2}, item.etag),)))
+    with pytest.raises(ConcurrencyError):
+        await ledger.commit(UnitOfWork(writes=(DocWrite("k", {"v": 3}, item.etag),)))
+    after = await ledger.read("k")
+    assert after is not None and after.value == {"v": 2}
+
+
+async def test_one_message_per_partition_in_order(ledger: Ledger) -> None:
+    await ledger.commit(UnitOfWork(enqueue=(msg("a1", "A", 1), msg("b1", "B", 1))))
+    await ledger.commit(UnitOfWork(enqueue=(msg("a2", "A", 2),)))
+    first = await ledger.lease(10, 60)
+    assert sorted(m.message.id for m in first) == ["a1", "b1"]
+    assert await ledger.lease(10, 60) == []
+    a1 = next(m for m in first if m.message.id == "a1")
+    await ledger.commit(UnitOfWork(complete=a1))
+    second = await ledger.lease(10, 60)
+    assert [m.message.id for m in second] == ["a2"]
+    assert second[0].message.payload == {"n": "a2"} and second[0].message.revision == 2
+
+
+async def test_retry_waits_and_blocks_its_partition(ledger: Ledger, clock: FakeClock) -> None:
+    await ledger.commit(UnitOfWork(enqueue=(msg("a1", "A"), msg("a2", "A"))))
+    (a1,) = await ledger.lease(10, 60)
+    await ledger.retry(a1, delay=30, error="HTTP 429")
+    assert await ledger.lease(10, 60) == []
+    assert await ledger.next_due() == pytest.approx(clock.now + 30)
+    await clock.sleep(30)
+    (again,) = await ledger.lease(10, 60)
+    assert again.message.id == "a1" and again.attempts == 1
+    status = await ledger.messages("A")
+    assert [(s.id, s.state) for s in status] == [("a1", "leased"), ("a2", "pending")]
+    assert status[0].last_error == "HTTP 429"
+
+
+async def test_dead_letters_stop_blocking(ledger: Ledger) -> None:
+    await ledger.commit(UnitOfWork(enqueue=(msg("a1", "A"), msg("a2", "A"))))
+    (a1,) = await ledger.lease(10, 60)
+    await ledger.commit(UnitOfWork(complete=a1, dead_letter_error="gone"))
+    (a2,) = await ledger.lease(10, 60)
+    assert a2.message.id == "a2"
+    states = {s.id: (s.state, s.last_error) for s in await ledger.messages("A")}
+    assert states["a1"] == ("dead", "gone")
+
+
+async def test_reclaim_gives_back_leases_after_a_restart(ledger: Ledger) -> None:
+    await ledger.commit(UnitOfWork(enqueue=(msg("a1", "A"),)))
+    assert len(await ledger.lease(10, 60)) == 1
+    assert await ledger.reclaim() == 1
+    (again,) = await ledger.lease(10, 60)
+    assert again.message.id == "a1" and again.attempts == 0
+    await ledger.commit(UnitOfWork(complete=again))
+    with pytest.raises(ConcurrencyError):
+        await ledger.commit(UnitOfWork(complete=again))
+    assert await ledger.open_count() == 0
+
+
+async def test_events_are_read_after_a_cursor(ledger: Ledger) -> None:
+    await ledger.commit(UnitOfWork(events=({"type": "a"}, {"type": "b"})))
+    await ledger.commit(UnitOfWork(events=({"type": "c"},)))
+    page = await ledger.events_after(0, 2)
+    assert [e.body["type"] for e in page] == ["a", "b"]
+    rest = await ledger.events_after(page[-1].cursor, 10)
+    assert [e.body["type"] for e in rest] == ["c"]
+    assert await ledger.events_after(rest[-1].cursor, 10) == []
+
+
+async def test_sqlite_ledger_lives_in_the_stores_database(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "bot.sqlite3")
+    ledger = SqliteLedger(store)
+    await ledger.commit(
+        UnitOfWork(writes=(DocWrite("tenants/t/incidents/1", {"x": 1}, None),), enqueue=(msg("m"),))
+    )
+    assert (await store.read("tenants/t/incidents/1")) is not None
+    await store.close()
+    conn = sqlite3.connect(tmp_path / "bot.sqlite3")
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"documents", "notification_outbox", "notification_events"} <= tables
+    assert conn.execute("SELECT COUNT(*) FROM notification_outbox").fetchone()[0] == 1
+    conn.close()

@@ -1,0 +1,146 @@
+"""The body's contract: the published files, and validation that names the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from bot.errors import ValidationError
+from bot.notifications.model import BodyError, load_json, validate_notification
+from bot.notifications.schema import notification_schema, openapi_document, render
+from tests.notifications.support import example
+
+API = Path(__file__).resolve().parents[2] / "api"
+
+
+def test_published_files_match_the_code() -> None:
+    assert (API / "notification.schema.json").read_text() == render(notification_schema()), (
+        "run: python -m bot.notifications.schema --write api"
+    )
+    assert (API / "openapi.json").read_text() == render(openapi_document())
+
+
+def test_the_schema_is_valid_and_accepts_the_example() -> None:
+    schema = notification_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(example())
+
+
+def test_the_openapi_document_embeds_the_same_body_schema() -> None:
+    doc = openapi_document()
+    assert doc["openapi"].startswith("3.1")
+    body = doc["paths"]["/api/notifications"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["$ref"].endswith("IncidentNotification")
+    text = json.dumps(doc)
+    assert "#/$defs/" not in text
+    resolver = {"components": doc["components"]}
+    validator = jsonschema.Draft202012Validator(
+        {**doc["components"]["schemas"]["IncidentNotification"], **resolver}
+    )
+    validator.validate(example())
+
+
+def test_the_example_parses_into_a_notification() -> None:
+    n = validate_notification(example())
+    assert n.incident_id == "2972395" and n.revision == 1 and n.severity == "high"
+    assert [d.name for d in n.devices] == ["fin-ws-042.contoso.com"]
+    assert [u.name for u in n.users] == ["jdoe@contoso.com"]
+    assert [a.id for a in n.completed] == ["a1"] and [a.id for a in n.pending] == ["a2"]
+
+
+def test_unknown_extra_fields_are_kept() -> None:
+    body = example()
+    body["incident"]["customTags"] = ["x"]
+    body["incident"]["futureField"] = {"nested": True}
+    body["extra"] = 1
+    n = validate_notification(body)
+    assert n.raw["incident"]["futureField"] == {"nested": True} and n.raw["extra"] == 1
+
+
+def _set(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    node: Any = body
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node[int(part)] if part.isdigit() else node[part]
+    last = parts[-1]
+    if value is KeyError:
+        del node[last]
+    elif last.isdigit():
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return body
+
+
+CASES = [
+    ("type", "incident.created", "type"),
+    ("incident.severity", "critical", "incident.severity"),
+    ("incident.status", "closed", "incident.status"),
+    ("incident.classification", "maybe", "incident.classification"),
+    ("incident.determination", "aliens", "incident.determination"),
+    ("incident.displayName", KeyError, "incident.displayName"),
+    ("incident.displayName", "x" * 513, "incident.displayName"),
+    ("incident.id", "../etc", "incident.id"),
+    ("incident.incidentWebUrl", "javascript:alert(1)", "incident.incidentWebUrl"),
+    ("incident.createdDateTime", "yesterday", "incident.createdDateTime"),
+    ("incident.createdDateTime", "2026-13-45T10:02:11Z", "incident.createdDateTime"),
+    ("managedResponse.revision", 0, "managedResponse.revision"),
+    ("managedResponse.revision", "2", "managedResponse.revision"),
+    ("managedResponse.revision", True, "managedResponse.revision"),
+    ("managedResponse.summary", KeyError, "managedResponse.summary"),
+    ("managedResponse.completedActions.0.type", "nuke", "managedResponse.completedActions[0].type"),
+    (
+        "managedResponse.completedActions.0.target.kind",
+        "user",
+        "managedResponse.completedActions[0].target.kind",
+    ),
+    (
+        "managedResponse.pendingActions.0.id",
+        "a1",
+        "managedResponse.pendingActions[0].id",
+    ),
+    (
+        "managedResponse.pendingActions.0.target",
+        KeyError,
+        "managedResponse.pendingActions[0].target",
+    ),
+    (
+        "incident.alerts.0.evidence.0.deviceDnsName",
+        42,
+        "incident.alerts[0].evidence[0].deviceDnsName",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "field"), CASES)
+def test_invalid_bodies_name_the_field(path: str, value: Any, field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_notification(_set(example(), path, value))
+    assert info.value.field == field
+    assert field in info.value.message
+    assert len(info.value.message) < 400
+
+
+def test_a_huge_value_is_not_echoed() -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_notification(_set(example(), "incident.severity", "x" * 100_000))
+    assert len(info.value.message) < 300
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{", b"\xff\xfe", b"NaN", b'{"a": Infinity}', b"[" * 100_000, b"[" * 40 + b"]" * 40],
+)
+def test_bodies_that_are_not_plain_json_are_refused(body: bytes) -> None:
+    with pytest.raises(BodyError):
+        load_json(body)
+
+
+@pytest.mark.parametrize("document", [None, [], "x", 1, {}, {"type": "incident.notification"}])
+def test_non_objects_are_refused(document: Any) -> None:
+    with pytest.raises(ValidationError):
+        validate_notification(document)
