@@ -1,0 +1,208 @@
+"""TeamsProvisioner on Microsoft Graph: teams, channels, app installation, async operations."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from bot.graph.errors import GraphBadRequest, GraphNotFound
+from bot.graph.http import ApiClient
+from bot.provisioning.ports import (
+    ChannelInfo,
+    OperationState,
+    OperationStatus,
+    TeamCreation,
+    TeamInfo,
+)
+
+_KEY = re.compile(r"teams\('([^']+)'\)|teams/([0-9a-fA-F-]{36})")
+_STATUSES: dict[str, OperationStatus] = {
+    "notstarted": "notStarted",
+    "inprogress": "inProgress",
+    "succeeded": "succeeded",
+    "failed": "failed",
+}
+
+
+def odata_string(value: str) -> str:
+    """A string literal for ``$filter``: single quotes are doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def team_id_from(location: str) -> str:
+    """The team id in a ``/teams('{id}')/operations('{op}')`` location, or ""."""
+    found = _KEY.search(location)
+    if not found:
+        return ""
+    return found.group(1) or found.group(2) or ""
+
+
+class GraphTeamsProvisioner:
+    """Creates the team, its channel and the app installation with application permissions."""
+
+    def __init__(self, graph: ApiClient, *, catalog_app_id: str, tenant_id: str) -> None:
+        self._graph = graph
+        self._catalog_app_id = catalog_app_id
+        self._tenant_id = tenant_id
+
+    @staticmethod
+    def _seg(value: str) -> str:
+        return quote(value, safe="")
+
+    async def find_team(self, name: str) -> TeamInfo | None:
+        found = None
+        async for group in self._graph.pages(
+            "groups",
+            params={
+                "$filter": f"displayName eq {odata_string(name)}",
+                "$select": "id,displayName,resourceProvisioningOptions,createdDateTime",
+            },
+            limit=50,
+        ):
+            options = group.get("resourceProvisioningOptions") or []
+            info = TeamInfo(
+                id=str(group.get("id", "")),
+                name=str(group.get("displayName", "")),
+                provisioned="Team" in options,
+            )
+            if info.provisioned:
+                return info
+            found = found or info
+        return found
+
+    async def get_team(self, team_id: str) -> TeamInfo | None:
+        try:
+            team = await self._graph.get(
+                f"teams/{self._seg(team_id)}",
+                params={"$select": "id,displayName,isArchived,internalId,webUrl"},
+            )
+        except (GraphNotFound, GraphBadRequest):
+            return None
+        return TeamInfo(
+            id=str(team.get("id") or team_id),
+            name=str(team.get("displayName") or ""),
+            archived=bool(team.get("isArchived")),
+        )
+
+    async def create_team(self, name: str, description: str, owner_id: str) -> TeamCreation:
+        root = self._graph.base_url
+        response = await self._graph.request(
+            "POST",
+            "teams",
+            json={
+                "template@odata.bind": f"{root}/teamsTemplates('standard')",
+                "displayName": name,
+                "description": description,
+                "visibility": "Private",
+                "members": [
+                    {
+                        "@odata.type": "#microsoft.graph.aadUserConversationMember",
+                        "roles": ["owner"],
+                        "user@odata.bind": f"{root}/users('{self._seg(owner_id)}')",
+                    }
+                ],
+            },
+            creates=True,
+        )
+        location = response.headers.get("Location", "")
+        content_location = response.headers.get("Content-Location", "")
+        team_id = team_id_from(content_location) or team_id_from(location)
+        if not team_id and isinstance(response.body, dict):
+            team_id = str(response.body.get("id") or "")
+        return TeamCreation(team_id=team_id, operation=location)
+
+    async def operation(self, location: str) -> OperationState:
+        body = await self._graph.get(location)
+        status = _STATUSES.get(str(body.get("status", "")).lower(), "inProgress")
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        assert isinstance(error, dict)
+        return OperationState(
+            status=status,
+            team_id=str(body.get("targetResourceId") or ""),
+            error_code=str(error.get("code") or "")[:128],
+            error_message=str(error.get("message") or "")[:1000],
+        )
+
+    async def unarchive_team(self, team_id: str) -> str:
+        response = await self._graph.request("POST", f"teams/{self._seg(team_id)}/unarchive")
+        return response.headers.get("Location", "")
+
+    def _channel(self, body: dict[str, Any]) -> ChannelInfo:
+        return ChannelInfo(
+            id=str(body.get("id", "")),
+            name=str(body.get("displayName", "")),
+            web_url=str(body.get("webUrl") or ""),
+            archived=bool(body.get("isArchived")),
+        )
+
+    async def find_channel(self, team_id: str, name: str) -> ChannelInfo | None:
+        async for channel in self._graph.pages(
+            f"teams/{self._seg(team_id)}/channels",
+            params={
+                "$filter": f"displayName eq {odata_string(name)}",
+                "$select": "id,displayName,webUrl,membershipType,isArchived",
+            },
+        ):
+            if str(channel.get("displayName", "")).casefold() == name.casefold():
+                return self._channel(channel)
+        return None
+
+    async def get_channel(self, team_id: str, channel_id: str) -> ChannelInfo | None:
+        try:
+            body = await self._graph.get(
+                f"teams/{self._seg(team_id)}/channels/{self._seg(channel_id)}",
+                params={"$select": "id,displayName,webUrl,membershipType,isArchived"},
+            )
+        except (GraphNotFound, GraphBadRequest):
+            return None
+        return self._channel(body)
+
+    async def create_channel(self, team_id: str, name: str, description: str) -> ChannelInfo:
+        response = await self._graph.request(
+            "POST",
+            f"teams/{self._seg(team_id)}/channels",
+            json={"displayName": name, "description": description, "membershipType": "standard"},
+            creates=True,
+        )
+        return self._channel(response.json())
+
+    async def unarchive_channel(self, team_id: str, channel_id: str) -> str:
+        response = await self._graph.request(
+            "POST", f"teams/{self._seg(team_id)}/channels/{self._seg(channel_id)}/unarchive"
+        )
+        return response.headers.get("Location", "")
+
+    async def app_installed(self, team_id: str) -> bool:
+        async for _ in self._graph.pages(
+            f"teams/{self._seg(team_id)}/installedApps",
+            params={
+                "$expand": "teamsApp",
+                "$filter": f"teamsApp/id eq {odata_string(self._catalog_app_id)}",
+            },
+            limit=1,
+        ):
+            return True
+        return False
+
+    async def install_app(self, team_id: str) -> None:
+        await self._graph.request(
+            "POST",
+            f"teams/{self._seg(team_id)}/installedApps",
+            json={
+                "teamsApp@odata.bind": (
+                    f"{self._graph.base_url}/appCatalogs/teamsApps/"
+                    f"{self._seg(self._catalog_app_id)}"
+                )
+            },
+            creates=True,
+        )
+
+    def channel_link(self, team: TeamInfo | None, channel: ChannelInfo) -> str:
+        if channel.web_url:
+            return channel.web_url
+        group = team.id if team else ""
+        return (
+            f"https://teams.microsoft.com/l/channel/{quote(channel.id, safe='')}/"
+            f"{quote(channel.name, safe='')}?groupId={group}&tenantId={self._tenant_id}"
+        )

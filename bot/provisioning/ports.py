@@ -1,0 +1,100 @@
+"""What the provisioning saga needs from Microsoft Teams: the TeamsProvisioner port.
+
+Implemented by Microsoft Graph (:mod:`bot.graph.teams`) and by the local demo tenant
+(:mod:`bot.provisioning.local`). Every method is safe to call again: lookups never change
+anything, and the saga looks a resource up before it creates one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+OperationStatus = Literal["notStarted", "inProgress", "succeeded", "failed"]
+
+
+@dataclass(frozen=True)
+class TeamInfo:
+    """A team. ``id`` is its Microsoft 365 group id (the Bot Framework ``aadGroupId``)."""
+
+    id: str
+    name: str
+    archived: bool = False
+    thread_id: str = ""
+    """The Bot Framework team id (``19:…@thread.tacv2``), when the backend knows it."""
+    provisioned: bool = True
+    """False while the group exists but its team is still being created."""
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    id: str
+    name: str
+    web_url: str = ""
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class TeamCreation:
+    """The answer to a create-team request: the team id, and where to poll the operation
+    (``""`` when the team is ready at once)."""
+
+    team_id: str
+    operation: str
+    thread_id: str = ""
+
+
+@dataclass(frozen=True)
+class OperationState:
+    status: OperationStatus
+    team_id: str = ""
+    error_code: str = ""
+    error_message: str = ""
+
+
+class TeamsProvisioner(Protocol):
+    async def find_team(self, name: str) -> TeamInfo | None:
+        """The team (or the group of a team still being created) with this display name."""
+        ...
+
+    async def get_team(self, team_id: str) -> TeamInfo | None:
+        """The team, or None if it doesn't exist (deleted, or not a team yet)."""
+        ...
+
+    async def create_team(self, name: str, description: str, owner_id: str) -> TeamCreation:
+        """Ask for a private team from the standard template, with ``owner_id`` as owner."""
+        ...
+
+    async def operation(self, location: str) -> OperationState:
+        """The state of a team operation (``teamsAsyncOperation``); poll it no faster than asked."""
+        ...
+
+    async def unarchive_team(self, team_id: str) -> str:
+        """Start restoring an archived team; returns the operation to poll."""
+        ...
+
+    async def find_channel(self, team_id: str, name: str) -> ChannelInfo | None: ...
+
+    async def get_channel(self, team_id: str, channel_id: str) -> ChannelInfo | None:
+        """The channel, or None if it was deleted."""
+        ...
+
+    async def create_channel(self, team_id: str, name: str, description: str) -> ChannelInfo:
+        """Create a standard channel."""
+        ...
+
+    async def unarchive_channel(self, team_id: str, channel_id: str) -> str:
+        """Start restoring an archived channel; returns the operation to poll ("" if done)."""
+        ...
+
+    async def app_installed(self, team_id: str) -> bool:
+        """True if the bot's Teams app is installed in the team."""
+        ...
+
+    async def install_app(self, team_id: str) -> None:
+        """Install the bot's Teams app (from the org catalog) in the team."""
+        ...
+
+    def channel_link(self, team: TeamInfo | None, channel: ChannelInfo) -> str:
+        """A link that opens the channel in Teams."""
+        ...
