@@ -169,11 +169,14 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _MAILBOX = re.compile(r"^[^@\s/?#]+@[^@\s/?#]+\.[^@\s/?#]+$")
 
 
-def _guid(env: Mapping[str, str], name: str, default: str = "") -> str:
-    value = _str(env, name) or default
-    if value and not _GUID.fullmatch(value):
+def _guid(
+    env: Mapping[str, str], name: str, default: str = "", *, check_default: bool = True
+) -> str:
+    explicit = _str(env, name)
+    value = explicit or default
+    if value and (explicit or check_default) and not _GUID.fullmatch(value):
         raise ConfigError(f"{name} must be a GUID, got {value!r}")
-    return value.lower()
+    return value.lower() if _GUID.fullmatch(value) else value
 
 
 def _https(env: Mapping[str, str], name: str, default: str) -> str:
@@ -204,8 +207,10 @@ def _graph_settings(
         raise ConfigError("Set GRAPH_CLIENT_SECRET or GRAPH_CLIENT_CERTIFICATE, not both")
     secret = "" if certificate is not None else (explicit_secret or app_password)
     values: dict[str, Any] = {
-        "graph_tenant_id": _guid(env, "GRAPH_TENANT_ID", app_tenant_id),
-        "graph_client_id": _guid(env, "GRAPH_CLIENT_ID", app_id),
+        "graph_tenant_id": _guid(
+            env, "GRAPH_TENANT_ID", app_tenant_id, check_default=backend == "graph"
+        ),
+        "graph_client_id": _guid(env, "GRAPH_CLIENT_ID", app_id, check_default=backend == "graph"),
         "graph_client_secret": secret,
         "graph_client_certificate": certificate,
         "graph_endpoint": _https(env, "GRAPH_ENDPOINT", "https://graph.microsoft.com"),
