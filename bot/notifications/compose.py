@@ -8,10 +8,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot.config import Settings
+from bot.mail.local import EmlMailer
 from bot.messaging import ChannelMessenger
 from bot.notifications.channels import StoredChannelDirectory
 from bot.notifications.ledger import open_ledger
-from bot.notifications.mail import EmlMailer
+from bot.notifications.mail import PerRecipientMailer
 from bot.notifications.ports import Leased, Mailer, SettingsSource
 from bot.notifications.ratelimit import TENANT_WINDOWS, TeamsRateLimiter
 from bot.notifications.service import NotificationService
@@ -97,7 +98,7 @@ def build_delivery_worker(
         messenger,
         StoredChannelDirectory(store),
         settings_source,
-        mailer or EmlMailer(settings.data_dir / "mail"),
+        mailer or PerRecipientMailer(EmlMailer(settings.data_dir / "mail")),
         limiter,
         options=options,
         clock=clock,

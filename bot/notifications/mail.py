@@ -1,20 +1,11 @@
-"""Email fallback: the incident notification contacts get the update when Teams can't.
-
-``EmlMailer`` is the local-mode Mailer: one ``.eml`` file per message, named by its message id,
-so sending the same message again after a crash replaces the file instead of adding one.
-TODO(issue 3): adapt to the shared Mailer port in ``bot/mail`` once it exists.
-"""
+"""Email fallback: the incident notification contacts get the update when Teams can't."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import os
-from email.message import EmailMessage
-from email.utils import formatdate
 from html import escape
-from pathlib import Path
 
+from bot.mail.ports import Mailer as SharedMailer
+from bot.mail.ports import MailMessage as SharedMessage
 from bot.notifications.model import (
     CLASSIFICATION_LABELS,
     COMPLETED_STATUS_LABELS,
@@ -25,43 +16,39 @@ from bot.notifications.model import (
 )
 from bot.notifications.ports import MailMessage
 
-SENDER = "Defender Experts <no-reply@defender-experts.invalid>"
 
+class PerRecipientMailer:
+    """Sends our messages (several recipients) through the shared Mailer port, one per address.
 
-class EmlMailer:
-    """Writes each message as an RFC 5322 ``.eml`` file into ``directory`` (atomically)."""
+    Local mode's shared mailer writes ``.eml`` files under ``$BOT_DATA_DIR/mail``; with
+    ``TENANT_BACKEND=graph`` it is Microsoft Graph ``sendMail``. Delivery is at least once: a
+    crash or a failure part-way sends the message again to everyone on the retry.
+    """
 
-    def __init__(self, directory: Path, sender: str = SENDER) -> None:
-        self.directory = directory
-        self.sender = sender
-
-    def _write(self, message: MailMessage) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        email = EmailMessage()
-        email["From"] = self.sender
-        email["To"] = ", ".join(message.to)
-        email["Subject"] = message.subject
-        email["Date"] = formatdate(usegmt=True)
-        email["Message-ID"] = f"<{message.message_id}@defender-experts.invalid>"
-        email.set_content(message.text)
-        if message.html:
-            email.add_alternative(message.html, subtype="html")
-        name = hashlib.sha256(message.message_id.encode()).hexdigest()[:32] + ".eml"
-        path = self.directory / name
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.write(bytes(email))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        return path
+    def __init__(self, mailer: SharedMailer) -> None:
+        self._mailer = mailer
 
     async def send(self, message: MailMessage) -> None:
-        await asyncio.to_thread(self._write, message)
+        names = dict(zip(message.to, message.names, strict=False))
+        for address in message.to:
+            await self._mailer.send(
+                SharedMessage(
+                    to_address=address,
+                    to_name=names.get(address, ""),
+                    subject=message.subject,
+                    text=message.text,
+                    html=message.html,
+                )
+            )
 
 
 def incident_email(
-    notification: Notification, *, message_id: str, to: tuple[str, ...], reason: str
+    notification: Notification,
+    *,
+    message_id: str,
+    to: tuple[str, ...],
+    reason: str,
+    names: tuple[str, ...] = (),
 ) -> MailMessage:
     """The notification as an email, with why it came by email rather than in Teams."""
     n = notification
@@ -107,4 +94,6 @@ def incident_email(
         + escape(text)
         + "</pre>"
     )
-    return MailMessage(message_id=message_id, to=to, subject=subject, text=text, html=html)
+    return MailMessage(
+        message_id=message_id, to=to, subject=subject, text=text, html=html, names=names
+    )

@@ -169,6 +169,8 @@ class MailMessage:
     subject: str
     text: str
     html: str = ""
+    names: tuple[str, ...] = ()
+    """Display names, in the order of ``to`` (optional)."""
 
 
 class Mailer(Protocol):

@@ -384,17 +384,21 @@ class DeliveryWorker:
             )
         await self._update(leased, lambda d: [], complete=True)
 
-    async def _contacts(self, tenant: str) -> tuple[str, ...]:
+    async def _contacts(self, tenant: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The incident notification contacts: addresses, and their names in the same order."""
         record = await self._settings.current(tenant)
-        return tuple(c.mail for c in record.settings.incident_contacts() if c.mail)
+        contacts = [c for c in record.settings.incident_contacts() if c.mail]
+        return tuple(c.mail for c in contacts), tuple(c.name for c in contacts)
 
     async def _email(self, leased: Leased, tenant: str, reason: str) -> None:
         message = leased.message
-        to = await self._contacts(tenant)
+        to, names = await self._contacts(tenant)
         if not to:
             raise _GiveUp(f"{reason} There are no incident notification contacts to email.")
         n = parse_notification(message.payload["notification"])
-        await self._mailer.send(incident_email(n, message_id=message.id, to=to, reason=reason))
+        await self._mailer.send(
+            incident_email(n, message_id=message.id, to=to, reason=reason, names=names)
+        )
         now = iso(self._clock())
 
         def emailed(d: dict[str, Any]) -> list[DocWrite]:
@@ -416,7 +420,7 @@ class DeliveryWorker:
         if message.kind == "notification":
             item = await self._ledger.read(message.partition)
             tenant = str(item.value.get("tenantId", "")) if item else ""
-            to = await self._contacts(tenant) if tenant else ()
+            to, names = await self._contacts(tenant) if tenant else ((), ())
             if to:
                 n = parse_notification(message.payload["notification"])
                 reason = (
@@ -425,7 +429,13 @@ class DeliveryWorker:
                 )
                 try:
                     await self._mailer.send(
-                        incident_email(n, message_id=f"{message.id}.dead", to=to, reason=reason)
+                        incident_email(
+                            n,
+                            message_id=f"{message.id}.dead",
+                            to=to,
+                            reason=reason,
+                            names=names,
+                        )
                     )
                     emailed = list(to)
                 except Exception:

@@ -16,19 +16,23 @@ from functools import lru_cache
 from typing import Any
 
 from aiohttp import web
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import ClaimsIdentity, ConnectorFactory
 
+from bot.app import Services, build_mailer
 from bot.config import Settings
 from bot.errors import ConcurrencyError, ValidationError
 from bot.logsafe import safe
 from bot.messaging import ChannelMessenger
 from bot.notifications.compose import build_delivery_worker, messenger_app_id
+from bot.notifications.mail import PerRecipientMailer
 from bot.notifications.model import BodyError, load_json
-from bot.notifications.ports import SettingsSource
 from bot.notifications.schema import MAX_BODY_BYTES, openapi_document
 from bot.notifications.service import NotificationService
 from bot.notifications.signing import SignatureError, WebhookVerifier, request_line
 from bot.notifications.worker import DeliveryWorker
-from bot.storage import Store
+from bot.transport.adapter import ReusingAuthentication, build_adapter
+from bot.transport.messenger import BotMessenger
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +156,33 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/api/events", get_events)
 
 
-def notification_messenger(settings: Settings, bot_app_id: str) -> ChannelMessenger:
-    """A botbuilder messenger whose adapter doesn't retry: the outbox owns retries and limits."""
-    from bot.transport.adapter import build_adapter
-    from bot.transport.messenger import BotMessenger
+class _SingleAttemptConnectors(ConnectorFactory):  # type: ignore[misc]
+    """Connector clients without msrest's own retries (it re-sends a POST after a 5xx)."""
 
+    def __init__(self, inner: ConnectorFactory) -> None:
+        self._inner = inner
+
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        client = await self._inner.create(service_url, audience)
+        client.config.retry_policy.retries = 0
+        return client
+
+
+class _SingleAttemptAuthentication(ReusingAuthentication):
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return _SingleAttemptConnectors(super().create_connector_factory(claims_identity))
+
+
+def notification_messenger(settings: Settings, bot_app_id: str) -> ChannelMessenger:
+    """A botbuilder messenger that makes exactly one HTTP attempt per call.
+
+    The outbox owns retries: it honours Retry-After, counts every attempt against Teams' rate
+    limits, survives restarts, and never re-sends a post whose answer it didn't record.
+    """
     adapter = build_adapter(replace(settings, connector_retry_attempts=1))
+    adapter.bot_framework_authentication = _SingleAttemptAuthentication(
+        adapter.bot_framework_authentication
+    )
     return BotMessenger(adapter, bot_app_id)
 
 
@@ -175,16 +200,19 @@ async def running(worker: DeliveryWorker) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def serving(
-    app: web.Application,
-    settings: Settings,
-    service: NotificationService,
-    store: Store,
-    settings_source: SettingsSource,
+    app: web.Application, settings: Settings, services: Services
 ) -> AsyncIterator[None]:
     """For the app's lifetime: expose the service to the routes and run the delivery worker."""
-    app[NOTIFICATIONS] = service
+    app[NOTIFICATIONS] = services.notifications
     messenger = app.get(MESSENGER) or notification_messenger(settings, messenger_app_id(settings))
-    worker = build_delivery_worker(settings, service, store, settings_source, messenger)
+    worker = build_delivery_worker(
+        settings,
+        services.notifications,
+        services.store,
+        services.onboarding,
+        messenger,
+        mailer=PerRecipientMailer(build_mailer(settings, services.apis)),
+    )
     app[WORKER] = worker
     if not app.get(RUN_WORKER, True):
         yield

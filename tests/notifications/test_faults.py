@@ -1,0 +1,116 @@
+"""Fault injection: the Bot Connector answers 429 or 500 to 30% of calls.
+
+The real botbuilder messenger talks to the stand-in over HTTP; time is virtual (the worker's
+clock, sleeps and rate limiter), so retries and Retry-After cost no real waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.notifications.compose import build_delivery_worker, build_notification_service
+from bot.onboarding import OnboardingService
+from bot.storage.sqlite import SqliteStore
+from bot.tenant.demo import DemoTenantDirectory
+from bot.transport.notifications_api import notification_messenger
+from tests.notifications.support import (
+    BOT_ID,
+    FakeClock,
+    RecordingMailer,
+    revised,
+    seed_channel,
+    seed_settings,
+)
+from tests.standins.connector import ConnectorStandIn, incident_of, revision_of
+
+INCIDENTS = [f"90{i:02d}" for i in range(12)]
+
+
+@pytest.fixture
+async def flaky() -> AsyncIterator[ConnectorStandIn]:
+    async with ConnectorStandIn(fault_rate=0.3, fault_statuses=(429, 500), retry_after="2") as c:
+        yield c
+
+
+async def test_everything_is_delivered_in_order_without_duplicates(
+    tmp_path: Path, flaky: ConnectorStandIn
+) -> None:
+    store = SqliteStore(tmp_path / "bot.sqlite3")
+    await seed_settings(store)
+    await seed_channel(store, flaky.url)
+    clock = FakeClock()
+    directory = DemoTenantDirectory.load()
+    onboarding = OnboardingService(store, directory)
+    service = build_notification_service(store, directory, onboarding, clock=clock)
+    settings = Settings(data_dir=tmp_path, notify_max_attempts=30)
+    mailer = RecordingMailer()
+    worker = build_delivery_worker(
+        settings,
+        service,
+        store,
+        onboarding,
+        notification_messenger(settings, BOT_ID),
+        mailer=mailer,
+        clock=clock,
+        monotonic=clock,
+        sleep=clock.sleep,
+    )
+    # Interleaved: every incident's three revisions arrive while earlier ones are in flight.
+    for revision in (1, 2, 3):
+        for incident in INCIDENTS:
+            accepted = await service.accept(f"w-{incident}-{revision}", revised(revision, incident))
+            assert accepted.outcome == "accepted"
+        await worker.run_once()
+    await worker.drain()
+
+    assert flaky.faults > 20, "the stand-in should have refused a good share of the calls"
+    assert mailer.messages == []
+    assert await service.ledger.open_count() == 0
+    for incident in INCIDENTS:
+        posts = flaky.posts_of(incident)
+        assert len(posts) == 1, incident
+        post = posts[0]
+        updates = [u for u in flaky.of_kind("update") if u.activity_id == post.activity_id]
+        replies = [r for r in flaky.of_kind("reply") if r.conversation_id == post.conversation_id]
+        assert [revision_of(post.card)] + [revision_of(u.card) for u in updates] == [1, 2, 3]
+        assert [r.text.split(":", 1)[0] for r in replies] == ["**Update 2", "**Update 3"]
+        assert all(incident_of(u.card) == incident for u in updates)
+        state = await service.delivery_state(incident)
+        assert state is not None and state["deadLetters"] == []
+    await store.close()
+
+
+async def test_each_worker_attempt_is_one_http_call(tmp_path: Path) -> None:
+    """msrest would re-send a POST after a 5xx by itself; only the outbox may retry."""
+    async with ConnectorStandIn(fault_rate=1.0, fault_statuses=(500,)) as down:
+        store = SqliteStore(tmp_path / "bot.sqlite3")
+        await seed_settings(store)
+        await seed_channel(store, down.url)
+        clock = FakeClock()
+        directory = DemoTenantDirectory.load()
+        onboarding = OnboardingService(store, directory)
+        service = build_notification_service(store, directory, onboarding, clock=clock)
+        settings = Settings(data_dir=tmp_path, notify_max_attempts=3)
+        mailer = RecordingMailer()
+        worker = build_delivery_worker(
+            settings,
+            service,
+            store,
+            onboarding,
+            notification_messenger(settings, BOT_ID),
+            mailer=mailer,
+            clock=clock,
+            monotonic=clock,
+            sleep=clock.sleep,
+        )
+        await service.accept("w-1", revised(1))
+        await worker.drain()
+        assert down.calls == 3
+        state = await service.delivery_state("2972395")
+        assert state is not None and state["deliveries"]["1"]["state"] == "deadLettered"
+        assert len(mailer.messages) == 1
+        await store.close()
