@@ -25,7 +25,11 @@ class Call:
 
 @dataclass
 class Fault:
-    """Answer ``status`` to the next ``times`` calls matching method and path (a regex)."""
+    """Answer ``status`` to the next ``times`` calls matching method and path (a regex).
+
+    With ``after``, the call is carried out first and only its answer is lost (a gateway
+    timeout after the service did the work).
+    """
 
     method: str
     path: str
@@ -34,6 +38,7 @@ class Fault:
     retry_after: str | None = None
     code: str = ""
     message: str = ""
+    after: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         return (
@@ -88,8 +93,9 @@ class StandIn:
         retry_after: str | None = None,
         code: str = "",
         message: str = "",
+        after: bool = False,
     ) -> Fault:
-        fault = Fault(method, path, status, times, retry_after, code, message)
+        fault = Fault(method, path, status, times, retry_after, code, message, after)
         self.faults.append(fault)
         return fault
 
@@ -116,6 +122,8 @@ class StandIn:
         for fault in self.faults:
             if fault.matches(request.method, request.path):
                 fault.times -= 1
+                if fault.after:
+                    await handler(request)
                 code, message = _DEFAULT_FAULT.get(fault.status, ("Error", "Injected failure."))
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 response: web.StreamResponse = error(

@@ -125,6 +125,7 @@ class GraphStandIn(StandIn):
     app_blocked: bool = False
     operation_steps: tuple[str, ...] = OPERATION_STEPS
     page_size: int = 100
+    reserve_deleted_names: bool = False
     teams_created: int = 0
     channels_created: int = 0
     apps_installed: int = 0
@@ -598,7 +599,13 @@ class GraphStandIn(StandIn):
         name = str(body.get("displayName", ""))
         if body.get("membershipType", "standard") != "standard":
             return error(400, "BadRequest", "Only standard channels are supported here.")
-        if any(c["displayName"].lower() == name.lower() for c in team.channels.values()):
+        taken = [
+            c
+            for c in team.channels.values()
+            if c["displayName"].lower() == name.lower()
+            and (not c.get("deleted") or self.reserve_deleted_names)
+        ]
+        if taken:
             return error(400, "BadRequest", "Channel name already existed, please use other name.")
         channel = self._channel_json(team, _thread_id(), name)
         channel["description"] = body.get("description")

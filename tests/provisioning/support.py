@@ -1,0 +1,119 @@
+"""Fakes and helpers for the provisioning saga's tests."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.actions import CardAction, TeamInstallation
+from bot.messaging import JSON, DeliveryError, Posted
+from bot.onboarding import Actor
+from bot.onboarding.model import ServiceSettings, SettingsRecord
+from bot.storage import Store
+from tests.standins.microsoft import ADELE, ALEX, TENANT
+
+ADMIN = Actor(ALEX, "Alex Wilber", TENANT)
+NOT_ADMIN = Actor(ADELE, "Adele Vance", TENANT)
+ADMIN_CHAT = "a:1alex-personal-chat"
+SERVICE_URL = "https://smba.trafficmanager.net/amer/"
+BOT = {"id": "28:9e7b2c41-3f6d-4a8e-b5c2-1d0f7a6e8b93", "name": "Defender Experts"}
+TEAMS_ON = SettingsRecord(version=1, settings=ServiceSettings(communicate_on_teams=True))
+TEAMS_OFF = SettingsRecord(version=2, settings=ServiceSettings(communicate_on_teams=False))
+
+
+class Crash(BaseException):
+    """A process dying at a checkpoint: nothing after it runs."""
+
+
+@dataclass
+class FakeMessenger:
+    """Records posts, sends and card updates; ``post_failures`` are raised by the next posts."""
+
+    posts: list[tuple[JSON, str, JSON]] = field(default_factory=list)
+    sends: list[tuple[JSON, JSON]] = field(default_factory=list)
+    updates: list[tuple[str, JSON]] = field(default_factory=list)
+    post_failures: list[DeliveryError] = field(default_factory=list)
+
+    async def post_to_channel(
+        self, team_reference: JSON, channel_id: str, *, card: JSON | None = None, text: str = ""
+    ) -> Posted:
+        if self.post_failures:
+            raise self.post_failures.pop(0)
+        self.posts.append((team_reference, channel_id, card or {}))
+        n = len(self.posts)
+        conversation = f"{channel_id};messageid={n}"
+        return Posted(conversation, str(n), {"conversation": {"id": conversation}})
+
+    async def send(self, reference: JSON, *, card: JSON | None = None, text: str = "") -> str:
+        self.sends.append((reference, card or {}))
+        return f"progress-{len(self.sends)}"
+
+    async def update(self, reference: JSON, activity_id: str, *, card: JSON) -> None:
+        self.updates.append((activity_id, card))
+
+    def progress(self) -> JSON:
+        """The admin's progress card as it looks now."""
+        if self.updates:
+            return self.updates[-1][1]
+        return self.sends[-1][1]
+
+
+async def remember_admin_chat(store: Store, user_id: str = ALEX) -> JSON:
+    """What the transport stores when the admin writes to the bot in a personal chat."""
+    reference = {
+        "activityId": "1",
+        "user": {"id": "29:alex", "name": "Alex Wilber", "aadObjectId": user_id},
+        "bot": BOT,
+        "conversation": {"id": ADMIN_CHAT, "conversationType": "personal", "tenantId": TENANT},
+        "channelId": "msteams",
+        "serviceUrl": SERVICE_URL,
+    }
+    await store.write(f"conversations/{ADMIN_CHAT}/reference", reference, etag="*")
+    return reference
+
+
+def installation(aad_group_id: str, thread_id: str = "", *, added: bool = True) -> TeamInstallation:
+    """The bot's installation event in a team, as the transport hands it over."""
+    thread = thread_id or f"19:{aad_group_id[:8]}@thread.tacv2"
+    return TeamInstallation(
+        tenant_id=TENANT,
+        team_id=thread,
+        aad_group_id=aad_group_id,
+        team_name="Defender Experts team",
+        reference={
+            "activityId": "f:1",
+            "user": {"id": "29:alex", "aadObjectId": ALEX},
+            "bot": BOT,
+            "conversation": {
+                "id": thread,
+                "conversationType": "channel",
+                "isGroup": True,
+                "tenantId": TENANT,
+            },
+            "channelId": "msteams",
+            "serviceUrl": SERVICE_URL,
+        },
+        added=added,
+    )
+
+
+def card_action(verb: str, actor: Actor = ADMIN, message_id: str = "progress-1") -> CardAction:
+    return CardAction(
+        actor=actor, verb=verb, data={}, conversation_id=ADMIN_CHAT, message_id=message_id
+    )
+
+
+def checkpoint_crash(target: str, seen: list[str]) -> Callable[[str], Awaitable[None]]:
+    async def checkpoint(point: str) -> None:
+        seen.append(point)
+        if point == target:
+            raise Crash(point)
+
+    return checkpoint
+
+
+def open_urls(card: dict[str, Any]) -> list[dict[str, Any]]:
+    from tests.support import walk
+
+    return [n for n in walk(card) if n.get("type") == "Action.OpenUrl"]

@@ -1,0 +1,318 @@
+"""Every known failure stops the saga with an actionable message and a Retry action."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.messaging import DeliveryError
+from bot.onboarding.model import ServiceSettings
+from bot.provisioning.failures import classify
+from bot.provisioning.model import CHANNEL_NAME, TEAM_NAME, Status, Step
+from bot.provisioning.service import ProvisioningService
+from bot.provisioning.target import channel_target
+from bot.storage.memory import MemoryStore
+from cards import to_json
+from cards.provisioning import RETRY
+from tests.provisioning.conftest import ServiceFactory
+from tests.provisioning.support import (
+    ADMIN,
+    TEAMS_ON,
+    FakeMessenger,
+    card_action,
+    installation,
+    remember_admin_chat,
+)
+from tests.standins.microsoft import ALEX, TENANT, Microsoft
+from tests.support import actions, texts
+
+
+async def stopped(service: ProvisioningService, store: MemoryStore) -> dict[str, Any]:
+    await remember_admin_chat(store)
+    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None
+    assert record.status is Status.FAILED, record
+    assert record.failure is not None
+    return {"record": record, "failure": record.failure}
+
+
+def has_retry(card: dict[str, Any]) -> bool:
+    return any(a.get("verb") == RETRY for a in actions(card))
+
+
+async def finish(service: ProvisioningService) -> None:
+    """Press Retry, then let Teams install the bot; the saga must end ready."""
+    to_json(await service.on_card_action(card_action(RETRY)))
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None
+    if record.status is Status.WAITING:
+        await service.on_team_installation(installation(record.team_id))
+        await service.idle()
+        record = await service.record(TENANT)
+        assert record is not None
+    assert record.status is Status.READY, record.failure
+
+
+@pytest.mark.parametrize("how", ["refused", "operation"])
+async def test_group_creation_disabled(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+    how: str,
+) -> None:
+    microsoft.graph.group_creation = how
+    service = make_service()
+    result = await stopped(service, store)
+    assert result["failure"].kind == "group_creation_disabled"
+    card = messenger.progress()
+    assert "Microsoft 365 group creation is turned off" in texts(card)
+    assert "EnableGroupCreation" in texts(card)
+    assert has_retry(card)
+    assert result["record"].step is Step.CREATE_TEAM
+    microsoft.graph.group_creation = "enabled"
+    await finish(service)
+    assert len(microsoft.graph.team_named(TEAM_NAME)) == 1
+
+
+async def test_app_blocked_by_a_permission_policy(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+) -> None:
+    microsoft.graph.app_blocked = True
+    service = make_service()
+    result = await stopped(service, store)
+    assert result["failure"].kind == "app_blocked"
+    assert result["record"].step is Step.INSTALL_APP
+    card = messenger.progress()
+    assert "Permission policies" in texts(card) and has_retry(card)
+    assert "Stopped at step 3 of 5" in texts(card)
+    microsoft.graph.app_blocked = False
+    await finish(service)
+    assert microsoft.graph.teams_created == 1 and microsoft.graph.channels_created == 1
+
+
+async def test_a_missing_teams_license(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+) -> None:
+    microsoft.graph.unlicensed.add(ALEX)
+    service = make_service()
+    result = await stopped(service, store)
+    assert result["failure"].kind == "no_teams_license"
+    assert "Microsoft Teams license" in texts(messenger.progress())
+    microsoft.graph.unlicensed.clear()
+    await finish(service)
+
+
+@pytest.mark.parametrize(
+    ("permission", "step"),
+    [
+        ("Team.Create", Step.CREATE_TEAM),
+        ("Channel.Create", Step.ENSURE_CHANNEL),
+        ("TeamsAppInstallation.ReadWriteSelfForTeam.All", Step.INSTALL_APP),
+    ],
+)
+async def test_403_names_the_missing_graph_permissions(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+    permission: str,
+    step: Step,
+) -> None:
+    microsoft.graph.granted.discard(permission)
+    service = make_service()
+    result = await stopped(service, store)
+    failure = result["failure"]
+    assert failure.kind == "missing_permissions"
+    assert permission in failure.permissions
+    assert result["record"].step is step
+    card = messenger.progress()
+    assert permission in texts(card) and "Grant admin consent" in texts(card)
+    assert failure.request_id
+    microsoft.graph.granted.add(permission)
+    await finish(service)
+
+
+async def test_the_app_missing_from_the_catalog(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+) -> None:
+    microsoft.graph.catalog.clear()
+    result = await stopped(make_service(), store)
+    assert result["failure"].kind == "app_not_in_catalog"
+
+
+async def test_a_failed_operation_and_a_slow_one(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+) -> None:
+    microsoft.graph.operation_steps = ("notStarted",) * 50
+    service = make_service(max_polls=3)
+    result = await stopped(service, store)
+    assert result["failure"].kind == "timeout"
+    for operation in microsoft.graph.operations.values():  # Teams gets there in the end
+        operation.steps = ("notStarted", "inProgress", "succeeded")
+        operation.at = 0
+    await finish(service)
+    assert microsoft.graph.teams_created == 1  # the slow team, not a second one
+
+
+async def test_bad_credentials(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+) -> None:
+    microsoft.login.client_secret = "rotated"
+    result = await stopped(make_service(), store)
+    assert result["failure"].kind == "credentials"
+
+
+async def test_teams_keeps_throttling(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+) -> None:
+    microsoft.graph.fail("POST", r"/v1\.0/teams$", 429, times=1000, retry_after="1")
+    result = await stopped(make_service(), store)
+    assert result["failure"].kind == "throttled"
+
+
+async def test_a_deleted_channel_is_detected_on_the_next_delivery_and_repaired(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+) -> None:
+    service = make_service()
+    await remember_admin_chat(store)
+    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None
+    (team,) = microsoft.graph.team_named(TEAM_NAME)
+    await service.on_team_installation(installation(record.team_id))
+    await service.idle()
+    old = await channel_target(store, TENANT)
+    assert old is not None
+    microsoft.graph.delete_channel(team, old.channel_id)
+
+    assert await service.report_delivery_failure(TENANT, 404)
+    await service.idle()
+    new = await channel_target(store, TENANT)
+    assert new is not None and new.channel_id != old.channel_id
+    assert len(microsoft.graph.channels_named(team, CHANNEL_NAME)) == 1
+    assert [channel for _, channel, _ in messenger.posts] == [old.channel_id, new.channel_id]
+    assert not await service.report_delivery_failure(TENANT, 429)
+    assert not await service.report_delivery_failure(TENANT, 403)  # the channel is fine
+
+
+async def test_an_archived_channel_is_restored(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+) -> None:
+    service = make_service()
+    await remember_admin_chat(store)
+    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None
+    await service.on_team_installation(installation(record.team_id))
+    await service.idle()
+    (team,) = microsoft.graph.team_named(TEAM_NAME)
+    target = await channel_target(store, TENANT)
+    assert target is not None
+    microsoft.graph.archive_channel(team, target.channel_id)
+
+    assert await service.report_delivery_failure(TENANT, 403)
+    await service.idle()
+    assert team.channels[target.channel_id]["isArchived"] is False
+    assert microsoft.graph.count("POST", "/unarchive$") == 1
+    assert (await channel_target(store, TENANT)) == target
+    assert len(messenger.posts) == 1  # same channel: no second welcome
+
+
+async def test_an_archived_channel_that_cant_be_restored(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+) -> None:
+    service = make_service()
+    await remember_admin_chat(store)
+    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None
+    await service.on_team_installation(installation(record.team_id))
+    await service.idle()
+    (team,) = microsoft.graph.team_named(TEAM_NAME)
+    target = await channel_target(store, TENANT)
+    assert target is not None
+    microsoft.graph.archive_channel(team, target.channel_id)
+    microsoft.graph.granted.discard("ChannelSettings.ReadWrite.All")
+    assert await service.report_delivery_failure(TENANT, 403)
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None and record.failure is not None
+    assert record.failure.kind == "channel_archived"
+    assert "Archived" in texts(messenger.progress()) and has_retry(messenger.progress())
+
+
+async def test_a_deleted_channel_whose_name_is_still_taken(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+) -> None:
+    microsoft.graph.reserve_deleted_names = True
+    service = make_service()
+    await remember_admin_chat(store)
+    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None
+    await service.on_team_installation(installation(record.team_id))
+    await service.idle()
+    (team,) = microsoft.graph.team_named(TEAM_NAME)
+    target = await channel_target(store, TENANT)
+    assert target is not None
+    microsoft.graph.delete_channel(team, target.channel_id)
+    assert await service.report_delivery_failure(TENANT, 404)
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None and record.failure is not None
+    assert record.failure.kind == "channel_name_taken"
+    assert "restore the deleted channel" in record.failure.message
+
+
+async def test_the_saga_repairs_a_channel_deleted_before_its_welcome_post(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+) -> None:
+    service = make_service()
+    await remember_admin_chat(store)
+    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None
+    (team,) = microsoft.graph.team_named(TEAM_NAME)
+    microsoft.graph.delete_channel(team, record.channel_id)
+    messenger.post_failures.append(DeliveryError("gone", status=404, retry_after=None))
+    await service.on_team_installation(installation(record.team_id))
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None and record.status is Status.READY
+    (channel,) = microsoft.graph.channels_named(team, CHANNEL_NAME)
+    assert record.channel_id == channel["id"]
+    assert [c for _, c, _ in messenger.posts] == [channel["id"]]
+
+
+def test_unknown_errors_still_say_what_to_do() -> None:
+    verdict = classify(RuntimeError("boom"), 2)
+    assert not verdict.retryable
+    assert "Retry" in verdict.failure.message

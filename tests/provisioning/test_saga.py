@@ -1,0 +1,309 @@
+"""Scenario tests: the provisioning saga against the Graph stand-in (https, real HTTP)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.messaging import DeliveryError
+from bot.onboarding.model import ServiceSettings
+from bot.provisioning.model import CHANNEL_NAME, TEAM_NAME, Status, Step, teams_key
+from bot.provisioning.target import channel_target
+from bot.storage.memory import MemoryStore
+from cards.provisioning import REFRESH, RETRY
+from tests.provisioning.conftest import ServiceFactory
+from tests.provisioning.support import (
+    ADMIN,
+    ADMIN_CHAT,
+    NOT_ADMIN,
+    TEAMS_OFF,
+    TEAMS_ON,
+    FakeMessenger,
+    card_action,
+    checkpoint_crash,
+    installation,
+    open_urls,
+    remember_admin_chat,
+)
+from tests.standins.microsoft import ALEX, CATALOG_APP, TENANT, FakeSleep, Microsoft
+from tests.support import actions, texts
+
+# Graph calls of a full provisioning: look the team up, POST /teams, 3 polls of the
+# operation (notStarted, inProgress, succeeded), look the channel up, create it, look the
+# installation up, install the app.
+FULL_PROVISIONING_GRAPH_CALLS = 9
+
+
+async def provision(service_factory: ServiceFactory, store: MemoryStore) -> None:
+    service = service_factory()
+    await remember_admin_chat(store)
+    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None and record.status is Status.WAITING
+    await service.on_team_installation(installation(record.team_id))
+    await service.idle()
+
+
+async def test_a_full_provisioning(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+    sleep: FakeSleep,
+) -> None:
+    await remember_admin_chat(store)
+    service = make_service()
+    started = time.perf_counter()
+    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
+    await service.idle()
+
+    record = await service.record(TENANT)
+    assert record is not None
+    assert (record.status, record.step) == (Status.WAITING, Step.AWAIT_INSTALLATION)
+    (team,) = microsoft.graph.team_named(TEAM_NAME)
+    group = microsoft.graph.groups[team.group_id]
+    assert group["visibility"] == "Private"
+    create = next(
+        c for c in microsoft.graph.calls if c.method == "POST" and c.path == "/v1.0/teams"
+    )
+    assert create.body["template@odata.bind"].endswith("/teamsTemplates('standard')")
+    (owner,) = create.body["members"]
+    assert owner["roles"] == ["owner"] and ALEX in owner["user@odata.bind"]
+    (channel,) = microsoft.graph.channels_named(team, CHANNEL_NAME)
+    assert channel["membershipType"] == "standard"
+    assert list(team.apps.values()) == [CATALOG_APP]
+    assert sleep.waits == [30.0, 30.0, 30.0]  # one operation poll every 30 s, not waited out
+    waiting = texts(messenger.progress())
+    assert "Step 4 of 5" in waiting and "Wait for Teams to add the bot" in waiting
+    assert messenger.sends[0][0]["conversation"]["id"] == ADMIN_CHAT
+
+    await service.on_team_installation(installation(team.group_id, team.thread_id))
+    await service.idle()
+    elapsed = time.perf_counter() - started
+
+    record = await service.record(TENANT)
+    assert record is not None and record.status is Status.READY
+    (post,) = messenger.posts
+    reference, channel_id, card = post
+    assert channel_id == channel["id"] and reference["conversation"]["id"] == team.thread_id
+    welcome = texts(card)
+    assert "Manage team" in welcome and "Add member" in welcome
+    assert "managed response notifications" in welcome
+    final = messenger.progress()
+    assert "Step 5 of 5" in texts(final) and "Microsoft Teams is ready" in texts(final)
+    (link,) = open_urls(final)
+    assert link["title"] == "Open Teams channel" and link["url"] == channel["webUrl"]
+    assert len(microsoft.graph.calls) == FULL_PROVISIONING_GRAPH_CALLS
+    assert microsoft.login.token_requests() == 1
+    target = await channel_target(store, TENANT)
+    assert target is not None and target.channel_id == channel["id"]
+    assert target.channel_reference["conversation"]["id"] == channel["id"]
+    stored = await store.read(teams_key(TENANT))
+    assert stored is not None
+    assert {
+        "teamId",
+        "aadGroupId",
+        "channelId",
+        "teamReference",
+        "channelReference",
+        "welcomePostId",
+        "state",
+        "enabled",
+    } <= set(stored.value)
+    assert elapsed < 5  # the whole saga, with the operation polls not waited out
+
+
+async def test_progress_is_shown_step_by_step(
+    make_service: ServiceFactory, store: MemoryStore, messenger: FakeMessenger
+) -> None:
+    await provision(make_service, store)
+    cards = [texts(card) for _, card in messenger.sends] + [
+        texts(card) for _, card in messenger.updates
+    ]
+    for n in range(1, 6):
+        assert any(f"Step {n} of 5" in text for text in cards), n
+    assert {activity for activity, _ in messenger.updates} == {"progress-1"}
+
+
+CHECKPOINTS = [
+    "team.requesting",
+    "team.requested",
+    "team.created",
+    "step.1",
+    "channel.created",
+    "step.2",
+    "app.installed",
+    "step.3",
+    "step.4",
+    "welcome.posted",
+    "step.5",
+]
+
+
+@pytest.mark.parametrize("point", CHECKPOINTS)
+async def test_a_crash_after_any_step_resumes_without_duplicates(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+    point: str,
+) -> None:
+    await remember_admin_chat(store)
+    seen: list[str] = []
+    first = make_service(checkpoint=checkpoint_crash(point, seen))
+    await first.request(TENANT, ADMIN)
+    await first.idle()
+    record = await first.record(TENANT)
+    assert record is not None
+    if point not in seen:  # not reached yet: the saga waits for the installation event
+        assert record.status is Status.WAITING
+        await first.on_team_installation(installation(record.team_id))
+        await first.idle()
+    assert point in seen
+
+    restarted = make_service()
+    await restarted.start()
+    await restarted.idle()
+    record = await restarted.record(TENANT)
+    assert record is not None
+    if record.status is Status.WAITING:
+        await restarted.on_team_installation(installation(record.team_id))
+        await restarted.idle()
+        record = await restarted.record(TENANT)
+        assert record is not None
+
+    assert record.status is Status.READY
+    (team,) = microsoft.graph.team_named(TEAM_NAME)
+    assert microsoft.graph.teams_created == 1
+    assert len(microsoft.graph.channels_named(team, CHANNEL_NAME)) == 1
+    assert microsoft.graph.channels_created == 1
+    assert microsoft.graph.apps_installed == 1 and len(team.apps) == 1
+    # The welcome post is at least once: only a crash between posting it and recording it
+    # posts it again.
+    assert len(messenger.posts) == (2 if point == "welcome.posted" else 1)
+
+
+async def test_throttling_on_every_call_type(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+    sleep: FakeSleep,
+) -> None:
+    routes = {
+        ("GET", r"/v1\.0/groups$"): "11",
+        ("POST", r"/v1\.0/teams$"): "12",
+        ("GET", r"/operations"): "13",
+        ("GET", r"/channels$"): "14",
+        ("POST", r"/channels$"): "15",
+        ("GET", r"/installedApps$"): "16",
+        ("POST", r"/installedApps$"): "17",
+    }
+    for (method, path), wait in routes.items():
+        microsoft.graph.fail(method, path, 429, retry_after=wait)
+    messenger.post_failures.append(DeliveryError("busy", status=429, retry_after=18.0))
+    await provision(make_service, store)
+    record = await make_service().record(TENANT)
+    assert record is not None and record.status is Status.READY
+    for wait in routes.values():
+        assert float(wait) in sleep.waits
+    assert 18.0 in sleep.waits
+    assert all(fault.times == 0 for fault in microsoft.graph.faults)
+    assert microsoft.graph.teams_created == 1 and microsoft.graph.channels_created == 1
+
+
+@pytest.mark.parametrize("status", [500, 503, 504])
+async def test_a_lost_answer_to_the_create_never_makes_a_second_team(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft, status: int
+) -> None:
+    microsoft.graph.fail("POST", r"/v1\.0/teams$", status, after=True)
+    await provision(make_service, store)
+    assert microsoft.graph.count("POST", r"/v1\.0/teams$") == 1
+    assert microsoft.graph.teams_created == 1
+
+
+async def test_5xx_before_the_create_are_retried(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+) -> None:
+    microsoft.graph.fail("POST", r"/v1\.0/teams$", 503)
+    microsoft.graph.fail("GET", r"/operations", 503, times=2)
+    microsoft.graph.fail("POST", r"/channels$", 502)
+    await provision(make_service, store)
+    assert microsoft.graph.teams_created == 1 and microsoft.graph.channels_created == 1
+
+
+async def test_turning_teams_off_keeps_the_team_and_stops_posting(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+) -> None:
+    await provision(make_service, store)
+    service = make_service()
+    await service.on_settings(TENANT, TEAMS_OFF, ServiceSettings(communicate_on_teams=True), ADMIN)
+    assert await channel_target(store, TENANT) is None
+    assert await service.delivery_target(TENANT) is None
+    assert len(microsoft.graph.team_named(TEAM_NAME)) == 1
+    assert "Teams communication is off" in texts(messenger.progress())
+
+    calls = len(microsoft.graph.calls)
+    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None and record.status is Status.READY
+    assert microsoft.graph.teams_created == 1 and microsoft.graph.channels_created == 1
+    assert len(messenger.posts) == 1  # no second welcome post
+    # Turning it on again checks the stored team, channel and installation: three reads.
+    assert len(microsoft.graph.calls) - calls == 3
+    assert await channel_target(store, TENANT) is not None
+
+
+async def test_the_bot_removed_from_the_team(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+) -> None:
+    await provision(make_service, store)
+    service = make_service()
+    record = await service.record(TENANT)
+    assert record is not None
+    await service.on_team_installation(installation(record.team_id, added=False))
+    record = await service.record(TENANT)
+    assert record is not None and record.status is Status.REMOVED
+    assert await channel_target(store, TENANT) is None
+    card = await service.on_card_action(card_action(RETRY))
+    assert "Wait for Teams to add the bot" in texts(to_card(card))
+    await service.idle()
+    await service.on_team_installation(installation(record.team_id))
+    await service.idle()
+    record = await service.record(TENANT)
+    assert record is not None and record.status is Status.READY
+
+
+async def test_refresh_and_retry_are_for_admins_only(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+) -> None:
+    microsoft.graph.app_blocked = True
+    await remember_admin_chat(store)
+    service = make_service()
+    await service.request(TENANT, ADMIN)
+    await service.idle()
+    before = await store.read(teams_key(TENANT))
+    card = to_card(await service.on_card_action(card_action(RETRY, NOT_ADMIN)))
+    assert "Only a Global Administrator or Security Administrator" in texts(card)
+    after = await store.read(teams_key(TENANT))
+    assert before == after
+    refreshed = to_card(await service.on_card_action(card_action(REFRESH)))
+    assert "Teams setup needs your attention" in texts(refreshed)
+
+
+async def test_card_actions_without_a_saga(make_service: ServiceFactory) -> None:
+    card = to_card(await make_service().on_card_action(card_action(RETRY)))
+    assert "Communicate on Teams" in texts(card)
+    assert [a["verb"] for a in actions(card)] == ["settings.show"]
+
+
+def to_card(card: object) -> dict[str, object]:
+    from cards import to_json
+
+    return to_json(card)  # type: ignore[arg-type]
