@@ -1,4 +1,4 @@
-"""``python -m bot`` serves the bot; ``python -m bot playground|manifest`` are developer tools."""
+"""``python -m bot`` serves the bot; ``python -m bot playground|manifest|notify`` are dev tools."""
 
 from __future__ import annotations
 
@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         from bot.devtools.manifest import main as manifest
 
         return int(manifest(args[1:]))
-    print("usage: python -m bot [serve|playground|manifest]", file=sys.stderr)
+    if command == "notify":
+        from bot.devtools.notify import main as notify
+
+        return int(notify(args[1:]))
+    print("usage: python -m bot [serve|playground|manifest|notify]", file=sys.stderr)
     return 2
 
 

@@ -252,17 +252,14 @@ class DeliveryWorker:
         raise ConcurrencyError(f"{key} is changing too fast")
 
     async def _route(self, tenant_id: str) -> tuple[ManagedChannel | None, str]:
+        """The channel to post in, or None and why not (said in the email)."""
         record = await self._settings.current(tenant_id)
         if not record.settings.communicate_on_teams:
-            return None, (
-                "You're getting this by email because Teams notifications are off in your "
-                "Defender Experts settings."
-            )
+            return None, "Teams notifications are off in your Defender Experts settings"
         channel = await self._channels.managed_response_channel(tenant_id)
         if channel is None:
             return None, (
-                "You're getting this by email because the Managed response channel of the "
-                "Defender Experts team isn't ready yet."
+                "the Managed response channel of the Defender Experts team isn't ready yet"
             )
         return channel, ""
 
@@ -394,10 +391,14 @@ class DeliveryWorker:
         message = leased.message
         to, names = await self._contacts(tenant)
         if not to:
-            raise _GiveUp(f"{reason} There are no incident notification contacts to email.")
+            raise _GiveUp(
+                f"{reason[0].upper()}{reason[1:]}, and there are no incident "
+                "notification contacts to email"
+            )
         n = parse_notification(message.payload["notification"])
+        intro = f"You're getting this by email because {reason}."
         await self._mailer.send(
-            incident_email(n, message_id=message.id, to=to, reason=reason, names=names)
+            incident_email(n, message_id=message.id, to=to, reason=intro, names=names)
         )
         now = iso(self._clock())
 
@@ -405,7 +406,7 @@ class DeliveryWorker:
             d.setdefault("deliveries", {})[str(message.revision)] = {
                 "state": "emailed",
                 "emailedTo": list(to),
-                "reason": reason,
+                "reason": intro,
                 "at": now,
             }
             return []

@@ -27,6 +27,7 @@ from tests.notifications.support import (
     seed_channel,
     seed_settings,
 )
+from tests.standins.connector import ConnectorStandIn
 
 
 @dataclass
@@ -84,6 +85,13 @@ class World:
             message_id=message_id,
         )
         return to_json(await self.service.handle_card_action(action))
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[ConnectorStandIn]:
+    """A well-behaved Bot Connector stand-in on 127.0.0.1."""
+    async with ConnectorStandIn() as c:
+        yield c
 
 
 @pytest.fixture

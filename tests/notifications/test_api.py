@@ -116,12 +116,6 @@ class Api:
 
 
 @pytest.fixture
-async def connector() -> AsyncIterator[ConnectorStandIn]:
-    async with ConnectorStandIn() as c:
-        yield c
-
-
-@pytest.fixture
 async def api(aiohttp_client: ClientFactory, tmp_path: Path, connector: ConnectorStandIn) -> Api:
     store = SqliteStore(tmp_path / "bot.sqlite3")
     await seed_settings(store)

@@ -1,0 +1,80 @@
+"""``python -m bot notify --example``: one command sends a signed test notification."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.devtools.notify import example_notification
+from bot.notifications.model import validate_notification
+from tests.e2e.harness import REPO_ROOT, BotProcess
+from tests.notifications.process import seeded, until
+from tests.notifications.support import SECRET
+from tests.standins.connector import ConnectorStandIn
+
+
+@pytest.mark.parametrize("revision", [1, 2, 3])
+@pytest.mark.parametrize("guidance_only", [False, True])
+def test_the_examples_are_valid(revision: int, guidance_only: bool) -> None:
+    n = validate_notification(example_notification(revision, guidance_only=guidance_only))
+    assert n.revision == revision
+    assert (n.completed == ()) is guidance_only
+    assert n.status == ("resolved" if revision == 3 else "inProgress")
+
+
+def notify(bot: BotProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "EXPERTS_WEBHOOK_SECRET": SECRET, "PORT": str(bot.port)}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "notify", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_notify_example_reaches_the_channel(
+    tmp_path: Path,
+    connector: ConnectorStandIn,
+) -> None:
+    data = await seeded(tmp_path, connector)
+    bot = BotProcess(
+        {"BOT_DATA_DIR": str(data), "EXPERTS_WEBHOOK_SECRET": SECRET}, tmp_path / "logs"
+    )
+    await asyncio.to_thread(bot.start)
+    try:
+        sent = await asyncio.to_thread(notify, bot, "--example")
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout.startswith("HTTP 202") and '"status": "accepted"' in sent.stdout
+
+        async def posted() -> bool:
+            return len(connector.posts_of("2972395")) == 1
+
+        await until(posted, "the example's post", bot)
+        status = await asyncio.to_thread(notify, bot, "--status", "2972395")
+        assert status.returncode == 0 and '"state": "posted"' in status.stdout
+        wrong = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "bot", "notify", "--example"],
+            cwd=REPO_ROOT,
+            env={
+                **os.environ,
+                "PORT": str(bot.port),
+                "EXPERTS_WEBHOOK_SECRET": "whsec_" + "A" * 40,
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert wrong.returncode == 1 and "HTTP 401" in wrong.stdout
+        assert "EXPERTS_WEBHOOK_SECRET" in wrong.stderr
+    finally:
+        bot.stop()
