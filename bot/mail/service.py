@@ -1,0 +1,180 @@
+"""Contact emails through a durable outbox.
+
+A settings listener queues one email per newly added contact (key
+``mail/outbox/{tenant}/{version}-{purpose}-{contact}``; queuing the same contact twice is a
+no-op), and returns at once: sending never blocks, or undoes, the settings change. A background
+worker sends due emails and deletes them from the outbox, retries failures with capped
+exponential backoff (an email that keeps failing stays there with ``state: failed``), and
+resumes queued emails after a restart. An email is sent at least once: a crash between the
+send and its removal from the outbox sends it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.errors import ConcurrencyError
+from bot.logsafe import safe
+from bot.mail.ports import Mailer, MailMessage
+from bot.mail.templates import contact_added
+from bot.onboarding import Actor
+from bot.onboarding.model import ServiceSettings, SettingsRecord
+from bot.retry import RetryPolicy, Sleep
+from bot.storage import Store
+
+log = logging.getLogger(__name__)
+
+OUTBOX = "mail/outbox/"
+DEFAULT_POLICY = RetryPolicy(attempts=8, base_delay=30.0, max_delay=3600.0)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ContactMailService:
+    """Queues and sends the "you are now a contact" emails."""
+
+    def __init__(
+        self,
+        store: Store,
+        mailer: Mailer,
+        *,
+        clock: Callable[[], datetime] = _now,
+        sleep: Sleep = asyncio.sleep,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._store = store
+        self._mailer = mailer
+        self._clock = clock
+        self._sleep = sleep
+        self._policy = policy
+        self._rand = rand
+        self._worker: asyncio.Task[None] | None = None
+        self._again = False
+
+    async def on_settings(
+        self, tenant_id: str, record: SettingsRecord, previous: ServiceSettings, actor: Actor
+    ) -> None:
+        """Settings listener: queue an email for every contact the change added."""
+        before = {c.key for c in previous.contacts}
+        queued = 0
+        for contact in record.settings.contacts:
+            if contact.key in before or not contact.mail:
+                continue
+            message = contact_added(contact, actor.name)
+            key = (
+                f"{OUTBOX}{tenant_id.lower()}/{record.version:08d}-{contact.purpose.value}-"
+                f"{contact.id}"
+            )
+            try:
+                await self._store.write(key, self._item(message, tenant_id), etag=None)
+                queued += 1
+            except ConcurrencyError:
+                continue
+        if queued:
+            log.info("queued %d contact email(s)", queued)
+            self.kick()
+
+    def _item(self, message: MailMessage, tenant_id: str) -> dict[str, Any]:
+        now = self._clock().isoformat()
+        return {
+            "tenantId": tenant_id.lower(),
+            "message": message.to_json(),
+            "state": "pending",
+            "attempts": 0,
+            "nextAttemptAt": now,
+            "createdAt": now,
+            "lastError": "",
+        }
+
+    def kick(self) -> None:
+        """Make sure the worker runs (now, or right after its current pass)."""
+        if self._worker is not None and not self._worker.done():
+            self._again = True
+            return
+        self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def start(self) -> None:
+        self.kick()
+
+    async def close(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None and not worker.done():
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    async def idle(self) -> None:
+        """Wait until the worker has nothing left to do (tests)."""
+        while self._worker is not None and not self._worker.done():
+            await asyncio.shield(self._worker)
+
+    async def _work(self) -> None:
+        try:
+            while True:
+                self._again = False
+                wait = await self.drain()
+                if wait is None and not self._again:
+                    return
+                if wait:
+                    await self._sleep(wait)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("contact email worker stopped")
+
+    async def drain(self) -> float | None:
+        """Send every due email once. Returns seconds until the next retry, or None if done."""
+        next_wait: float | None = None
+        for key in sorted(await self._store.list_keys(OUTBOX)):
+            item = await self._store.read(key)
+            if item is None or item.value.get("state") != "pending":
+                continue
+            due = datetime.fromisoformat(str(item.value["nextAttemptAt"]))
+            now = self._clock()
+            if due > now:
+                left = (due - now).total_seconds()
+                next_wait = left if next_wait is None else min(next_wait, left)
+                continue
+            value = dict(item.value)
+            message = MailMessage.from_json(value["message"])
+            try:
+                await self._mailer.send(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempts = int(value.get("attempts", 0)) + 1
+                value["attempts"] = attempts
+                value["lastError"] = safe(f"{type(exc).__name__}: {exc}", 300)
+                if attempts >= self._policy.attempts:
+                    value["state"] = "failed"
+                    log.error(
+                        "gave up sending a contact email after %d attempts: %s",
+                        attempts,
+                        value["lastError"],
+                    )
+                else:
+                    delay = self._policy.delay(attempts, None, self._rand)
+                    value["nextAttemptAt"] = (self._clock() + timedelta(seconds=delay)).isoformat()
+                    next_wait = delay if next_wait is None else min(next_wait, delay)
+                    log.warning(
+                        "contact email failed (attempt %d), retrying in %.0fs: %s",
+                        attempts,
+                        delay,
+                        value["lastError"],
+                    )
+            else:
+                with contextlib.suppress(ConcurrencyError):
+                    await self._store.delete(key, etag=item.etag)
+                continue
+            with contextlib.suppress(ConcurrencyError):
+                await self._store.write(key, value, etag=item.etag)
+        return next_wait

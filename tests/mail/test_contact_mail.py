@@ -1,0 +1,209 @@
+"""Contact emails: one per added contact, never blocking the settings; sendMail or .eml files."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime, timedelta
+from email import policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.graph.clients import MicrosoftApis
+from bot.mail.graph import GraphMailer
+from bot.mail.local import EmlMailer
+from bot.mail.ports import MailMessage
+from bot.mail.service import OUTBOX, ContactMailService
+from bot.mail.templates import contact_added
+from bot.onboarding import Actor
+from bot.onboarding.model import Contact, Purpose, ServiceSettings, SettingsRecord
+from bot.retry import RetryPolicy
+from bot.storage.memory import MemoryStore
+from tests.standins.microsoft import SENDER, TENANT, FakeSleep, Microsoft
+
+ALEX = Actor("1a2b3c4d-0001-4e5f-8a9b-0c1d2e3f4a01", "Alex Wilber", TENANT)
+MEGAN = Contact(
+    "1a2b3c4d-0002-4e5f-8a9b-0c1d2e3f4a02",
+    "Megan Bowen",
+    "meganb@contoso.com",
+    "user",
+    Purpose.INCIDENT,
+    "+14255550102",
+)
+SECOPS = Contact(
+    "6c1e0b7a-1001-4c3d-9e8f-2a1b0c9d8e01",
+    "Security Operations",
+    "secops@contoso.com",
+    "group",
+    Purpose.SERVICE_REVIEW,
+)
+
+
+class FakeTime:
+    """A clock that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+        self.waits: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+
+def mail_service(store: MemoryStore, mailer: Any, time: FakeTime, **kw: Any) -> ContactMailService:
+    return ContactMailService(store, mailer, clock=time, sleep=time.sleep, **kw)
+
+
+def record(version: int, *contacts: Contact) -> SettingsRecord:
+    return SettingsRecord(version=version, settings=ServiceSettings(contacts=contacts))
+
+
+class FlakyMailer:
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.sent: list[MailMessage] = []
+
+    async def send(self, message: MailMessage) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("mail server unavailable")
+        self.sent.append(message)
+
+
+def test_the_email_says_what_the_contact_is_for() -> None:
+    incident = contact_added(MEGAN, "Alex Wilber")
+    assert incident.subject == "You're now a Defender Experts contact for incident notification"
+    assert "Alex Wilber added you as a contact for incident notification" in incident.text
+    assert "immediate response" in incident.text and "+14255550102" in incident.text
+    review = contact_added(SECOPS, "Alex Wilber")
+    assert review.subject == "Your team is now a Defender Experts contact for service review"
+    assert "your team, Security Operations" in review.text
+    assert "security briefings" in review.html
+
+
+def test_the_html_is_escaped() -> None:
+    hostile = Contact("x", "<script>alert(1)</script>", "x@contoso.com", "user", Purpose.INCIDENT)
+    message = contact_added(hostile, "<b>Eve</b>")
+    assert "<script>" not in message.html and "&lt;script&gt;" in message.html
+    assert "<b>Eve</b>" not in message.html
+
+
+async def test_only_added_contacts_get_an_email(store: MemoryStore) -> None:
+    mailer = FlakyMailer()
+    service = mail_service(store, mailer, FakeTime())
+    await service.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
+    await service.idle()
+    await service.on_settings(TENANT, record(2, MEGAN, SECOPS), record(1, MEGAN).settings, ALEX)
+    await service.on_settings(TENANT, record(2, MEGAN, SECOPS), record(1, MEGAN).settings, ALEX)
+    await service.idle()
+    assert [m.to_address for m in mailer.sent] == ["meganb@contoso.com", "secops@contoso.com"]
+    assert await store.list_keys(OUTBOX) == []
+
+
+async def test_a_failed_send_is_retried_with_backoff(store: MemoryStore) -> None:
+    mailer = FlakyMailer(failures=2)
+    time = FakeTime()
+    service = mail_service(store, mailer, time, rand=lambda: 1.0)
+    await service.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
+    await service.idle()
+    assert [m.to_address for m in mailer.sent] == ["meganb@contoso.com"]
+    assert time.waits == [30.0, 60.0]
+
+
+async def test_an_email_that_keeps_failing_is_kept_as_failed(store: MemoryStore) -> None:
+    service = mail_service(
+        store,
+        FlakyMailer(failures=100),
+        FakeTime(),
+        policy=RetryPolicy(attempts=3, base_delay=1, max_delay=2),
+    )
+    await service.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
+    await service.idle()
+    (key,) = await store.list_keys(OUTBOX)
+    item = await store.read(key)
+    assert item is not None
+    assert item.value["state"] == "failed" and item.value["attempts"] == 3
+    assert "mail server unavailable" in item.value["lastError"]
+
+
+async def test_queued_emails_are_sent_after_a_restart(store: MemoryStore) -> None:
+    time = FakeTime()
+    first = mail_service(store, FlakyMailer(failures=1), time, rand=lambda: 1.0)
+    await first.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
+    await first.drain()  # fails once; the retry is due in 30 s
+    await first.close()  # the process stops before it
+    mailer = FlakyMailer()
+    restarted = mail_service(store, mailer, time)
+    await restarted.drain()
+    assert mailer.sent == []
+    time.now += timedelta(seconds=31)
+    await restarted.start()
+    await restarted.idle()
+    assert [m.to_address for m in mailer.sent] == ["meganb@contoso.com"]
+    assert await store.list_keys(OUTBOX) == []
+
+
+async def test_local_mode_writes_eml_files(store: MemoryStore, tmp_path: Path) -> None:
+    mailer = EmlMailer(tmp_path / "mail")
+    service = mail_service(store, mailer, FakeTime())
+    await service.on_settings(TENANT, record(1, MEGAN, SECOPS), ServiceSettings(), ALEX)
+    await service.idle()
+    files = sorted((tmp_path / "mail").glob("*.eml"))
+    assert len(files) == 2
+    parsed = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert parsed["To"] in (
+        "Megan Bowen <meganb@contoso.com>",
+        "Security Operations <secops@contoso.com>",
+    )
+    assert parsed["Subject"].startswith("You") or parsed["Subject"].startswith("Your team")
+    body = parsed.get_body(("plain",))
+    assert body is not None and "What this means" in body.get_content()
+    assert parsed.get_body(("html",)) is not None
+    assert not list((tmp_path / "mail").glob("*.tmp"))
+
+
+async def test_graph_send_mail(microsoft: Microsoft, apis: MicrosoftApis) -> None:
+    mailer = GraphMailer(apis.graph, SENDER)
+    await mailer.send(contact_added(MEGAN, "Alex Wilber"))
+    (sent,) = microsoft.graph.mails
+    assert sent["from"] == SENDER
+    message = sent["message"]
+    assert message["toRecipients"] == [
+        {"emailAddress": {"address": "meganb@contoso.com", "name": "Megan Bowen"}}
+    ]
+    assert message["body"]["contentType"] == "HTML"
+    assert sent["saveToSentItems"] is False
+    (call,) = [c for c in microsoft.graph.calls if c.path.endswith("/sendMail")]
+    assert call.path == f"/v1.0/users/{SENDER}/sendMail"
+
+
+async def test_graph_send_mail_survives_throttling_and_reports_other_failures(
+    microsoft: Microsoft, apis: MicrosoftApis, store: MemoryStore, sleep: FakeSleep
+) -> None:
+    microsoft.graph.fail("POST", "/sendMail$", 429, retry_after="5")
+    microsoft.graph.fail("POST", "/sendMail$", 503)
+    time = FakeTime()
+    service = ContactMailService(
+        store, GraphMailer(apis.graph, SENDER), clock=time, sleep=time.sleep
+    )
+    await service.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
+    await service.idle()
+    assert len(microsoft.graph.mails) == 1
+    assert 5.0 in sleep.waits  # the client honoured Retry-After; the outbox retried the 503
+    assert len(time.waits) == 1
+    assert microsoft.graph.count("POST", "/sendMail$") == 3
+
+
+@pytest.mark.parametrize("kind", ["user", "group"])
+async def test_a_contact_without_a_mailbox_gets_no_email(store: MemoryStore, kind: str) -> None:
+    mailer = FlakyMailer()
+    service = mail_service(store, mailer, FakeTime())
+    nobody = Contact("n", "No Mail", "", kind, Purpose.INCIDENT)  # type: ignore[arg-type]
+    await service.on_settings(TENANT, record(1, nobody), ServiceSettings(), ALEX)
+    await service.idle()
+    assert mailer.sent == []
