@@ -80,7 +80,13 @@ class _ReusingConnectorFactory(ConnectorFactory):  # type: ignore[misc]
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
         key = ("connector", self._app_id, service_url, audience or "")
-        return await self._cache.get(key, lambda: self._inner.create(service_url, audience))
+        return await self._cache.get(key, lambda: self._single_attempt(service_url, audience))
+
+    async def _single_attempt(self, service_url: str, audience: str | None) -> ConnectorClient:
+        """msrest would re-send a POST after some 5xx on its own; retries are ours alone."""
+        client = await self._inner.create(service_url, audience)
+        client.config.retry_policy.retries = 0
+        return client
 
 
 class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]

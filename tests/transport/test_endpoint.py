@@ -306,3 +306,15 @@ async def test_tenants_outside_the_allow_list_are_dropped(
     response = await client.post("/api/messages", json=activity(url, text="setup"))
     assert response.status == 201
     assert rec.calls == []
+
+
+async def test_retries_are_bounded_and_ours_alone(
+    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+) -> None:
+    """msrest's own retry policy is off: a connector that keeps failing sees exactly
+    CONNECTOR_RETRY_ATTEMPTS (4) sends, then the apology goes out once."""
+    rec, url = connector
+    rec.fail = lambda call: (500, {}) if len(rec.calls) <= 4 else None
+    await bot_client.post("/api/messages", json=activity(url, text="help"))
+    assert len(rec.calls) == 5
+    assert "Sorry, something went wrong" in texts(rec.cards()[-1])
