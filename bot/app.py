@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from bot.actions import CardActionHandler, TeamInstallationListener
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.graph.clients import MicrosoftApis, build_apis
+from bot.mail.ports import Mailer
+from bot.mail.service import ContactMailService
+from bot.messaging import ChannelMessenger
+from bot.notifications.compose import build_notification_service
+from bot.notifications.service import NotificationService
 from bot.onboarding import OnboardingService
+from bot.provisioning.ports import TeamsProvisioner
+from bot.provisioning.service import DEFAULT_WAITING_HINT, ProvisioningService
+from bot.retry import Sleep
 from bot.storage import Store, open_store
 from bot.tenant import TenantDirectory
-from bot.tenant.demo import DemoTenantDirectory
+from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
+from cards.provisioning import VERB_PREFIX as PROVISIONING_VERBS
+
+if TYPE_CHECKING:
+    import aiohttp
+
+LOCAL_WAITING_HINT = (
+    "In the Microsoft 365 Agents Playground, add the bot to the Defender Experts team to "
+    "finish. This card updates when it's added."
+)
 
 
 @dataclass
@@ -18,15 +39,71 @@ class Services:
     store: Store
     directory: TenantDirectory
     onboarding: OnboardingService
+    notifications: NotificationService
+    contact_mail: ContactMailService | None = None
+    provisioning: ProvisioningService | None = None
+    apis: MicrosoftApis | None = None
+    card_actions: dict[str, CardActionHandler] = field(default_factory=dict)
+    team_listeners: list[TeamInstallationListener] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Resume background work (contact emails, provisioning) after a restart."""
+        if self.contact_mail is not None:
+            await self.contact_mail.start()
+        if self.provisioning is not None:
+            await self.provisioning.start()
 
     async def close(self) -> None:
+        if self.provisioning is not None:
+            await self.provisioning.close()
+        if self.contact_mail is not None:
+            await self.contact_mail.close()
+        if self.apis is not None:
+            self.apis.close()
         await self.store.close()
 
 
-def build_directory(settings: Settings) -> TenantDirectory:
+def build_directory(settings: Settings, apis: MicrosoftApis | None = None) -> TenantDirectory:
     if settings.tenant_backend == "demo":
         return DemoTenantDirectory.load(settings.demo_tenant_file)
-    raise ConfigError("TENANT_BACKEND=graph is not available in this build")
+    from bot.graph.directory import GraphTenantDirectory
+
+    return GraphTenantDirectory(
+        _require(apis).graph,
+        _require(apis).defender,
+        tenant_id=settings.graph_tenant_id,
+        high_value_group_id=settings.high_value_users_group_id,
+    )
+
+
+def build_provisioner(settings: Settings, apis: MicrosoftApis | None = None) -> TeamsProvisioner:
+    if settings.tenant_backend == "demo":
+        from bot.provisioning.local import LocalTeamsProvisioner
+
+        return LocalTeamsProvisioner(load_demo_tenant(settings.demo_tenant_file))
+    from bot.graph.teams import GraphTeamsProvisioner
+
+    return GraphTeamsProvisioner(
+        _require(apis).graph,
+        catalog_app_id=settings.teams_app_catalog_id,
+        tenant_id=settings.graph_tenant_id,
+    )
+
+
+def build_mailer(settings: Settings, apis: MicrosoftApis | None = None) -> Mailer:
+    if settings.tenant_backend == "demo":
+        from bot.mail.local import EmlMailer
+
+        return EmlMailer(settings.data_dir / "mail", sender=settings.mail_sender)
+    from bot.mail.graph import GraphMailer
+
+    return GraphMailer(_require(apis).graph, settings.mail_sender)
+
+
+def _require(apis: MicrosoftApis | None) -> MicrosoftApis:
+    if apis is None:
+        raise ConfigError("TENANT_BACKEND=graph needs the app's HTTP session")
+    return apis
 
 
 async def build_services(
@@ -34,9 +111,51 @@ async def build_services(
     *,
     store: Store | None = None,
     directory: TenantDirectory | None = None,
+    http: aiohttp.ClientSession | None = None,
+    messenger: ChannelMessenger | None = None,
+    provisioner: TeamsProvisioner | None = None,
+    mailer: Mailer | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> Services:
-    """Wire every service. Tests may pass their own port implementations."""
+    """Wire every service. Tests may pass their own port implementations.
+
+    ``http`` is the process's client session (for Microsoft Graph); without a ``messenger`` the
+    bot can't post, and Teams provisioning is left out.
+    """
     store = store or open_store(settings.resolved_storage_url)
-    directory = directory or build_directory(settings)
+    apis = None
+    if settings.tenant_backend == "graph" and http is not None:
+        apis = build_apis(settings, http, sleep=sleep)
+    directory = directory or build_directory(settings, apis)
     onboarding = OnboardingService(store, directory)
-    return Services(settings=settings, store=store, directory=directory, onboarding=onboarding)
+    contact_mail = ContactMailService(store, mailer or build_mailer(settings, apis), sleep=sleep)
+    onboarding.add_listener(contact_mail.on_settings)
+    provisioning = None
+    if messenger is not None:
+        provisioning = ProvisioningService(
+            store,
+            provisioner or build_provisioner(settings, apis),
+            messenger,
+            directory,
+            poll_seconds=settings.teams_operation_poll_seconds,
+            sleep=sleep,
+            waiting_hint=LOCAL_WAITING_HINT
+            if settings.tenant_backend == "demo"
+            else DEFAULT_WAITING_HINT,
+        )
+        onboarding.add_listener(provisioning.on_settings)
+    notifications = build_notification_service(store, directory, onboarding)
+    return Services(
+        settings=settings,
+        store=store,
+        directory=directory,
+        onboarding=onboarding,
+        notifications=notifications,
+        contact_mail=contact_mail,
+        provisioning=provisioning,
+        apis=apis,
+        card_actions=(
+            {PROVISIONING_VERBS: provisioning.on_card_action} if provisioning is not None else {}
+        ),
+        team_listeners=[provisioning.on_team_installation] if provisioning is not None else [],
+    )

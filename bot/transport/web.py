@@ -11,10 +11,15 @@ from botbuilder.schema import Activity
 
 from bot.app import Services, build_services
 from bot.config import Settings
+from bot.graph.http import create_http_session
+from bot.notifications.compose import messenger_app_id
 from bot.storage import Store
 from bot.tenant import TenantDirectory
+from bot.transport import notifications_api
 from bot.transport.adapter import RetryingCloudAdapter, build_adapter, invoke_body
 from bot.transport.handler import DefenderExpertsBot, on_turn_error
+from bot.transport.messenger import BotMessenger
+from cards.incident_views import VERB_PREFIX as INCIDENT_VERBS
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +41,47 @@ def create_app(
     app[SETTINGS] = settings
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
-        services = await build_services(settings, store=store, directory=directory)
-        app[SERVICES] = services
         bot_adapter = adapter or build_adapter(settings)
         bot_adapter.on_turn_error = on_turn_error
         app[ADAPTER] = bot_adapter
+        http = create_http_session(settings) if settings.tenant_backend == "graph" else None
+        services = await build_services(
+            settings,
+            store=store,
+            directory=directory,
+            http=http,
+            messenger=BotMessenger(bot_adapter, messenger_app_id(settings)),
+        )
+        app[SERVICES] = services
         app[BOT] = DefenderExpertsBot(
-            services.onboarding, services.store, allowed_tenants=settings.tenant_allow_list
+            services.onboarding,
+            services.store,
+            allowed_tenants=settings.tenant_allow_list,
+            card_actions={
+                INCIDENT_VERBS: services.notifications.handle_card_action,
+                **services.card_actions,
+            },
+            team_listeners=services.team_listeners,
         )
         if settings.local_mode:
             log.warning(
                 "Local mode: MicrosoftAppId is not set, so /api/messages accepts anonymous "
                 "requests. Never expose this endpoint."
             )
+        await services.start()
         yield
         await services.close()
+        if http is not None:
+            await http.close()
 
     app.cleanup_ctx.append(services_ctx)
+
+    async def notifications_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with notifications_api.serving(app, settings, app[SERVICES]):
+            yield
+
+    app.cleanup_ctx.append(notifications_ctx)
+    notifications_api.add_routes(app, settings)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     return app
