@@ -6,13 +6,14 @@ import asyncio
 import copy
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
-from bot.errors import ConcurrencyError
+from bot.errors import BotError, ConcurrencyError, StorageError
 from bot.notifications.ports import (
     DuplicateError,
     Leased,
@@ -29,6 +30,8 @@ from bot.storage.memory import MemoryStore
 from bot.storage.sqlite import SqliteStore
 
 Clock = Callable[[], float]
+T = TypeVar("T")
+_Pending = tuple[Callable[[sqlite3.Connection], None], "asyncio.Future[None]"]
 MAX_ERROR = 500
 
 _SCHEMA = """
@@ -81,6 +84,15 @@ class SqliteLedger(Ledger):
     def __init__(self, store: SqliteStore, clock: Clock = time.time) -> None:
         self._store = store
         self._clock = clock
+        self._batch: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+        # Reads use their own connection: in WAL mode they see the last commit without waiting
+        # for the writer's lock or its fsync.
+        self._reader = sqlite3.connect(
+            store.path, check_same_thread=False, isolation_level=None, timeout=30
+        )
+        self._reader.execute("PRAGMA query_only=ON")
+        self._read_lock = threading.Lock()
 
         def create(conn: sqlite3.Connection) -> None:
             for statement in _SCHEMA.split(";"):
@@ -89,10 +101,24 @@ class SqliteLedger(Ledger):
 
         store.run_locked(create)
 
-    async def read(self, key: str) -> Item | None:
-        return await self._store.read(key)
+    def _read_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._read_lock:
+            return fn(self._reader)
 
-    async def commit(self, unit: UnitOfWork) -> None:
+    async def _reading(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.to_thread(self._read_locked, fn)
+
+    async def read(self, key: str) -> Item | None:
+        validate_key(key)
+
+        def op(conn: sqlite3.Connection) -> Item | None:
+            row = conn.execute("SELECT value, etag FROM documents WHERE key = ?", (key,)).fetchone()
+            return None if row is None else Item(value=json.loads(row[0]), etag=row[1])
+
+        return await self._reading(op)
+
+    def _prepare(self, unit: UnitOfWork) -> Callable[[sqlite3.Connection], None]:
+        """Serialize outside the lock; the returned function applies the unit."""
         now = self._clock()
         writes = [
             (validate_key(w.key), json.dumps(w.value, separators=(",", ":")), w.etag)
@@ -146,7 +172,58 @@ class SqliteLedger(Ledger):
                 if done.rowcount != 1:
                     raise ConcurrencyError(f"outbox message {unit.complete.message.id} not leased")
 
-        await self._store.transaction(op)
+        return op
+
+    async def commit(self, unit: UnitOfWork) -> None:
+        """Group commit: units that arrive while a transaction is being written join the next
+        one, each in its own savepoint (a refused unit changes nothing and fails alone), and one
+        fsync makes the whole batch durable. ``commit`` returns once its unit is on disk."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batch.append((self._prepare(unit), future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        while self._batch:
+            batch, self._batch = self._batch, []
+
+            def op(
+                conn: sqlite3.Connection, batch: list[_Pending] = batch
+            ) -> list[BaseException | None]:
+                results: list[BaseException | None] = []
+                for i, (apply, _) in enumerate(batch):
+                    conn.execute(f"SAVEPOINT unit{i}")
+                    try:
+                        apply(conn)
+                    except (BotError, sqlite3.Error) as exc:
+                        conn.execute(f"ROLLBACK TO unit{i}")
+                        results.append(exc)
+                    else:
+                        results.append(None)
+                    conn.execute(f"RELEASE unit{i}")
+                return results
+
+            try:
+                results = await self._store.transaction(op)
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(
+                            exc
+                            if isinstance(exc, Exception)
+                            else StorageError("the commit was interrupted")
+                        )
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if result is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(result)
 
     async def has_receipt(self, receipt: str) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
@@ -155,7 +232,7 @@ class SqliteLedger(Ledger):
             ).fetchone()
             return row is not None
 
-        return await self._store.transaction(op)
+        return await self._reading(op)
 
     async def lease(self, limit: int, lease_seconds: float) -> list[Leased]:
         now = self._clock()
@@ -226,7 +303,7 @@ class SqliteLedger(Ledger):
             ).fetchone()
             return None if row is None or row[0] is None else float(row[0])
 
-        return await self._store.transaction(op)
+        return await self._reading(op)
 
     async def open_count(self) -> int:
         def op(conn: sqlite3.Connection) -> int:
@@ -235,7 +312,7 @@ class SqliteLedger(Ledger):
             ).fetchone()
             return int(row[0])
 
-        return await self._store.transaction(op)
+        return await self._reading(op)
 
     async def messages(self, partition: str, limit: int = 100) -> list[MessageStatus]:
         def op(conn: sqlite3.Connection) -> list[MessageStatus]:
@@ -247,7 +324,7 @@ class SqliteLedger(Ledger):
             ).fetchall()
             return [MessageStatus(*r) for r in reversed(rows)]
 
-        return await self._store.transaction(op)
+        return await self._reading(op)
 
     async def events_after(self, cursor: int, limit: int) -> list[StoredEvent]:
         def op(conn: sqlite3.Connection) -> list[StoredEvent]:
@@ -258,10 +335,12 @@ class SqliteLedger(Ledger):
             ).fetchall()
             return [StoredEvent(int(c), json.loads(b)) for c, b in rows]
 
-        return await self._store.transaction(op)
+        return await self._reading(op)
 
     async def close(self) -> None:
-        """The store owns the connection."""
+        """The store owns the writing connection; this closes the reading one."""
+        with self._read_lock:
+            self._reader.close()
 
 
 @dataclass

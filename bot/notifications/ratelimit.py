@@ -21,8 +21,16 @@ THREAD_WINDOWS: tuple[Window, ...] = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1
 TENANT_WINDOWS: tuple[Window, ...] = ((1.0, 50),)
 
 
+def with_margin(
+    windows: Sequence[Window], seconds: float = 0.05, share: float = 0.02
+) -> tuple[Window, ...]:
+    """Each window a little longer than documented: requests started on time can still reach
+    Teams late (network and scheduling jitter), and Teams counts them when they arrive."""
+    return tuple((span * (1 + share) + seconds, limit) for span, limit in windows)
+
+
 class SlidingWindows:
-    """Reservations per key; a new one is placed at the earliest time every window allows."""
+    """Operation start times per key; a new one starts when every window allows it."""
 
     def __init__(self, windows: Sequence[Window]) -> None:
         if not windows:
@@ -68,10 +76,14 @@ class TeamsRateLimiter:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     thread_windows: Sequence[Window] = THREAD_WINDOWS
     tenant_windows: Sequence[Window] = TENANT_WINDOWS
+    margin: bool = True
 
     def __post_init__(self) -> None:
-        self._threads = SlidingWindows(self.thread_windows)
-        self._tenants = SlidingWindows(self.tenant_windows)
+        threads, tenants = self.thread_windows, self.tenant_windows
+        if self.margin:
+            threads, tenants = with_margin(threads), with_margin(tenants)
+        self._threads = SlidingWindows(threads)
+        self._tenants = SlidingWindows(tenants)
         self._calls = 0
 
     def try_acquire(self, tenant_id: str, thread_id: str) -> float:

@@ -214,8 +214,11 @@ async def serving(
         mailer=PerRecipientMailer(build_mailer(settings, services.apis)),
     )
     app[WORKER] = worker
-    if not app.get(RUN_WORKER, True):
-        yield
-        return
-    async with running(worker):
-        yield
+    try:
+        if not app.get(RUN_WORKER, True):
+            yield
+        else:
+            async with running(worker):
+                yield
+    finally:
+        await services.notifications.ledger.close()

@@ -105,4 +105,5 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     await seed_settings(store)
     await seed_channel(store)
     yield World(store, clock, service, FakeMessenger(), RecordingMailer(), onboarding, settings)
+    await service.ledger.close()
     await store.close()

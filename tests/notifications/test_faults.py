@@ -81,6 +81,7 @@ async def test_everything_is_delivered_in_order_without_duplicates(
         assert all(incident_of(u.card) == incident for u in updates)
         state = await service.delivery_state(incident)
         assert state is not None and state["deadLetters"] == []
+    await service.ledger.close()
     await store.close()
 
 
@@ -113,4 +114,5 @@ async def test_each_worker_attempt_is_one_http_call(tmp_path: Path) -> None:
         state = await service.delivery_state("2972395")
         assert state is not None and state["deliveries"]["1"]["state"] == "deadLettered"
         assert len(mailer.messages) == 1
-        await store.close()
+        await service.ledger.close()
+    await store.close()

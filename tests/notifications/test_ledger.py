@@ -5,6 +5,7 @@ An Azure (Blob + Queue) adapter would be added to ``LEDGERS`` and must pass the 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -152,9 +153,29 @@ async def test_sqlite_ledger_lives_in_the_stores_database(tmp_path: Path) -> Non
         UnitOfWork(writes=(DocWrite("tenants/t/incidents/1", {"x": 1}, None),), enqueue=(msg("m"),))
     )
     assert (await store.read("tenants/t/incidents/1")) is not None
+    await ledger.close()
     await store.close()
     conn = sqlite3.connect(tmp_path / "bot.sqlite3")
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"documents", "notification_outbox", "notification_events"} <= tables
     assert conn.execute("SELECT COUNT(*) FROM notification_outbox").fetchone()[0] == 1
     conn.close()
+
+
+async def test_concurrent_units_fail_alone(ledger: Ledger) -> None:
+    """Units committed together (SQLite: one group commit) succeed or fail one by one."""
+    units = [
+        UnitOfWork(writes=(DocWrite(f"k{i}", {"i": i}, None),), enqueue=(msg(f"m{i}", f"P{i}"),))
+        for i in range(40)
+    ]
+    units.append(UnitOfWork(writes=(DocWrite("k7", {"dup": True}, None),), enqueue=(msg("x"),)))
+    units.append(UnitOfWork(receipt="r1", events=({"type": "a"},)))
+    units.append(UnitOfWork(receipt="r1", events=({"type": "b"},)))
+    results = await asyncio.gather(*(ledger.commit(u) for u in units), return_exceptions=True)
+    assert results[:40] == [None] * 40
+    assert isinstance(results[40], ConcurrencyError)
+    assert sorted(type(r).__name__ for r in results[41:]) == ["DuplicateError", "NoneType"]
+    assert await ledger.open_count() == 40
+    assert [e.body["type"] for e in await ledger.events_after(0, 10)] in (["a"], ["b"])
+    item = await ledger.read("k7")
+    assert item is not None and item.value == {"i": 7}
