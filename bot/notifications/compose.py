@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from bot.config import Settings
 from bot.mail.local import EmlMailer
 from bot.messaging import ChannelMessenger
-from bot.notifications.channels import StoredChannelDirectory
+from bot.notifications.channels import FailureReporter, StoredChannelDirectory
 from bot.notifications.ledger import open_ledger
 from bot.notifications.mail import PerRecipientMailer
 from bot.notifications.ports import Leased, Mailer, SettingsSource
@@ -74,6 +74,7 @@ def build_delivery_worker(
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     failpoint: Failpoint | None = None,
+    on_channel_failure: FailureReporter | None = None,
 ) -> DeliveryWorker:
     limiter = TeamsRateLimiter(
         clock=monotonic,
@@ -96,7 +97,9 @@ def build_delivery_worker(
     worker = DeliveryWorker(
         service.ledger,
         messenger,
-        StoredChannelDirectory(store),
+        StoredChannelDirectory(store, on_channel_failure)
+        if on_channel_failure
+        else StoredChannelDirectory(store),
         settings_source,
         mailer or PerRecipientMailer(EmlMailer(settings.data_dir / "mail")),
         limiter,

@@ -159,6 +159,11 @@ class ManagedChannel:
 class ChannelDirectory(Protocol):
     async def managed_response_channel(self, tenant_id: str) -> ManagedChannel | None: ...
 
+    async def report_failure(self, tenant_id: str, status: int | None) -> bool:
+        """A send to the channel failed with ``status``; True if the channel is being repaired
+        (it was deleted or archived), so the notification should wait rather than give up."""
+        ...
+
 
 @dataclass(frozen=True)
 class MailMessage:

@@ -197,6 +197,8 @@ class DeliveryWorker:
     ) -> None:
         attempts = leased.attempts + 1
         error = f"{type(exc).__name__}: {exc}" if status is None else f"HTTP {status}: {exc}"
+        if status in (403, 404) and attempts < self._options.max_attempts:
+            retryable = await self._channel_gone(leased, status)
         if not retryable or attempts >= self._options.max_attempts:
             await self._dead(leased, f"{error} (after {attempts} attempt(s))")
             return
@@ -213,6 +215,32 @@ class DeliveryWorker:
             delay,
         )
         await self._ledger.retry(leased, delay=delay, error=error)
+
+    async def _channel_gone(self, leased: Leased, status: int) -> bool:
+        """Teams refused the channel or the post. If provisioning finds the channel (or team)
+        deleted or archived, it repairs it and the notification waits (meanwhile it goes by
+        email, as when there is no channel). If only the post is gone, the next attempt starts
+        a new post. Otherwise it is a dead letter."""
+        item = await self._ledger.read(leased.message.partition)
+        if item is None:
+            return False
+        tenant = str(item.value.get("tenantId", ""))
+        if await self._channels.report_failure(tenant, status):
+            log.warning("the Managed response channel is being repaired; delivery will wait")
+            return True
+        post = item.value.get("post")
+        if status == 404 and post and leased.message.kind == "notification":
+
+            def forget(d: dict[str, Any]) -> list[DocWrite]:
+                gone = d.pop("post", None)
+                d["post"] = None
+                d.setdefault("lostPosts", []).append(gone)
+                return []
+
+            await self._update(leased, forget)
+            log.warning("the incident's post is gone; the next attempt starts a new one")
+            return True
+        return False
 
     async def _thread_of(self, leased: Leased) -> str:
         item = await self._ledger.read(leased.message.partition)

@@ -212,6 +212,9 @@ async def serving(
         services.onboarding,
         messenger,
         mailer=PerRecipientMailer(build_mailer(settings, services.apis)),
+        on_channel_failure=(
+            services.provisioning.report_delivery_failure if services.provisioning else None
+        ),
     )
     app[WORKER] = worker
     try:

@@ -6,6 +6,7 @@ import pytest
 
 from bot.errors import ValidationError
 from bot.messaging import DeliveryError
+from bot.notifications.compose import build_delivery_worker
 from bot.notifications.service import incident_key
 from tests.notifications.conftest import World
 from tests.notifications.support import (
@@ -214,3 +215,43 @@ async def test_restart_between_update_and_reply_sends_one_reply(world: World) ->
     assert [s.kind for s in world.messenger.sent] == ["post", "update", "reply"]
     doc = await world.doc()
     assert doc["deliveries"]["2"]["replyId"]
+
+
+async def test_a_deleted_post_is_started_again(world: World) -> None:
+    await world.accept(revised(1))
+    await world.worker.drain()
+    world.messenger.failures = [DeliveryError("not found", status=404, retry_after=None)]
+    await world.accept(revised(2))
+    await world.worker.drain()
+    assert [s.kind for s in world.messenger.sent] == ["post", "post"]
+    doc = await world.doc()
+    assert doc["post"]["revision"] == 2 and len(doc["lostPosts"]) == 1
+
+
+async def test_a_deleted_channel_is_repaired_and_meanwhile_email_is_used(world: World) -> None:
+    reports: list[tuple[str, int | None]] = []
+
+    async def repairing(tenant_id: str, status: int | None) -> bool:
+        reports.append((tenant_id, status))
+        await remove_channel(world.store)  # the saga runs again: no target until it's ready
+        return True
+
+    worker = build_delivery_worker(
+        world.settings,
+        world.service,
+        world.store,
+        world.onboarding,
+        world.messenger,
+        mailer=world.mailer,
+        clock=world.clock,
+        monotonic=world.clock,
+        sleep=world.clock.sleep,
+        on_channel_failure=repairing,
+    )
+    world.messenger.failures = [DeliveryError("forbidden", status=403, retry_after=None)]
+    await world.accept(example())
+    await worker.drain()
+    assert reports == [(TENANT, 403)]
+    (mail,) = world.mailer.messages
+    assert "isn't ready yet" in mail.text
+    assert (await world.doc())["deliveries"]["1"]["state"] == "emailed"
