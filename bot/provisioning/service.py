@@ -80,6 +80,7 @@ DEFAULT_WAITING_HINT = (
 )
 TRANSIENT_POLICY = RetryPolicy(attempts=5, base_delay=5.0, max_delay=120.0)
 MAX_REPAIRS = 2
+PROGRESS_POST_TIMEOUT = 5.0
 _PHASES: dict[Status, Phase] = {
     Status.RUNNING: "running",
     Status.WAITING: "waiting",
@@ -143,7 +144,6 @@ class ProvisioningService:
         self._checkpoint = checkpoint
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
-        self._announce: dict[str, Actor] = {}
         self._steps: dict[Step, Callable[[_Run], Awaitable[bool]]] = {
             Step.CREATE_TEAM: self._create_team,
             Step.ENSURE_CHANNEL: self._ensure_channel,
@@ -227,7 +227,12 @@ class ProvisioningService:
             )
 
         await self._mutate(tenant, change)
-        self._announce[tenant] = actor
+        # The progress card is posted before the submission is answered, so that it follows
+        # the admin's card in the chat; the saga itself runs in the background.
+        try:
+            await asyncio.wait_for(self._post_progress(tenant, actor), PROGRESS_POST_TIMEOUT)
+        except TimeoutError:
+            log.warning("posting the Teams progress card took too long; continuing without it")
         self._kick(tenant)
 
     async def disable(self, tenant_id: str) -> None:
@@ -453,9 +458,6 @@ class ProvisioningService:
         try:
             while True:
                 self._again.discard(tenant)
-                actor = self._announce.pop(tenant, None)
-                if actor is not None:
-                    await self._post_progress(tenant, actor)
                 await self.run(tenant)
                 if tenant not in self._again:
                     return
