@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import jsonschema
 import pytest
 from hypothesis import given, settings
@@ -185,6 +186,8 @@ interesting = st.one_of(
 
 
 @settings(max_examples=400, deadline=None)
+@hypothesis.example(changes=[(("incident", "id"), "x\n", False)])
+@hypothesis.example(changes=[(("managedResponse", "revision"), 1.0, False)])
 @given(
     changes=st.lists(
         st.tuples(st.sampled_from(SCHEMA_PATHS), interesting, st.booleans()), max_size=3
@@ -207,7 +210,7 @@ def test_the_fast_validator_agrees_with_the_reference(
     if fast != reference:
         # Only where Python's "$" matches before a final newline and ECMA-262's doesn't; the
         # body is refused either way.
-        assert reference and not fast and "\n" in json.dumps(body)
+        assert reference and not fast and "\\n" in json.dumps(body)
         with pytest.raises(ValidationError):
             validate_notification(body)
 
