@@ -488,26 +488,9 @@ class ProvisioningService:
         await self._mutate(tenant, lambda r: None if r is None else r.evolve(progress=progress))
 
     async def _admin_reference(self, tenant: str, user_id: str) -> dict[str, Any] | None:
-        """The admin's personal chat with the bot, from the references the transport keeps
-        (``conversations/{id}/reference``); Teams' personal chat ids start with ``a:``."""
-        keys = await self._store.list_keys("conversations/a:")
-        keys = keys or await self._store.list_keys("conversations/")
-        for key in sorted(keys):
-            if not key.endswith("/reference"):
-                continue
-            item = await self._store.read(key)
-            if item is None:
-                continue
-            reference = item.value
-            conversation = reference.get("conversation") or {}
-            user = reference.get("user") or {}
-            if (
-                conversation.get("conversationType") == "personal"
-                and str(user.get("aadObjectId", "")).lower() == user_id.lower()
-                and str(conversation.get("tenantId") or tenant).lower() == tenant
-            ):
-                return dict(reference)
-        return None
+        """The admin's personal chat with the bot, as the transport keeps it per user."""
+        item = await self._store.read(f"tenants/{tenant.lower()}/users/{user_id.lower()}/chat")
+        return None if item is None else dict(item.value)
 
     async def _show(self, record: TeamsRecord) -> None:
         if record.progress is None:

@@ -228,9 +228,19 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         if self._known_references.get(key) == fingerprint:
             return
         await self._store.write(key, reference, etag="*")
+        actor = actor_of(activity)
+        if activity.conversation.conversation_type == "personal" and actor.user_id:
+            await self._store.write(
+                personal_chat_key(actor.tenant_id, actor.user_id), reference, etag="*"
+            )
         self._known_references[key] = fingerprint
         if len(self._known_references) > 10_000:
             self._known_references.pop(next(iter(self._known_references)))
+
+
+def personal_chat_key(tenant_id: str, user_id: str) -> str:
+    """Where the reference of a user's personal chat with the bot is kept."""
+    return f"tenants/{tenant_id.lower()}/users/{user_id.lower()}/chat"
 
 
 def _team_of(activity: Activity) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from bot.messaging import JSON, DeliveryError, Posted
 from bot.onboarding import Actor
 from bot.onboarding.model import ServiceSettings, SettingsRecord
 from bot.storage import Store
+from bot.transport.handler import personal_chat_key
 from tests.standins.microsoft import ADELE, ALEX, TENANT
 
 ADMIN = Actor(ALEX, "Alex Wilber", TENANT)
@@ -70,6 +71,7 @@ async def remember_admin_chat(store: Store, user_id: str = ALEX) -> JSON:
         "serviceUrl": SERVICE_URL,
     }
     await store.write(f"conversations/{ADMIN_CHAT}/reference", reference, etag="*")
+    await store.write(personal_chat_key(TENANT, user_id), reference, etag="*")
     return reference
 
 
