@@ -10,6 +10,7 @@ from microsoft_teams.cards.core import (
     Column,
     ColumnSet,
     Container,
+    ExecuteAction,
     TextInput,
     ToggleInput,
 )
@@ -24,6 +25,7 @@ from cards.views import (
     Option,
     PermissionsView,
     ReviewView,
+    Section,
     SettingsView,
     SubmittedView,
     TeamsView,
@@ -371,6 +373,21 @@ def teams_card(view: TeamsView) -> AdaptiveCard:
     return card(body, _nav(view.rev, "Next", verbs.TEAMS_NEXT, view.mode))
 
 
+def _section(s: Section, edit: ExecuteAction) -> list[CardElement]:
+    """A titled block of facts with its Edit action, for the review and the settings cards."""
+    title = Column(
+        width="stretch", vertical_content_alignment="Center", items=[para(s.title, weight="Bolder")]
+    )
+    return [
+        ColumnSet(
+            separator=True,
+            spacing="Medium",
+            columns=[title, Column(width="auto", items=[buttons(edit)])],
+        ),
+        facts(s.facts),
+    ]
+
+
 def review_card(view: ReviewView) -> AdaptiveCard:
     title = "Review your changes" if view.mode == "edit" else "Review your settings"
     body: list[CardElement] = [
@@ -383,33 +400,8 @@ def review_card(view: ReviewView) -> AdaptiveCard:
         *notice(view.notice),
     ]
     for s in view.sections:
-        body += [
-            ColumnSet(
-                separator=True,
-                spacing="Medium",
-                columns=[
-                    Column(
-                        width="stretch",
-                        vertical_content_alignment="Center",
-                        items=[para(s.title, weight="Bolder")],
-                    ),
-                    Column(
-                        width="auto",
-                        items=[
-                            buttons(
-                                execute(
-                                    "Edit",
-                                    verbs.SETUP_GOTO,
-                                    {"rev": view.rev, "step": s.key},
-                                    inputs=False,
-                                )
-                            )
-                        ],
-                    ),
-                ],
-            ),
-            facts(s.facts),
-        ]
+        edit = execute("Edit", verbs.SETUP_GOTO, {"rev": view.rev, "step": s.key}, inputs=False)
+        body += _section(s, edit)
     actions = [
         execute("Back", verbs.SETUP_BACK, {"rev": view.rev}, inputs=False),
         execute("Submit", verbs.SUBMIT, {"rev": view.rev}, inputs=False, style="positive"),
@@ -454,30 +446,7 @@ def settings_card(view: SettingsView) -> AdaptiveCard:
     )
     body: list[CardElement] = [header("Defender Experts settings", subtitle), *notice(view.notice)]
     for s in view.sections:
-        body += [
-            ColumnSet(
-                separator=True,
-                spacing="Medium",
-                columns=[
-                    Column(
-                        width="stretch",
-                        vertical_content_alignment="Center",
-                        items=[para(s.title, weight="Bolder")],
-                    ),
-                    Column(
-                        width="auto",
-                        items=[
-                            buttons(
-                                execute(
-                                    "Edit", verbs.SETTINGS_EDIT, {"section": s.key}, inputs=False
-                                )
-                            )
-                        ],
-                    ),
-                ],
-            ),
-            facts(s.facts),
-        ]
+        body += _section(s, execute("Edit", verbs.SETTINGS_EDIT, {"section": s.key}, inputs=False))
     actions = (
         []
         if view.version

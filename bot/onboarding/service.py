@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from microsoft_teams.cards.core import AdaptiveCard
@@ -32,7 +33,7 @@ from bot.onboarding.model import (
     diff_settings,
 )
 from bot.storage import Item, Store
-from bot.tenant import ADMIN_ROLE_NAMES, TenantDirectory
+from bot.tenant import ADMIN_ROLE_NAMES, GroupRef, TenantDirectory
 from cards import messages, setup, verbs
 from cards.views import (
     Command,
@@ -93,6 +94,54 @@ DraftResult = tuple[Draft, Notice | None]
 DraftAction = Callable[[Draft, Mapping[str, Any], Actor], Awaitable[DraftResult]]
 
 
+SearchGroups = Callable[[str, int], Awaitable[list[GroupRef]]]
+GetGroup = Callable[[str], Awaitable[GroupRef | None]]
+
+
+@dataclass(frozen=True)
+class _Tab:
+    """One tab of the exclusions step: which inputs, draft fields and directory calls it uses."""
+
+    noun: str
+    search_label: str
+    query_input: str
+    pick_input: str
+    groups: str
+    results: str
+    query: str
+    search: Callable[[TenantDirectory], SearchGroups]
+    get: Callable[[TenantDirectory], GetGroup]
+
+    def with_groups(self, pending: Exclusions, groups: tuple[Group, ...]) -> Exclusions:
+        if self.groups == "device_groups":
+            return replace(pending, device_groups=groups)
+        return replace(pending, user_groups=groups)
+
+
+DEVICE_TAB = _Tab(
+    noun="device group",
+    search_label="Device group search",
+    query_input="device_query",
+    pick_input="device_pick",
+    groups="device_groups",
+    results="device_results",
+    query="device_query",
+    search=lambda d: d.search_device_groups,
+    get=lambda d: d.get_device_group,
+)
+USER_TAB = _Tab(
+    noun="user group",
+    search_label="User group search",
+    query_input="user_query",
+    pick_input="user_pick",
+    groups="user_groups",
+    results="user_results",
+    query="user_query",
+    search=lambda d: d.search_user_groups,
+    get=lambda d: d.get_user_group,
+)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -121,12 +170,12 @@ class OnboardingService:
             verbs.SETUP_GOTO: self._goto,
             verbs.PERMISSIONS_NEXT: self._permissions_next,
             verbs.PERMISSIONS_EXCLUSIONS: self._permissions_exclusions,
-            verbs.EXCLUSIONS_SEARCH_DEVICES: self._search_devices,
-            verbs.EXCLUSIONS_ADD_DEVICES: self._add_devices,
-            verbs.EXCLUSIONS_REMOVE_DEVICE: self._remove_device,
-            verbs.EXCLUSIONS_SEARCH_USERS: self._search_users,
-            verbs.EXCLUSIONS_ADD_USERS: self._add_users,
-            verbs.EXCLUSIONS_REMOVE_USER: self._remove_user,
+            verbs.EXCLUSIONS_SEARCH_DEVICES: partial(self._search, DEVICE_TAB),
+            verbs.EXCLUSIONS_ADD_DEVICES: partial(self._add, DEVICE_TAB),
+            verbs.EXCLUSIONS_REMOVE_DEVICE: partial(self._remove, DEVICE_TAB),
+            verbs.EXCLUSIONS_SEARCH_USERS: partial(self._search, USER_TAB),
+            verbs.EXCLUSIONS_ADD_USERS: partial(self._add, USER_TAB),
+            verbs.EXCLUSIONS_REMOVE_USER: partial(self._remove, USER_TAB),
             verbs.EXCLUSIONS_NEXT: self._exclusions_next,
             verbs.EXCLUSIONS_SKIP: self._exclusions_skip,
             verbs.CONTACTS_SEARCH: self._contacts_search,
@@ -515,119 +564,63 @@ class OnboardingService:
         if draft.step is not step:
             raise ValidationError("That action belongs to another step, so nothing was changed.")
 
-    async def _search_devices(
-        self, draft: Draft, data: Mapping[str, Any], actor: Actor
+    async def _search(
+        self, tab: _Tab, draft: Draft, data: Mapping[str, Any], actor: Actor
     ) -> DraftResult:
         self._require_step(draft, Step.EXCLUSIONS)
         pending = self._pending(draft, data)
-        query = v.text(data, "device_query", "Device group search")
-        excluded = {g.id for g in pending.device_groups}
+        query = v.text(data, tab.query_input, tab.search_label)
+        excluded = {g.id for g in getattr(pending, tab.groups)}
         found = [
-            g
-            for g in await self._directory.search_device_groups(query, SEARCH_LIMIT)
+            Group(g.id, g.name)
+            for g in await tab.search(self._directory)(query, SEARCH_LIMIT)
             if g.id not in excluded
         ]
-        notice = None if found else Notice(_no_match("device groups", query), "info")
-        return draft.advance(
-            pending_exclusions=pending,
-            device_query=query,
-            device_results=tuple(Group(g.id, g.name) for g in found),
-        ), notice
+        notice = None if found else Notice(_no_match(f"{tab.noun}s", query), "info")
+        changes = {"pending_exclusions": pending, tab.query: query, tab.results: tuple(found)}
+        return draft.advance(**changes), notice
 
-    async def _search_users(
-        self, draft: Draft, data: Mapping[str, Any], actor: Actor
+    async def _add(
+        self, tab: _Tab, draft: Draft, data: Mapping[str, Any], actor: Actor
     ) -> DraftResult:
         self._require_step(draft, Step.EXCLUSIONS)
         pending = self._pending(draft, data)
-        query = v.text(data, "user_query", "User group search")
-        excluded = {g.id for g in pending.user_groups}
-        found = [
-            g
-            for g in await self._directory.search_user_groups(query, SEARCH_LIMIT)
-            if g.id not in excluded
-        ]
-        notice = None if found else Notice(_no_match("user groups", query), "info")
-        return draft.advance(
-            pending_exclusions=pending,
-            user_query=query,
-            user_results=tuple(Group(g.id, g.name) for g in found),
-        ), notice
-
-    async def _add_devices(
-        self, draft: Draft, data: Mapping[str, Any], actor: Actor
-    ) -> DraftResult:
-        self._require_step(draft, Step.EXCLUSIONS)
-        pending = self._pending(draft, data)
-        ids = v.ident_list(data, "device_pick", "device group")
+        ids = v.ident_list(data, tab.pick_input, tab.noun)
         if not ids:
-            raise ValidationError("Choose at least one device group from the results first.")
+            raise ValidationError(f"Choose at least one {tab.noun} from the results first.")
         added = []
         for gid in ids:
-            group = await self._directory.get_device_group(gid)
+            group = await tab.get(self._directory)(gid)
             if group is None:
                 raise ValidationError(
-                    "A chosen device group doesn't exist in your tenant. "
+                    f"A chosen {tab.noun} doesn't exist in your tenant. "
                     "Search again and choose from the results."
                 )
             added.append(Group(group.id, group.name))
-        merged = _merge(pending.device_groups, added)
+        merged = _merge(getattr(pending, tab.groups), added)
         if len(merged) > MAX_GROUPS:
-            raise ValidationError(f"You can exclude at most {MAX_GROUPS} device groups.")
+            raise ValidationError(f"You can exclude at most {MAX_GROUPS} {tab.noun}s.")
         taken = {g.id for g in merged}
-        return draft.advance(
-            pending_exclusions=replace(pending, device_groups=merged),
-            device_results=tuple(g for g in draft.device_results if g.id not in taken),
-        ), Notice(f"Added {_names(added)}. Select Next to confirm your exclusion list.", "good")
-
-    async def _add_users(self, draft: Draft, data: Mapping[str, Any], actor: Actor) -> DraftResult:
-        self._require_step(draft, Step.EXCLUSIONS)
-        pending = self._pending(draft, data)
-        ids = v.ident_list(data, "user_pick", "user group")
-        if not ids:
-            raise ValidationError("Choose at least one user group from the results first.")
-        added = []
-        for gid in ids:
-            group = await self._directory.get_user_group(gid)
-            if group is None:
-                raise ValidationError(
-                    "A chosen user group doesn't exist in your tenant. "
-                    "Search again and choose from the results."
-                )
-            added.append(Group(group.id, group.name))
-        merged = _merge(pending.user_groups, added)
-        if len(merged) > MAX_GROUPS:
-            raise ValidationError(f"You can exclude at most {MAX_GROUPS} user groups.")
-        taken = {g.id for g in merged}
-        return draft.advance(
-            pending_exclusions=replace(pending, user_groups=merged),
-            user_results=tuple(g for g in draft.user_results if g.id not in taken),
-        ), Notice(f"Added {_names(added)}. Select Next to confirm your exclusion list.", "good")
-
-    async def _remove_device(
-        self, draft: Draft, data: Mapping[str, Any], actor: Actor
-    ) -> DraftResult:
-        self._require_step(draft, Step.EXCLUSIONS)
-        pending = self._pending(draft, data)
-        gid = v.ident(data, "id", "device group")
-        kept = tuple(g for g in pending.device_groups if g.id != gid)
-        if len(kept) == len(pending.device_groups):
-            raise ValidationError("That device group isn't in the exclusion list.")
-        removed = next(g for g in pending.device_groups if g.id == gid)
-        return draft.advance(pending_exclusions=replace(pending, device_groups=kept)), Notice(
-            f"Removed {removed.name}.", "info"
+        changes = {
+            "pending_exclusions": tab.with_groups(pending, merged),
+            tab.results: tuple(g for g in getattr(draft, tab.results) if g.id not in taken),
+        }
+        return draft.advance(**changes), Notice(
+            f"Added {_names(added)}. Select Next to confirm your exclusion list.", "good"
         )
 
-    async def _remove_user(
-        self, draft: Draft, data: Mapping[str, Any], actor: Actor
+    async def _remove(
+        self, tab: _Tab, draft: Draft, data: Mapping[str, Any], actor: Actor
     ) -> DraftResult:
         self._require_step(draft, Step.EXCLUSIONS)
         pending = self._pending(draft, data)
-        gid = v.ident(data, "id", "user group")
-        kept = tuple(g for g in pending.user_groups if g.id != gid)
-        if len(kept) == len(pending.user_groups):
-            raise ValidationError("That user group isn't in the exclusion list.")
-        removed = next(g for g in pending.user_groups if g.id == gid)
-        return draft.advance(pending_exclusions=replace(pending, user_groups=kept)), Notice(
+        gid = v.ident(data, "id", tab.noun)
+        current: tuple[Group, ...] = getattr(pending, tab.groups)
+        removed = next((g for g in current if g.id == gid), None)
+        if removed is None:
+            raise ValidationError(f"That {tab.noun} isn't in the exclusion list.")
+        kept = tuple(g for g in current if g.id != gid)
+        return draft.advance(pending_exclusions=tab.with_groups(pending, kept)), Notice(
             f"Removed {removed.name}.", "info"
         )
 
