@@ -16,7 +16,7 @@ from bot.notifications.mail import PerRecipientMailer
 from bot.notifications.ports import Leased, Mailer, SettingsSource
 from bot.notifications.ratelimit import TENANT_WINDOWS, TeamsRateLimiter
 from bot.notifications.service import NotificationService
-from bot.notifications.worker import DeliveryWorker, Failpoint, WorkerOptions
+from bot.notifications.worker import DeliveryWorker, Failpoint, WorkerOptions, no_failpoint
 from bot.retry import RetryPolicy
 from bot.storage import Store
 from bot.tenant import TenantDirectory
@@ -56,10 +56,6 @@ def pausing_failpoint(names: tuple[str, ...]) -> Failpoint:
             await asyncio.Event().wait()
 
     return failpoint
-
-
-async def _no_failpoint(name: str, leased: Leased) -> None:
-    return None
 
 
 def build_delivery_worker(
@@ -107,7 +103,7 @@ def build_delivery_worker(
         clock=clock,
         sleep=sleep,
         failpoint=failpoint
-        or (pausing_failpoint(settings.failpoints) if settings.failpoints else _no_failpoint),
+        or (pausing_failpoint(settings.failpoints) if settings.failpoints else no_failpoint),
     )
     service.set_on_enqueued(worker.wake)
     return worker

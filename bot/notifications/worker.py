@@ -47,7 +47,8 @@ Failpoint = Callable[[str, Leased], Awaitable[None]]
 CONFLICT_RETRIES = 8
 
 
-async def _no_failpoint(name: str, leased: Leased) -> None:
+async def no_failpoint(name: str, leased: Leased) -> None:
+    """No crash-test stop anywhere (the default)."""
     return None
 
 
@@ -82,7 +83,7 @@ class DeliveryWorker:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
-        failpoint: Failpoint = _no_failpoint,
+        failpoint: Failpoint = no_failpoint,
     ) -> None:
         self._ledger = ledger
         self._messenger = messenger
