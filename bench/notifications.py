@@ -109,7 +109,7 @@ class Server:
     def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         full_env = {**os.environ, **(env or {}), "PORT": str(self.port), "LOG_LEVEL": "WARNING"}
-        for name in ("MicrosoftAppId", "MicrosoftAppPassword", "BOT_FAILPOINTS"):
+        for name in ("MicrosoftAppId", "MicrosoftAppPassword"):
             full_env.pop(name, None)
         argv = [a.replace("{port}", str(self.port)) for a in argv]
         self.proc = subprocess.Popen(

@@ -95,7 +95,6 @@ class Settings:
     experts_webhook_secret: str = field(default="", repr=False)
     notify_max_attempts: int = 10
     notify_tenant_rps: int = 50
-    failpoints: tuple[str, ...] = ()
 
     @property
     def local_mode(self) -> bool:
@@ -256,9 +255,6 @@ def _graph_settings(
     return values
 
 
-FAILPOINTS = ("before_post", "after_post")
-
-
 def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The Experts webhook secret and the delivery worker's limits."""
     from bot.notifications.signing import decode_secret
@@ -269,17 +265,10 @@ def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
             decode_secret(secret)
         except ValueError as exc:
             raise ConfigError(f"EXPERTS_WEBHOOK_SECRET {exc}") from None
-    failpoints = tuple(p.strip() for p in _str(env, "BOT_FAILPOINTS").split(",") if p.strip())
-    unknown = [p for p in failpoints if p not in FAILPOINTS]
-    if unknown:
-        raise ConfigError(
-            f"BOT_FAILPOINTS must name some of {', '.join(FAILPOINTS)}, got {unknown[0]!r}"
-        )
     return {
         "experts_webhook_secret": secret,
         "notify_max_attempts": _int(env, "NOTIFY_MAX_ATTEMPTS", 10, low=1, high=100),
         "notify_tenant_rps": _int(env, "NOTIFY_TENANT_RPS", 50, low=1, high=50),
-        "failpoints": failpoints,
     }
 
 

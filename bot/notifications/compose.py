@@ -13,10 +13,10 @@ from bot.messaging import ChannelMessenger
 from bot.notifications.channels import FailureReporter, StoredChannelDirectory
 from bot.notifications.ledger import open_ledger
 from bot.notifications.mail import PerRecipientMailer
-from bot.notifications.ports import Leased, Mailer, SettingsSource
+from bot.notifications.ports import Mailer, SettingsSource
 from bot.notifications.ratelimit import TENANT_WINDOWS, TeamsRateLimiter
 from bot.notifications.service import NotificationService
-from bot.notifications.worker import DeliveryWorker, Failpoint, WorkerOptions, no_failpoint
+from bot.notifications.worker import DeliveryWorker, WorkerOptions
 from bot.retry import RetryPolicy
 from bot.storage import Store
 from bot.tenant import TenantDirectory
@@ -47,17 +47,6 @@ def messenger_app_id(settings: Settings) -> str:
     return str(bot.get("id", "")) if isinstance(bot, dict) else ""
 
 
-def pausing_failpoint(names: tuple[str, ...]) -> Failpoint:
-    """Crash tests only (BOT_FAILPOINTS): stop for good at the named step, so a test can kill -9."""
-
-    async def failpoint(name: str, leased: Leased) -> None:
-        if name in names:
-            log.warning("FAILPOINT %s reached for %s: pausing", name, leased.message.id)
-            await asyncio.Event().wait()
-
-    return failpoint
-
-
 def build_delivery_worker(
     settings: Settings,
     service: NotificationService,
@@ -69,7 +58,6 @@ def build_delivery_worker(
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    failpoint: Failpoint | None = None,
     on_channel_failure: FailureReporter | None = None,
 ) -> DeliveryWorker:
     limiter = TeamsRateLimiter(
@@ -86,10 +74,6 @@ def build_delivery_worker(
             max_retry_after=3600.0,
         ),
     )
-    if settings.failpoints:
-        log.warning(
-            "BOT_FAILPOINTS is set (%s): for crash tests only", ",".join(settings.failpoints)
-        )
     worker = DeliveryWorker(
         service.ledger,
         messenger,
@@ -102,8 +86,6 @@ def build_delivery_worker(
         options=options,
         clock=clock,
         sleep=sleep,
-        failpoint=failpoint
-        or (pausing_failpoint(settings.failpoints) if settings.failpoints else no_failpoint),
     )
     service.set_on_enqueued(worker.wake)
     return worker

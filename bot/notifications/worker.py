@@ -43,13 +43,7 @@ from bot.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-Failpoint = Callable[[str, Leased], Awaitable[None]]
 CONFLICT_RETRIES = 8
-
-
-async def no_failpoint(name: str, leased: Leased) -> None:
-    """No crash-test stop anywhere (the default)."""
-    return None
 
 
 @dataclass(frozen=True)
@@ -83,7 +77,6 @@ class DeliveryWorker:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
-        failpoint: Failpoint = no_failpoint,
     ) -> None:
         self._ledger = ledger
         self._messenger = messenger
@@ -95,7 +88,6 @@ class DeliveryWorker:
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
-        self._failpoint = failpoint
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
 
@@ -318,7 +310,6 @@ class DeliveryWorker:
         n = parse_notification(message.payload["notification"])
         item = await self._ledger.read(message.partition)
         card = card_json(n, item.value if item else {})
-        await self._failpoint("before_post", leased)
         await self._limiter.acquire(tenant, channel.channel_id)
         posted = await self._messenger.post_to_channel(
             channel.team_reference, channel.channel_id, card=card
@@ -350,7 +341,6 @@ class DeliveryWorker:
             message.revision,
             safe(posted.activity_id),
         )
-        await self._failpoint("after_post", leased)
         await self._update(leased, lambda d: [], complete=True)
 
     async def _update_in_place(self, leased: Leased, tenant: str, post: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from bot.actions import CardAction
 from bot.config import Settings
 from bot.notifications.compose import build_delivery_worker, build_notification_service
 from bot.notifications.service import Acceptance, NotificationService, incident_key
-from bot.notifications.worker import DeliveryWorker, Failpoint
+from bot.notifications.worker import DeliveryWorker
 from bot.onboarding import Actor, OnboardingService
 from bot.storage.sqlite import SqliteStore
 from bot.tenant.demo import DemoTenantDirectory
@@ -44,7 +44,7 @@ class World:
     def __post_init__(self) -> None:
         self.worker = self.new_worker()
 
-    def new_worker(self, failpoint: Failpoint | None = None) -> DeliveryWorker:
+    def new_worker(self) -> DeliveryWorker:
         """A worker on this database, as the one a (re)started process builds."""
         return build_delivery_worker(
             self.settings,
@@ -56,7 +56,6 @@ class World:
             clock=self.clock,
             monotonic=self.clock,
             sleep=self.clock.sleep,
-            failpoint=failpoint,
         )
 
     async def accept(self, body: dict[str, Any], webhook_id: str | None = None) -> Acceptance:

@@ -1,8 +1,9 @@
 """kill -9 on the real process: exactly one post after a restart.
 
-The bot runs as ``python -m bot`` with ``BOT_FAILPOINTS`` set, which makes the delivery worker stop
-for good at one step and say so in its log; the test then sends SIGKILL from outside, restarts
-the bot without the failpoint, and counts the posts the Bot Connector stand-in received.
+The bot runs as ``python -m bot`` with ``tests/notifications/crash_site`` on PYTHONPATH, whose
+``sitecustomize`` makes the delivery worker stop for good at one step and say so in its log; the
+test then sends SIGKILL from outside, restarts the bot without it, and counts the posts the Bot
+Connector stand-in received.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from tests.notifications.process import delivery, seeded, send, start, until
 from tests.notifications.support import SECRET, example
 from tests.standins.connector import ConnectorStandIn
 
+CRASH_SITE = Path(__file__).parent / "crash_site"
+
 
 @pytest.mark.parametrize("failpoint", ["before_post", "after_post"])
 async def test_kill_9_then_restart_posts_exactly_once(
@@ -26,7 +29,8 @@ async def test_kill_9_then_restart_posts_exactly_once(
         {
             "BOT_DATA_DIR": str(data),
             "EXPERTS_WEBHOOK_SECRET": SECRET,
-            "BOT_FAILPOINTS": failpoint,
+            "PYTHONPATH": str(CRASH_SITE),
+            "DE_TEST_CRASH_AT": failpoint,
             "LOG_LEVEL": "INFO",
         },
         tmp_path / "logs",
@@ -36,14 +40,14 @@ async def test_kill_9_then_restart_posts_exactly_once(
         assert await send(bot, example(), "msg_crash") == 202
 
         async def paused() -> bool:
-            return f"FAILPOINT {failpoint} reached" in bot.log_text()
+            return f"CRASHPOINT {failpoint} reached" in bot.log_text()
 
         await until(paused, f"the {failpoint} failpoint", bot)
         posts_before_kill = len(connector.posts_of("2972395"))
         assert posts_before_kill == (0 if failpoint == "before_post" else 1)
         bot.kill9()
 
-        bot.env.pop("BOT_FAILPOINTS")
+        bot.env.pop("DE_TEST_CRASH_AT")
         await start(bot)
 
         async def done() -> bool:
