@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     import aiohttp
 
 LOCAL_WAITING_HINT = (
-    "In the Microsoft 365 Agents Playground, add the bot to the Defender Experts team to "
-    "finish. This card updates when it's added."
+    "In the Microsoft 365 Agents Playground, open the Managed response channel of the Defender "
+    "Experts team, then select Mock an Activity > Install application to finish. This card "
+    "updates when the bot is added."
 )
 
 
