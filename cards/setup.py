@@ -286,6 +286,7 @@ def contacts_card(view: ContactsView) -> AdaptiveCard:
                 label="Choose a person or team",
                 style="compact",
                 placeholder="Choose from the results",
+                value=view.results[0].id if len(view.results) == 1 else None,
                 choices=[
                     Choice(title=f"{o.title} ({o.subtitle})" if o.subtitle else o.title, value=o.id)
                     for o in view.results

@@ -481,3 +481,13 @@ async def test_listeners_run_after_commit_and_failures_do_not_undo(
     await complete_guide(Flow(service, ALEX))
     assert calls == [1]
     assert (await service.current(TENANT)).version == 1
+
+
+async def test_a_single_search_result_is_preselected(service: OnboardingService) -> None:
+    flow = Flow(service, ALEX)
+    await flow.start()
+    await flow.press("Next")
+    await flow.press("Search", contact_query="secops")
+    assert inputs(flow.card)["contact_pick"]["value"] == SECOPS_GROUP
+    await flow.press("Search", contact_query="contoso.com")
+    assert "value" not in inputs(flow.card)["contact_pick"]
