@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
 LOCAL_WAITING_HINT = (
     "In the Microsoft 365 Agents Playground, open the Managed response channel of the Defender "
-    "Experts team, then select Mock an Activity > Install application to finish. This card "
-    "updates when the bot is added."
+    "Experts team: the Playground adds the bot to the team (or select Mock an Activity > "
+    "Install application there). This card updates when the bot is added."
 )
 
 
