@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from bot.onboarding import OnboardingService
 from bot.storage.memory import MemoryStore
 from bot.tenant.demo import DemoTenantDirectory
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, RENDERER
 
 
 class Clock:
@@ -31,3 +34,15 @@ def directory() -> DemoTenantDirectory:
 @pytest.fixture
 def service(store: MemoryStore, directory: DemoTenantDirectory) -> OnboardingService:
     return OnboardingService(store, directory, clock=Clock())
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium, for rendering cards with the official JS renderer (one per module, so
+    that it never overlaps another module's Playwright session)."""
+    if not RENDERER.exists():
+        pytest.fail("node_modules/adaptivecards is missing: run npm ci")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
