@@ -128,13 +128,10 @@ class Settings:
             raise ConfigError("MicrosoftAppPassword is set but MicrosoftAppId is not")
 
         storage_url = _str(env, "STORAGE_URL")
-        if storage_url and not (
-            storage_url.startswith("sqlite:///")
-            or "AccountName=" in storage_url
-            or storage_url.startswith("UseDevelopmentStorage=")
-        ):
+        if storage_url and not storage_url.startswith("sqlite:///"):
             raise ConfigError(
-                "STORAGE_URL must be sqlite:///<path> or an Azure Storage connection string"
+                "STORAGE_URL must be sqlite:///<path>; this build has no other durable store "
+                "(Azure Blob and Queue Storage are planned for scale-out)"
             )
         demo_file = _str(env, "DEMO_TENANT_FILE")
         allow = tuple(

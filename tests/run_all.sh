@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh Debian machine, then runs it:
-# Debian's Chromium, the npm tools (Agents Playground, manifest schemas, Adaptive Cards, Azurite),
+# Debian's Chromium, the npm tools (Agents Playground, manifest schemas, Adaptive Cards renderer),
 # a Python virtual environment with the project, then ruff, mypy and pytest (all tiers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q -e ".[test,azure]"
+python -m pip install -q -e ".[test]"
 
 ruff check .
 ruff format --check .

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from bot.errors import BotError, ConcurrencyError, StorageError
+from bot.errors import BotError, ConcurrencyError, ConfigError, StorageError
 from bot.notifications.ports import (
     DuplicateError,
     Leased,
@@ -490,7 +490,11 @@ class MemoryLedger(Ledger):
 
 
 def open_ledger(store: Store, clock: Clock = time.time) -> Ledger:
-    """The ledger that shares the store's database when it can, else an in-memory one."""
+    """The ledger that shares the store's database, so that a document and its outbox message
+    commit together. A durable store without a ledger adapter is refused, never paired with an
+    in-memory ledger that would lose accepted notifications."""
     if isinstance(store, SqliteStore):
         return SqliteLedger(store, clock)
-    return MemoryLedger(clock)
+    if isinstance(store, MemoryStore):
+        return MemoryLedger(clock)
+    raise ConfigError(f"notifications have no outbox for a {type(store).__name__}")
