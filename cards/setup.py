@@ -119,7 +119,7 @@ def permissions_card(view: PermissionsView) -> AdaptiveCard:
     )
     actions: list[object] = [
         execute("Manage exclusions", verbs.PERMISSIONS_EXCLUSIONS, {"rev": view.rev}),
-        *_nav(view.rev, "Next", verbs.PERMISSIONS_NEXT, view.mode, back=view.mode == "edit"),
+        *_nav(view.rev, "Next", verbs.PERMISSIONS_NEXT, view.mode),
     ]
     return card(body, actions)
 

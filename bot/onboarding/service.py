@@ -474,6 +474,10 @@ class OnboardingService:
         draft = Draft.from_json(item.value)
         if v.revision(data) != draft.rev:
             return self._stale(draft)
+        if verb == verbs.SETUP_BACK and draft.step is Step.PERMISSIONS and draft.mode == "setup":
+            # Back from the first step leaves the guide; the draft stays, to resume later.
+            record = await self.current(actor.tenant_id)
+            return messages.welcome_card(WelcomeView(actor.name, configured=record.version > 0))
         try:
             new, notice = await self._draft_actions[verb](draft, data, actor)
         except ValidationError as exc:

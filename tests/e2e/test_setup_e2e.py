@@ -54,6 +54,10 @@ async def test_install_welcome_then_the_whole_guide(client: PlaygroundClient) ->
     await card.press("Get started")
     assert card.heading() == "Grant permissions to our experts"
     assert "won't take response actions" in card.text()
+    await card.press("Back")  # leaves the guide; the draft stays
+    assert "Get started" in card.text()
+    await card.press("Get started")
+    assert card.heading() == "Grant permissions to our experts"
     await card.press("Manage exclusions", respond="true")
     assert card.heading() == "Exclude devices and users from remediation"
     await card.press("Search device groups", device_query="finance")

@@ -491,3 +491,19 @@ async def test_a_single_search_result_is_preselected(service: OnboardingService)
     assert inputs(flow.card)["contact_pick"]["value"] == SECOPS_GROUP
     await flow.press("Search", contact_query="contoso.com")
     assert "value" not in inputs(flow.card)["contact_pick"]
+
+
+async def test_back_from_the_first_step_leaves_the_guide_and_keeps_the_draft(
+    service: OnboardingService, store: MemoryStore
+) -> None:
+    flow = Flow(service, ALEX)
+    await flow.start()
+    await flow.press("Manage exclusions", respond="true")
+    await flow.press("Back")
+    before = await snapshot(store)
+    await flow.press("Back")
+    assert "Welcome" in flow.text() and "Get started" in flow.text()
+    assert await snapshot(store) == before
+    await flow.press("Get started")
+    assert "Resuming the setup" in flow.text()
+    assert inputs(flow.card)["respond"]["value"] == "true"
