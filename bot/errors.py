@@ -28,3 +28,11 @@ class ValidationError(BotError):
 
 class NotAuthorizedError(BotError):
     """The caller lacks the role the action requires."""
+
+
+class DependencyError(BotError):
+    """A service the bot depends on (directory, Graph, Defender) refused or failed."""
+
+    def advice(self) -> str:
+        """What to tell the user, in plain words: safe to show, no internals."""
+        return "A service the bot depends on didn't answer. Try again in a few minutes."

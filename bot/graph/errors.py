@@ -10,13 +10,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.errors import BotError
+from bot.errors import DependencyError
 
 _REQUIRES_ONE_OF = re.compile(r"requires one of '([^']*)'", re.IGNORECASE)
 _REQUIRED_ROLES = re.compile(r"required roles?: (.+?)\.?\s*(?:application roles|$)", re.IGNORECASE)
 
 
-class GraphError(BotError):
+class GraphError(DependencyError):
     """A Microsoft Graph or Defender API call failed.
 
     ``status`` is the HTTP status, or None when no answer came back (connection error, timeout).
@@ -55,6 +55,25 @@ class GraphError(BotError):
         rid = f" [request-id {self.request_id}]" if self.request_id else ""
         code = f"{self.code}: " if self.code else ""
         return f"{self.service} {where}{status}{code}{self.message}{rid}"
+
+    def advice(self) -> str:
+        api = (
+            "Microsoft Defender for Endpoint"
+            if self.service == "defender"
+            else ("Microsoft Entra sign-in" if self.service == "login" else "Microsoft Graph")
+        )
+        if self.status == 403:
+            needed = ", ".join(self.required_permissions()) or "a permission in docs/graph.md"
+            return (
+                f"The Defender Experts app isn't allowed to read this from {api}: it needs "
+                f"{needed}. An administrator must grant it and give admin consent."
+            )
+        if self.status == 401 or self.service == "login":
+            return (
+                f"The Defender Experts app couldn't sign in to {api}. Check its certificate "
+                "or secret."
+            )
+        return f"{api} didn't answer. Try again in a few minutes."
 
     def required_permissions(self) -> tuple[str, ...]:
         """The permissions a 403 says the call needs, when the message names them."""

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.errors import ConcurrencyError, ValidationError
+from bot.errors import ConcurrencyError, DependencyError, ValidationError
 from bot.onboarding import validation as v
 from bot.onboarding.model import (
     AuditEntry,
@@ -253,9 +253,20 @@ class OnboardingService:
         if actor.tenant_id.lower() != self._directory.tenant_id.lower() or not actor.user_id:
             log.warning("refused action from a user outside the served tenant")
             return messages.not_authorized_card(NotAuthorizedView(ADMIN_ROLE_NAMES, actor.name))
-        if not await self._directory.is_admin(actor.user_id):
-            return messages.not_authorized_card(NotAuthorizedView(ADMIN_ROLE_NAMES, actor.name))
-        return await fn()
+        try:
+            if not await self._directory.is_admin(actor.user_id):
+                return messages.not_authorized_card(NotAuthorizedView(ADMIN_ROLE_NAMES, actor.name))
+            return await fn()
+        except DependencyError as exc:
+            log.warning("directory unavailable during a setup action: %s", exc)
+            return messages.message_card(
+                MessageView(
+                    title="Defender Experts can't reach your directory",
+                    text=exc.advice(),
+                    actions=((verbs.HELP, "Help"),),
+                    notice=Notice("Nothing was changed.", "warning"),
+                )
+            )
 
     # ---- keys ---------------------------------------------------------------------------
 

@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
+from bot.errors import DependencyError
 from bot.onboarding import OnboardingService
 from bot.onboarding.model import Purpose
 from bot.storage.memory import MemoryStore
+from bot.tenant.demo import DemoTenantDirectory
 from cards import verbs
 from tests.support import (
     ADELE,
@@ -507,3 +509,29 @@ async def test_back_from_the_first_step_leaves_the_guide_and_keeps_the_draft(
     await flow.press("Get started")
     assert "Resuming the setup" in flow.text()
     assert inputs(flow.card)["respond"]["value"] == "true"
+
+
+class _Down(DependencyError):
+    def advice(self) -> str:
+        return "The Defender Experts app isn't allowed to read this: it needs Machine.Read.All."
+
+
+async def test_a_directory_failure_is_explained_and_changes_nothing(
+    service: OnboardingService,
+    store: MemoryStore,
+    directory: DemoTenantDirectory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    flow = Flow(service, ALEX)
+    await flow.start()
+    await flow.press("Manage exclusions")
+    before = await snapshot(store)
+
+    async def refused(query: str, limit: int) -> list[Any]:
+        raise _Down("403 from Defender")
+
+    monkeypatch.setattr(directory, "search_device_groups", refused)
+    await flow.press("Search device groups", device_query="fin")
+    assert "Machine.Read.All" in flow.text() and "Nothing was changed" in flow.text()
+    assert "403 from Defender" not in flow.text()
+    assert await snapshot(store) == before
