@@ -54,13 +54,9 @@ def validate_key(key: str) -> str:
 
 
 def open_store(url: str) -> Store:
-    """Open the store a settings URL names: ``sqlite:///path`` or ``memory://``."""
+    """Open the store a settings URL names: ``sqlite:///path``."""
     if url.startswith("sqlite:///"):
         from bot.storage.sqlite import SqliteStore
 
         return SqliteStore(url.removeprefix("sqlite:///"))
-    if url == "memory://":
-        from bot.storage.memory import MemoryStore
-
-        return MemoryStore()
     raise ConfigError(f"STORAGE_URL names an unsupported store: {url.split(':', 1)[0]}")
