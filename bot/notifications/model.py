@@ -47,18 +47,22 @@ TARGET_KIND_OF_ACTION = {
     "quarantineFile": "file",
     "softDeleteEmail": "email",
 }
+# One readable label for every value the schema accepts (a test keeps them in step).
 SEVERITY_LABELS = {
+    "unknown": "Unknown",
     "informational": "Informational",
     "low": "Low",
     "medium": "Medium",
     "high": "High",
+    "unknownFutureValue": "Unknown",
 }
 STATUS_LABELS = {
     "active": "Active",
-    "inProgress": "In progress",
-    "awaitingAction": "Awaiting your action",
     "resolved": "Resolved",
+    "inProgress": "In progress",
     "redirected": "Redirected",
+    "unknownFutureValue": "Unknown",
+    "awaitingAction": "Awaiting your action",
 }
 CLASSIFICATION_LABELS = {
     "unknown": "Not classified yet",
@@ -76,12 +80,13 @@ DETERMINATION_LABELS = {
     "unwantedSoftware": "Unwanted software",
     "other": "Other",
     "multiStagedAttack": "Multi-staged attack",
-    "compromisedUser": "Compromised user",
+    "compromisedAccount": "Compromised account",
     "phishing": "Phishing",
     "maliciousUserActivity": "Malicious user activity",
-    "clean": "Clean",
-    "insufficientData": "Insufficient data",
-    "confirmedUserActivity": "Confirmed user activity",
+    "notMalicious": "Not malicious",
+    "notEnoughDataToValidate": "Not enough data to validate",
+    "confirmedActivity": "Confirmed activity",
+    "confirmedUserActivity": "Confirmed activity",
     "lineOfBusinessApplication": "Line-of-business application",
     "unknownFutureValue": "Unknown",
 }

@@ -17,8 +17,19 @@ JSON = dict[str, Any]
 SCHEMA_ID = "urn:defender-experts:schema:incident-notification:1"
 MAX_BODY_BYTES = 256 * 1024
 
-SEVERITIES = ("informational", "low", "medium", "high")
-STATUSES = ("active", "inProgress", "awaitingAction", "resolved", "redirected")
+# Microsoft Graph v1.0, namespace microsoft.graph.security: the enum types alertSeverity,
+# incidentStatus, alertClassification and alertDetermination, in Graph's order. The incident
+# resource's prose says "confirmedUserActivity" where the enum type has "confirmedActivity":
+# both are accepted.
+SEVERITIES = ("unknown", "informational", "low", "medium", "high", "unknownFutureValue")
+STATUSES = (
+    "active",
+    "resolved",
+    "inProgress",
+    "redirected",
+    "unknownFutureValue",
+    "awaitingAction",
+)
 CLASSIFICATIONS = (
     "unknown",
     "falsePositive",
@@ -35,11 +46,12 @@ DETERMINATIONS = (
     "unwantedSoftware",
     "other",
     "multiStagedAttack",
-    "compromisedUser",
+    "compromisedAccount",
     "phishing",
     "maliciousUserActivity",
-    "clean",
-    "insufficientData",
+    "notMalicious",
+    "notEnoughDataToValidate",
+    "confirmedActivity",
     "confirmedUserActivity",
     "lineOfBusinessApplication",
     "unknownFutureValue",

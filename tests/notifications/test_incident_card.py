@@ -191,14 +191,14 @@ def test_what_changed_names_status_classification_and_new_actions() -> None:
     before = validate_notification(example())
     after_body = revised(3)
     after_body["incident"]["classification"] = "falsePositive"
-    after_body["incident"]["determination"] = "clean"
+    after_body["incident"]["determination"] = "notMalicious"
     after_body["managedResponse"]["pendingActions"].append(
         {"id": "p9", "type": "enableUser", "target": {"kind": "user", "id": "u9", "name": "kim"}}
     )
     text = what_changed(before, validate_notification(after_body))
     assert text.startswith("**Update 3:**")
     assert "status In progress → **Resolved**" in text
-    assert "classification **False positive** (Clean)" in text
+    assert "classification **False positive** (Not malicious)" in text
     assert "Quarantine file on evil3.exe completed" in text
     assert "new pending action: Enable user on kim" in text
     same = what_changed(before, validate_notification(example(2)))
