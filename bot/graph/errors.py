@@ -117,6 +117,12 @@ class GraphUnavailable(GraphError):
     retryable = True
 
 
+class GraphCertificateError(GraphError):
+    """The service's TLS certificate isn't trusted: not retried, since trying again won't help.
+    A private CA (a TLS-inspecting proxy) is trusted through SSL_CERT_FILE or REQUESTS_CA_BUNDLE.
+    """
+
+
 _BY_STATUS: dict[int, type[GraphError]] = {
     400: GraphBadRequest,
     401: GraphAuthError,

@@ -1,8 +1,9 @@
 """A small JSON client for Microsoft Graph and the Defender for Endpoint API.
 
 * One ``aiohttp.ClientSession`` for the process, created by the app and passed in.
-* Retries 429, 503, 504 and connection errors, honouring ``Retry-After``, with capped
-  exponential backoff and full jitter (:mod:`bot.retry`); never other 4xx answers. A request that
+* Retries 429, 503, 504 and connection errors, honouring ``Retry-After`` (up to an hour), with
+  capped exponential backoff and full jitter (:mod:`bot.retry`); never other 4xx answers, and
+  never a TLS certificate the bot doesn't trust (that won't fix itself). A request that
   creates something is retried only when the service surely did not process it (429, or no
   connection), so that a retry never creates a second team or channel.
 * A 401 drops the cached token and tries once more with a new one.
@@ -29,6 +30,7 @@ from bot.config import Settings
 from bot.graph.auth import TokenSource
 from bot.graph.errors import (
     GraphAuthError,
+    GraphCertificateError,
     GraphError,
     GraphUnavailable,
     error_from_response,
@@ -39,7 +41,7 @@ from bot.retry import RetryPolicy, Sleep, parse_retry_after
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({429, 503, 504})
-DEFAULT_POLICY = RetryPolicy(attempts=5, base_delay=1.0, max_delay=32.0, max_retry_after=120.0)
+DEFAULT_POLICY = RetryPolicy(attempts=5, base_delay=1.0, max_delay=32.0, max_retry_after=3600.0)
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10, sock_read=45)
 MAX_PAGES = 1000
 
@@ -107,7 +109,6 @@ class ApiClient:
         self._policy = policy
         self._sleep = sleep
         self._rand = rand
-        self.calls = 0
 
     def url(self, path_or_url: str) -> str:
         """An absolute URL on this API's origin; paths are relative to the API root."""
@@ -186,7 +187,6 @@ class ApiClient:
             "return-client-request-id": "true",
             **(headers or {}),
         }
-        self.calls += 1
         try:
             async with self._session.request(
                 method,
@@ -198,6 +198,15 @@ class ApiClient:
                 body = await _body(response)
                 status = response.status
                 response_headers = response.headers
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise GraphCertificateError(
+                f"the TLS certificate of {urlsplit(url).hostname} is not trusted: check "
+                "SSL_CERT_FILE / REQUESTS_CA_BUNDLE",
+                service=self.service,
+                method=method,
+                path=path,
+                client_request_id=request_id,
+            ) from exc
         except aiohttp.ClientConnectorError as exc:
             error = GraphUnavailable(
                 f"cannot connect: {type(exc).__name__}",

@@ -7,6 +7,7 @@ import pytest
 
 from bot.graph.clients import MicrosoftApis
 from bot.graph.errors import (
+    GraphCertificateError,
     GraphError,
     GraphForbidden,
     GraphNotFound,
@@ -48,6 +49,16 @@ async def test_429_is_retried_after_retry_after(
     assert body["value"]
     assert sleep.waits == [7.0, 7.0]
     assert microsoft.graph.count("GET", USERS) == 3
+
+
+@pytest.mark.parametrize(("header", "waited"), [("1800", 1800.0), ("7200", 3600.0)])
+async def test_a_long_retry_after_is_honoured_up_to_an_hour(
+    microsoft: Microsoft, apis: MicrosoftApis, sleep: FakeSleep, header: str, waited: float
+) -> None:
+    microsoft.graph.fail("GET", USERS, 429, retry_after=header)
+    await apis.graph.get("users")
+    assert sleep.waits == [waited]
+    assert microsoft.graph.count("GET", USERS) == 2
 
 
 @pytest.mark.parametrize("status", [503, 504])
@@ -139,6 +150,21 @@ async def test_connection_errors_are_retried(
     with pytest.raises(GraphUnavailable, match="cannot connect"):
         await closed.get("users")
     assert sleep.waits == [1.0, 2.0, 4.0, 8.0]
+
+
+async def test_an_untrusted_certificate_is_not_retried(
+    microsoft: Microsoft, apis: MicrosoftApis, sleep: FakeSleep
+) -> None:
+    # A session without the stand-ins' test CA: the server's certificate isn't trusted.
+    async with aiohttp.ClientSession() as untrusting:
+        client = ApiClient(
+            untrusting, apis.tokens, f"{microsoft.graph_url}/v1.0", apis.graph.scope, sleep=sleep
+        )
+        with pytest.raises(GraphCertificateError, match="SSL_CERT_FILE") as info:
+            await client.get("users")
+    assert not info.value.retryable
+    assert sleep.waits == []
+    assert microsoft.graph.count("GET", USERS) == 0
 
 
 def test_error_bodies_are_mapped() -> None:
