@@ -276,8 +276,9 @@ def _signed_headers() -> list[JSON]:
             "name": "webhook-id",
             "in": "header",
             "required": True,
-            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_:-]{1,256}$"},
-            "description": "Unique per message; a repeated id is a duplicate (200, nothing new).",
+            "schema": {"type": "string", "pattern": "^[\\x21-\\x7E]{1,256}$"},
+            "description": "Unique per message; a repeated id is a duplicate (200, nothing new). "
+            "Any printable ASCII characters without spaces, 1 to 256 of them.",
         },
         {
             "name": "webhook-timestamp",

@@ -24,7 +24,9 @@ TOLERANCE_SECONDS = 5 * 60
 MAX_ID_LENGTH = 256
 MAX_SIGNATURES = 10
 
-_ID = re.compile(r"[A-Za-z0-9_:\-]{1,256}")
+# Standard Webhooks leaves the id's format to the sender; we take any printable ASCII without
+# spaces (so the id can be logged and stored as it is), at most 256 characters.
+_ID = re.compile(r"[\x21-\x7e]{1,256}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
@@ -105,7 +107,9 @@ class WebhookVerifier:
                 "The request must carry webhook-id, webhook-timestamp and webhook-signature"
             )
         if not _ID.fullmatch(webhook_id):
-            raise SignatureError("webhook-id must be 1-256 letters, digits, '_', ':' or '-'")
+            raise SignatureError(
+                "webhook-id must be 1-256 printable ASCII characters, without spaces"
+            )
         if not _TIMESTAMP.fullmatch(timestamp):
             raise SignatureError("webhook-timestamp must be integer Unix seconds")
         if abs(self.clock() - int(timestamp)) > self.tolerance:

@@ -181,6 +181,18 @@ async def test_bad_signatures_are_401_and_store_nothing(
     assert not await api.stored()
 
 
+async def test_a_signed_id_with_a_dot_is_accepted_and_a_257_character_one_is_401(
+    api: Api,
+) -> None:
+    status, body = await api.notify(example(), "msg.1")
+    assert status == 202 and body["status"] == "accepted"
+    assert (await api.notify(example(), "msg.1"))[0] == 200  # and it is a receipt like any
+    status, error = await api.notify(revised(2), "m" * 257)
+    assert status == 401 and "webhook-id" in error["error"]["message"]
+    _, state = await api.get("/api/notifications/2972395")
+    assert [r["webhookId"] for r in state["revisions"]] == ["msg.1"]
+
+
 async def test_a_body_over_256_kib_is_413(api: Api) -> None:
     body = example()
     body["incident"]["padding"] = "x" * (256 * 1024)
