@@ -21,6 +21,7 @@ from tests.standins.microsoft import (
     PATTI,
     ROOM,
     SECOPS,
+    SECURITY_ADMINS,
     TENANT,
     FakeSleep,
     Microsoft,
@@ -73,6 +74,16 @@ async def test_admin_check_by_role_template(
     role_calls = [c for c in microsoft.graph.calls if "directoryRole" in c.path]
     assert all(c.headers.get("consistencylevel") == "eventual" for c in role_calls)
     assert all(c.query.get("$count") == "true" for c in role_calls)
+
+
+async def test_a_role_held_through_a_role_assignable_group_counts(
+    apis: MicrosoftApis, microsoft: Microsoft
+) -> None:
+    assert not microsoft.graph.roles.get(MEGAN)  # no direct assignment
+    assert await GraphTenantDirectory(apis.graph, apis.defender, tenant_id=TENANT).is_admin(MEGAN)
+    microsoft.graph.groups[SECURITY_ADMINS]["members"].discard(MEGAN)
+    fresh = GraphTenantDirectory(apis.graph, apis.defender, tenant_id=TENANT)
+    assert not await fresh.is_admin(MEGAN)
 
 
 async def test_admin_answers_are_cached_briefly(

@@ -156,6 +156,7 @@ class GraphStandIn(StandIn):
         security: bool = True,
         members: tuple[str, ...] = (),
         unified: bool = False,
+        role_assignable: bool = False,
     ) -> dict[str, Any]:
         group = {
             "id": group_id,
@@ -165,10 +166,19 @@ class GraphStandIn(StandIn):
             "securityEnabled": security,
             "groupTypes": ["Unified"] if unified else [],
             "resourceProvisioningOptions": [],
+            "isAssignableToRole": role_assignable,
             "members": set(members),
         }
         self.groups[group_id] = group
         return group
+
+    def assign_role(self, principal_id: str, role_template_id: str) -> None:
+        """Assign a directory role to a user, or to a role-assignable group (its members hold
+        it transitively, as ``transitiveMemberOf`` shows)."""
+        group = self.groups.get(principal_id)
+        if group is not None and not group.get("isAssignableToRole"):
+            raise ValueError("only a group created with isAssignableToRole can hold a role")
+        self.roles.setdefault(principal_id, set()).add(role_template_id)
 
     def team_named(self, name: str) -> list[Team]:
         return [t for t in self.teams.values() if self.groups[t.group_id]["displayName"] == name]
@@ -365,13 +375,18 @@ class GraphStandIn(StandIn):
             return refused
         if user_id not in self.users:
             return error(404, "Request_ResourceNotFound", f"Resource '{user_id}' does not exist.")
+        # Roles assigned to the user, and to the role-assignable groups it is a member of.
+        held = set(self.roles.get(user_id, set()))
+        for group_id, group_roles in self.roles.items():
+            if group_id in self.groups and user_id in self._transitive(group_id):
+                held |= group_roles
         roles = [
             {
                 "@odata.type": "#microsoft.graph.directoryRole",
                 "id": str(uuid.uuid5(uuid.NAMESPACE_URL, t)),
                 "roleTemplateId": t,
             }
-            for t in sorted(self.roles.get(user_id, set()))
+            for t in sorted(held)
         ]
         return await self._list(request, "users.read", roles, cast=True)
 

@@ -41,6 +41,7 @@ FINANCE = "8d2f1c0b-2001-4d4e-8f9a-3b2c1d0e9f01"
 EXECUTIVES = "8d2f1c0b-2002-4d4e-8f9a-3b2c1d0e9f02"
 HIGH_VALUE = "8d2f1c0b-2009-4d4e-8f9a-3b2c1d0e9f09"
 SECOPS = "6c1e0b7a-1001-4c3d-9e8f-2a1b0c9d8e01"
+SECURITY_ADMINS = "8d2f1c0b-2010-4d4e-8f9a-3b2c1d0e9f10"  # role-assignable
 
 
 class FakeSleep:
@@ -61,8 +62,9 @@ def populate(graph: GraphStandIn, defender: DefenderStandIn) -> None:
     graph.add_user(PATTI, "Patti Fernandez", "pattif@contoso.com")
     graph.add_user(ROOM, "Room 1", "")  # no mailbox: never a contact
     graph.add_user(SENDER_ID, "Defender Experts", SENDER)
-    # Megan holds Security Administrator through a role-assignable group.
-    graph.roles[MEGAN] = {SECURITY_ADMIN}
+    # Megan holds Security Administrator through a role-assignable group, not directly.
+    graph.add_group(SECURITY_ADMINS, "Security admins", members=(MEGAN,), role_assignable=True)
+    graph.assign_role(SECURITY_ADMINS, SECURITY_ADMIN)
     graph.add_group(FINANCE, "Finance team", members=(ISAIAH, PATTI))
     graph.add_group(EXECUTIVES, "Executives", members=(PATTI,))
     graph.add_group(HIGH_VALUE, "High-value users", members=(EXECUTIVES, ALEX))
