@@ -106,16 +106,16 @@ class ContactMailService:
         self.kick()
 
     async def close(self) -> None:
-        worker, self._worker = self._worker, None
-        if worker is not None and not worker.done():
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        """Shut down: stop the worker (queued emails are sent after the next start)."""
+        if self._worker is not None:
+            self._worker.cancel()
+        await self.wait_idle()
 
-    async def idle(self) -> None:
-        """Wait until the worker has nothing left to do (tests)."""
+    async def wait_idle(self) -> None:
+        """Wait until no worker runs: every queued email is sent or has failed for good, or
+        :meth:`close` stopped the worker."""
         while self._worker is not None and not self._worker.done():
-            await asyncio.shield(self._worker)
+            await asyncio.wait({self._worker})
 
     async def _work(self) -> None:
         try:

@@ -73,7 +73,6 @@ from cards.views import MessageView, NotAuthorizedView, Notice
 
 log = logging.getLogger(__name__)
 
-Checkpoint = Callable[[str], Awaitable[None]]
 DEFAULT_WAITING_HINT = (
     "Teams adds the bot to the team a few moments after the app is installed. This card "
     "updates when it does."
@@ -128,7 +127,6 @@ class ProvisioningService:
         rand: Callable[[], float] = random.random,
         transient_policy: RetryPolicy = TRANSIENT_POLICY,
         waiting_hint: str = DEFAULT_WAITING_HINT,
-        checkpoint: Checkpoint | None = None,
     ) -> None:
         self._store = store
         self._provisioner = provisioner
@@ -141,7 +139,6 @@ class ProvisioningService:
         self._rand = rand
         self._transient = transient_policy
         self._waiting_hint = waiting_hint
-        self._checkpoint = checkpoint
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._steps: dict[Step, Callable[[_Run], Awaitable[bool]]] = {
@@ -426,16 +423,23 @@ class ProvisioningService:
                 self._kick(record.tenant_id.lower() or key.split("/")[1])
 
     async def close(self) -> None:
-        for tenant in list(self._tasks):
-            await self._cancel(tenant)
+        """Shut down: stop every saga (each resumes from its stored step on the next start)."""
+        self._again.clear()
+        for task in self._tasks.values():
+            task.cancel()
+        await self.wait_idle()
 
-    async def idle(self) -> None:
-        """Wait until no saga is running (tests)."""
+    async def wait_idle(self) -> None:
+        """Wait until no saga runs in this process: each is ready, waiting for Teams' event,
+        stopped with a failure, or cancelled by :meth:`close`."""
         while True:
-            running = [t for t in self._tasks.values() if not t.done()]
+            running = {t for t in self._tasks.values() if not t.done()}
             if not running:
                 return
-            await asyncio.gather(*running, return_exceptions=True)
+            done, _ = await asyncio.wait(running)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved: _background has logged what matters
 
     def _kick(self, tenant: str) -> None:
         task = self._tasks.get(tenant)
@@ -612,10 +616,6 @@ class ProvisioningService:
         except (GraphError, DeliveryError) as exc:
             raise StepError(name, exc) from exc
 
-    async def _check(self, point: str) -> None:
-        if self._checkpoint is not None:
-            await self._checkpoint(point)
-
     # step 1
 
     async def _create_team(self, run: _Run) -> bool:
@@ -642,11 +642,9 @@ class ProvisioningService:
             return await self._wait_for_team(run)
         owner = run.rec.requested_by.get("id", "")
         await run.save(create_requested_at=self._clock().isoformat())
-        await self._check("team.requesting")
         creation = await self._call(
             "create_team", provisioner.create_team(run.rec.team_name, TEAM_DESCRIPTION, owner)
         )
-        await self._check("team.requested")
         await run.save(
             team_id=creation.team_id,
             team_thread_id=creation.thread_id,
@@ -666,7 +664,6 @@ class ProvisioningService:
             create_requested_at="",
             step=Step.ENSURE_CHANNEL,
         )
-        await self._check("step.1")
         return True
 
     async def _poll_creation(self, run: _Run) -> bool:
@@ -686,7 +683,6 @@ class ProvisioningService:
                 raise
             polls = run.rec.operation_polls + 1
             if state.status == "succeeded":
-                await self._check("team.created")
                 return await self._team_ready(run, state.team_id or run.rec.team_id, "")
             if state.status == "failed":
                 failure = failures.operation_failed(int(Step.CREATE_TEAM), state)
@@ -753,7 +749,6 @@ class ProvisioningService:
                     record.team_id, record.channel_name, CHANNEL_DESCRIPTION
                 ),
             )
-            await self._check("channel.created")
         if channel.archived:
             await run.save(channel_id=channel.id)
             await self._unarchive(run, "channel")
@@ -768,7 +763,6 @@ class ProvisioningService:
             ),
             step=Step.INSTALL_APP,
         )
-        await self._check("step.2")
         return True
 
     # step 3
@@ -782,9 +776,7 @@ class ProvisioningService:
             except StepError as exc:
                 if not isinstance(exc.error, GraphConflict):
                     raise
-            await self._check("app.installed")
         await run.save(app_installed=True, step=Step.AWAIT_INSTALLATION)
-        await self._check("step.3")
         return True
 
     # step 4
@@ -807,7 +799,6 @@ class ProvisioningService:
                 status=Status.RUNNING,
                 step=Step.WELCOME,
             )
-            await self._check("step.4")
             return True
         if record.status is not Status.WAITING:
             await run.save(status=Status.WAITING)
@@ -833,7 +824,6 @@ class ProvisioningService:
                 await self._restart_at(run, step)
                 raise _Repair(StepError("post_welcome", exc)) from exc
             raise StepError("post_welcome", exc) from exc
-        await self._check("welcome.posted")
         await run.save(
             welcome_post_id=posted.activity_id,
             welcome_conversation_id=posted.conversation_id,
@@ -841,7 +831,6 @@ class ProvisioningService:
             status=Status.READY,
             failure=None,
         )
-        await self._check("step.5")
         log.info("the Defender Experts team and its Managed response channel are ready")
         return False
 

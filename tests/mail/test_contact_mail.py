@@ -97,10 +97,10 @@ async def test_only_added_contacts_get_an_email(store: MemoryStore) -> None:
     mailer = FlakyMailer()
     service = mail_service(store, mailer, FakeTime())
     await service.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
-    await service.idle()
+    await service.wait_idle()
     await service.on_settings(TENANT, record(2, MEGAN, SECOPS), record(1, MEGAN).settings, ALEX)
     await service.on_settings(TENANT, record(2, MEGAN, SECOPS), record(1, MEGAN).settings, ALEX)
-    await service.idle()
+    await service.wait_idle()
     assert [m.to_address for m in mailer.sent] == ["meganb@contoso.com", "secops@contoso.com"]
     assert await store.list_keys(OUTBOX) == []
 
@@ -110,7 +110,7 @@ async def test_a_failed_send_is_retried_with_backoff(store: MemoryStore) -> None
     time = FakeTime()
     service = mail_service(store, mailer, time, rand=lambda: 1.0)
     await service.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
-    await service.idle()
+    await service.wait_idle()
     assert [m.to_address for m in mailer.sent] == ["meganb@contoso.com"]
     assert time.waits == [30.0, 60.0]
 
@@ -123,7 +123,7 @@ async def test_an_email_that_keeps_failing_is_kept_as_failed(store: MemoryStore)
         policy=RetryPolicy(attempts=3, base_delay=1, max_delay=2),
     )
     await service.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
-    await service.idle()
+    await service.wait_idle()
     (key,) = await store.list_keys(OUTBOX)
     item = await store.read(key)
     assert item is not None
@@ -143,7 +143,7 @@ async def test_queued_emails_are_sent_after_a_restart(store: MemoryStore) -> Non
     assert mailer.sent == []
     time.now += timedelta(seconds=31)
     await restarted.start()
-    await restarted.idle()
+    await restarted.wait_idle()
     assert [m.to_address for m in mailer.sent] == ["meganb@contoso.com"]
     assert await store.list_keys(OUTBOX) == []
 
@@ -152,7 +152,7 @@ async def test_local_mode_writes_eml_files(store: MemoryStore, tmp_path: Path) -
     mailer = EmlMailer(tmp_path / "mail")
     service = mail_service(store, mailer, FakeTime())
     await service.on_settings(TENANT, record(1, MEGAN, SECOPS), ServiceSettings(), ALEX)
-    await service.idle()
+    await service.wait_idle()
     files = sorted((tmp_path / "mail").glob("*.eml"))
     assert len(files) == 2
     parsed = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
@@ -192,7 +192,7 @@ async def test_graph_send_mail_survives_throttling_and_reports_other_failures(
         store, GraphMailer(apis.graph, SENDER), clock=time, sleep=time.sleep
     )
     await service.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
-    await service.idle()
+    await service.wait_idle()
     assert len(microsoft.graph.mails) == 1
     assert 5.0 in sleep.waits  # the client honoured Retry-After; the outbox retried the 503
     assert len(time.waits) == 1
@@ -205,5 +205,5 @@ async def test_a_contact_without_a_mailbox_gets_no_email(store: MemoryStore, kin
     service = mail_service(store, mailer, FakeTime())
     nobody = Contact("n", "No Mail", "", kind, Purpose.INCIDENT)  # type: ignore[arg-type]
     await service.on_settings(TENANT, record(1, nobody), ServiceSettings(), ALEX)
-    await service.idle()
+    await service.wait_idle()
     assert mailer.sent == []

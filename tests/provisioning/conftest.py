@@ -10,6 +10,7 @@ from bot.graph.clients import MicrosoftApis
 from bot.graph.directory import GraphTenantDirectory
 from bot.graph.teams import GraphTeamsProvisioner
 from bot.provisioning.service import ProvisioningService
+from bot.storage import Store
 from bot.storage.memory import MemoryStore
 from tests.provisioning.support import FakeMessenger
 from tests.standins.microsoft import (
@@ -48,9 +49,9 @@ async def make_service(
 ) -> AsyncIterator[ServiceFactory]:
     made: list[ProvisioningService] = []
 
-    def make(**options: Any) -> ProvisioningService:
+    def make(backing: Store | None = None, **options: Any) -> ProvisioningService:
         service = ProvisioningService(
-            store,
+            backing or store,
             GraphTeamsProvisioner(apis.graph, catalog_app_id=CATALOG_APP, tenant_id=TENANT),
             messenger,
             GraphTenantDirectory(apis.graph, apis.defender, tenant_id=TENANT),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +11,7 @@ from bot.messaging import JSON, DeliveryError, Posted
 from bot.onboarding import Actor
 from bot.onboarding.model import ServiceSettings, SettingsRecord
 from bot.storage import Store
+from bot.storage.base import Item
 from bot.transport.handler import personal_chat_key
 from tests.standins.microsoft import ADELE, ALEX, TENANT
 
@@ -24,7 +25,7 @@ TEAMS_OFF = SettingsRecord(version=2, settings=ServiceSettings(communicate_on_te
 
 
 class Crash(BaseException):
-    """A process dying at a checkpoint: nothing after it runs."""
+    """The process dies here: nothing after it runs (not an Exception, so nothing catches it)."""
 
 
 @dataclass
@@ -106,13 +107,46 @@ def card_action(verb: str, actor: Actor = ADMIN, message_id: str = "progress-1")
     )
 
 
-def checkpoint_crash(target: str, seen: list[str]) -> Callable[[str], Awaitable[None]]:
-    async def checkpoint(point: str) -> None:
-        seen.append(point)
-        if point == target:
-            raise Crash(point)
+class CrashingStore(Store):
+    """A store whose process dies at the ``at``-th write of one key: ``before`` it is stored
+    (what the step did is lost), or right ``after``. Once dead, every write dies too."""
 
-    return checkpoint
+    def __init__(self, inner: Store, key: str, *, at: int, when: str = "after") -> None:
+        assert when in ("before", "after")
+        self.inner = inner
+        self.key = key
+        self.at = at
+        self.when = when
+        self.writes = 0
+        self.crashed = False
+        self.lost: JSON | None = None
+        """The value the crash kept from being stored (``before``)."""
+
+    async def read(self, key: str) -> Item | None:
+        return await self.inner.read(key)
+
+    async def write(self, key: str, value: Mapping[str, Any], *, etag: str | None) -> str:
+        if self.crashed:
+            raise Crash("the process is gone")
+        if key != self.key:
+            return await self.inner.write(key, value, etag=etag)
+        self.writes += 1
+        if self.writes == self.at and self.when == "before":
+            self.crashed, self.lost = True, dict(value)
+            raise Crash(f"before write {self.at}")
+        etag_after = await self.inner.write(key, value, etag=etag)
+        if self.writes == self.at:
+            self.crashed = True
+            raise Crash(f"after write {self.at}")
+        return etag_after
+
+    async def delete(self, key: str, *, etag: str | None = None) -> bool:
+        if self.crashed:
+            raise Crash("the process is gone")
+        return await self.inner.delete(key, etag=etag)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        return await self.inner.list_keys(prefix)
 
 
 def open_urls(card: dict[str, Any]) -> list[dict[str, Any]]:

@@ -115,8 +115,8 @@ async def test_the_setup_guide_provisions_teams_through_the_app(
     assert "Setup complete" in texts(submitted)
 
     assert services.provisioning is not None and services.contact_mail is not None
-    await services.provisioning.idle()
-    await services.contact_mail.idle()
+    await services.provisioning.wait_idle()
+    await services.contact_mail.wait_idle()
     record = await services.provisioning.record(TENANT)
     assert record is not None and record.status is Status.WAITING
     (team,) = microsoft.graph.team_named(TEAM_NAME)
@@ -141,7 +141,7 @@ async def test_the_setup_guide_provisions_teams_through_the_app(
         },
     )
     assert (await client.post("/api/messages", json=added)).status == 201
-    await services.provisioning.idle()
+    await services.provisioning.wait_idle()
 
     record = await services.provisioning.record(TENANT)
     assert record is not None and record.status is Status.READY

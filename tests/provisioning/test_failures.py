@@ -31,7 +31,7 @@ from tests.support import actions, texts
 async def stopped(service: ProvisioningService, store: MemoryStore) -> dict[str, Any]:
     await remember_admin_chat(store)
     await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None
     assert record.status is Status.FAILED, record
@@ -46,12 +46,12 @@ def has_retry(card: dict[str, Any]) -> bool:
 async def finish(service: ProvisioningService) -> None:
     """Press Retry, then let Teams install the bot; the saga must end ready."""
     to_json(await service.on_card_action(card_action(RETRY)))
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None
     if record.status is Status.WAITING:
         await service.on_team_installation(installation(record.team_id))
-        await service.idle()
+        await service.wait_idle()
         record = await service.record(TENANT)
         assert record is not None
     assert record.status is Status.READY, record.failure
@@ -190,18 +190,18 @@ async def test_a_deleted_channel_is_detected_on_the_next_delivery_and_repaired(
     service = make_service()
     await remember_admin_chat(store)
     await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None
     (team,) = microsoft.graph.team_named(TEAM_NAME)
     await service.on_team_installation(installation(record.team_id))
-    await service.idle()
+    await service.wait_idle()
     old = await channel_target(store, TENANT)
     assert old is not None
     microsoft.graph.delete_channel(team, old.channel_id)
 
     assert await service.report_delivery_failure(TENANT, 404)
-    await service.idle()
+    await service.wait_idle()
     new = await channel_target(store, TENANT)
     assert new is not None and new.channel_id != old.channel_id
     assert len(microsoft.graph.channels_named(team, CHANNEL_NAME)) == 1
@@ -219,18 +219,18 @@ async def test_an_archived_channel_is_restored(
     service = make_service()
     await remember_admin_chat(store)
     await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None
     await service.on_team_installation(installation(record.team_id))
-    await service.idle()
+    await service.wait_idle()
     (team,) = microsoft.graph.team_named(TEAM_NAME)
     target = await channel_target(store, TENANT)
     assert target is not None
     microsoft.graph.archive_channel(team, target.channel_id)
 
     assert await service.report_delivery_failure(TENANT, 403)
-    await service.idle()
+    await service.wait_idle()
     assert team.channels[target.channel_id]["isArchived"] is False
     assert microsoft.graph.count("POST", "/unarchive$") == 1
     assert (await channel_target(store, TENANT)) == target
@@ -246,18 +246,18 @@ async def test_an_archived_channel_that_cant_be_restored(
     service = make_service()
     await remember_admin_chat(store)
     await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None
     await service.on_team_installation(installation(record.team_id))
-    await service.idle()
+    await service.wait_idle()
     (team,) = microsoft.graph.team_named(TEAM_NAME)
     target = await channel_target(store, TENANT)
     assert target is not None
     microsoft.graph.archive_channel(team, target.channel_id)
     microsoft.graph.granted.discard("ChannelSettings.ReadWrite.All")
     assert await service.report_delivery_failure(TENANT, 403)
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None and record.failure is not None
     assert record.failure.kind == "channel_archived"
@@ -271,17 +271,17 @@ async def test_a_deleted_channel_whose_name_is_still_taken(
     service = make_service()
     await remember_admin_chat(store)
     await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None
     await service.on_team_installation(installation(record.team_id))
-    await service.idle()
+    await service.wait_idle()
     (team,) = microsoft.graph.team_named(TEAM_NAME)
     target = await channel_target(store, TENANT)
     assert target is not None
     microsoft.graph.delete_channel(team, target.channel_id)
     assert await service.report_delivery_failure(TENANT, 404)
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None and record.failure is not None
     assert record.failure.kind == "channel_name_taken"
@@ -297,14 +297,14 @@ async def test_the_saga_repairs_a_channel_deleted_before_its_welcome_post(
     service = make_service()
     await remember_admin_chat(store)
     await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None
     (team,) = microsoft.graph.team_named(TEAM_NAME)
     microsoft.graph.delete_channel(team, record.channel_id)
     messenger.post_failures.append(DeliveryError("gone", status=404, retry_after=None))
     await service.on_team_installation(installation(record.team_id))
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None and record.status is Status.READY
     (channel,) = microsoft.graph.channels_named(team, CHANNEL_NAME)

@@ -45,7 +45,7 @@ async def test_local_provisioning_finishes_when_the_playground_installs_the_bot(
     service = local_service(store, messenger)
     await remember_admin_chat(store)
     await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None
     assert (record.status, record.step) == (Status.WAITING, Step.AWAIT_INSTALLATION)
@@ -55,7 +55,7 @@ async def test_local_provisioning_finishes_when_the_playground_installs_the_bot(
 
     event = installation(TEAM["aadGroupId"] if with_aad_group else "", TEAM["id"])
     await service.on_team_installation(event)
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None and record.status is Status.READY
     ((reference, channel, card),) = messenger.posts
@@ -72,7 +72,7 @@ async def test_an_earlier_installation_is_not_waited_for_again(store: MemoryStor
     service = local_service(store, messenger)
     await service.on_team_installation(installation(TEAM["aadGroupId"], TEAM["id"]))
     await service.request(TENANT, ADMIN)
-    await service.idle()
+    await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None and record.status is Status.READY
     assert len(messenger.posts) == 1
