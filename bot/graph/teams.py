@@ -30,6 +30,16 @@ def odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _group_info(group: dict[str, Any]) -> TeamInfo:
+    options = group.get("resourceProvisioningOptions") or []
+    return TeamInfo(
+        id=str(group.get("id", "")),
+        name=str(group.get("displayName", "")),
+        provisioned="Team" in options,
+        visibility=str(group.get("visibility") or ""),
+    )
+
+
 def team_id_from(location: str) -> str:
     """The team id in a ``/teams('{id}')/operations('{op}')`` location, or ""."""
     found = _KEY.search(location)
@@ -51,25 +61,23 @@ class GraphTeamsProvisioner:
         return quote(value, safe="")
 
     async def find_team(self, name: str) -> TeamInfo | None:
-        found = None
+        """The group with this name, best first: a private team, a private group whose team
+        is still being created, then anything else (which the saga won't take over)."""
+        best: TeamInfo | None = None
         async for group in self._graph.pages(
             "groups",
             params={
                 "$filter": f"displayName eq {odata_string(name)}",
-                "$select": "id,displayName,resourceProvisioningOptions,createdDateTime",
+                "$select": "id,displayName,visibility,resourceProvisioningOptions",
             },
             limit=50,
         ):
-            options = group.get("resourceProvisioningOptions") or []
-            info = TeamInfo(
-                id=str(group.get("id", "")),
-                name=str(group.get("displayName", "")),
-                provisioned="Team" in options,
-            )
-            if info.provisioned:
+            info = _group_info(group)
+            if info.private and info.provisioned:
                 return info
-            found = found or info
-        return found
+            if best is None or (info.private and not best.private):
+                best = info
+        return best
 
     async def get_team(self, team_id: str) -> TeamInfo | None:
         try:

@@ -93,6 +93,19 @@ def group_creation_disabled(step: int, request_id: str = "") -> Failure:
     )
 
 
+def team_not_private(step: int) -> Failure:
+    return Failure(
+        kind="team_not_private",
+        title=f"Another {TEAM_NAME} already exists",
+        message=(
+            f"A team named '{TEAM_NAME}' already exists and isn't private: rename or delete it "
+            "(Teams admin center > Teams > Manage teams), then select Retry. Defender Experts "
+            "posts incident details in its team, so it only creates or uses a private one."
+        ),
+        step=step,
+    )
+
+
 def app_blocked(step: int, request_id: str = "") -> Failure:
     return Failure(
         kind="app_blocked",

@@ -21,6 +21,7 @@ class LocalTeamsProvisioner:
             id=str(team.get("aadGroupId", "")),
             name=str(team.get("name", "")),
             thread_id=str(team.get("id", "")),
+            visibility="Private",
         )
         self._channel = ChannelInfo(
             id=str(channel.get("id", "")), name=str(channel.get("name", ""))

@@ -24,6 +24,13 @@ class TeamInfo:
     """The Bot Framework team id (``19:…@thread.tacv2``), when the backend knows it."""
     provisioned: bool = True
     """False while the group exists but its team is still being created."""
+    visibility: str = ""
+    """The group's visibility (``Private``, ``Public``, ``HiddenMembership``), when looked up by
+    name: the saga only takes over a private team it finds."""
+
+    @property
+    def private(self) -> bool:
+        return self.visibility.casefold() == "private"
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,8 @@ class OperationState:
 
 class TeamsProvisioner(Protocol):
     async def find_team(self, name: str) -> TeamInfo | None:
-        """The team (or the group of a team still being created) with this display name."""
+        """The team (or the group of a team still being created) with this display name, with
+        its visibility; a private one first when several have that name."""
         ...
 
     async def get_team(self, team_id: str) -> TeamInfo | None:

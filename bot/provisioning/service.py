@@ -13,6 +13,8 @@ Guarantees and limits:
 * Never a second team, channel or installation: creates are never retried blindly (see
   :mod:`bot.graph.http`), a crash after ``POST /teams`` is recovered by finding the team's group
   by name, and the channel and the installation are looked up first.
+* Only the team whose id it stored, or a *private* team found by its name, is used: a team by
+  that name that isn't private (someone else's) stops the saga with a known failure.
 * The welcome post is sent at least once: a crash right after posting it, before it is
   recorded, posts it again (the Bot Connector has no idempotency key).
 """
@@ -634,6 +636,9 @@ class ProvisioningService:
             log.warning("the Defender Experts team was deleted: creating it again")
             await run.save(**_forget_team())
         found = await self._call("find_team", provisioner.find_team(run.rec.team_name))
+        if found is not None and not found.private:
+            # Someone else's team (or a public one): never post incidents there.
+            raise KnownFailure(failures.team_not_private(int(Step.CREATE_TEAM)))
         if found is not None and found.provisioned:
             return await self._team_ready(run, found.id, found.thread_id)
         if found is not None and run.rec.create_requested_at:

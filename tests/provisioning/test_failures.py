@@ -79,6 +79,34 @@ async def test_group_creation_disabled(
     assert len(microsoft.graph.team_named(TEAM_NAME)) == 1
 
 
+@pytest.mark.parametrize("visibility", ["Public", "HiddenMembership"])
+async def test_a_team_by_that_name_that_isnt_private_is_never_taken_over(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    messenger: FakeMessenger,
+    visibility: str,
+) -> None:
+    theirs = microsoft.graph.add_team(TEAM_NAME, visibility=visibility)
+    service = make_service()
+    result = await stopped(service, store)
+    failure = result["failure"]
+    assert failure.kind == "team_not_private"
+    assert result["record"].step is Step.CREATE_TEAM and not result["record"].team_id
+    card = messenger.progress()
+    assert f"A team named '{TEAM_NAME}' already exists and isn't private" in texts(card)
+    assert "rename or delete it" in texts(card) and has_retry(card)
+    assert microsoft.graph.count("POST", r"/v1\.0/teams$") == 0
+    assert not microsoft.graph.channels_named(theirs, CHANNEL_NAME) and theirs.apps == {}
+
+    microsoft.graph.groups[theirs.group_id]["displayName"] = "Marketing"  # the admin renames it
+    await finish(service)
+    (ours,) = microsoft.graph.team_named(TEAM_NAME)
+    assert ours.group_id != theirs.group_id
+    assert microsoft.graph.groups[ours.group_id]["visibility"] == "Private"
+    assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1
+
+
 async def test_app_blocked_by_a_permission_policy(
     make_service: ServiceFactory,
     store: MemoryStore,

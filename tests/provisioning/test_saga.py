@@ -194,6 +194,21 @@ async def test_a_crash_at_any_write_resumes_without_duplicates(
     assert len(messenger.posts) == (2 if reposted else 1)
 
 
+async def test_a_private_team_found_by_name_is_used_and_a_public_namesake_is_not(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+) -> None:
+    """A private Defender Experts team whose record was lost (say, the store was reset) is
+    taken over; a public team by the same name is left alone."""
+    microsoft.graph.add_team(TEAM_NAME, visibility="Public")
+    ours = microsoft.graph.add_team(TEAM_NAME, visibility="Private")
+    await provision(make_service, store)
+    record = await make_service().record(TENANT)
+    assert record is not None and record.status is Status.READY
+    assert record.team_id == ours.group_id
+    assert microsoft.graph.count("POST", r"/v1\.0/teams$") == 0
+    assert len(microsoft.graph.channels_named(ours, CHANNEL_NAME)) == 1
+
+
 async def test_throttling_on_every_call_type(
     make_service: ServiceFactory,
     store: MemoryStore,

@@ -157,6 +157,7 @@ class GraphStandIn(StandIn):
         members: tuple[str, ...] = (),
         unified: bool = False,
         role_assignable: bool = False,
+        visibility: str | None = None,
     ) -> dict[str, Any]:
         group = {
             "id": group_id,
@@ -167,6 +168,7 @@ class GraphStandIn(StandIn):
             "groupTypes": ["Unified"] if unified else [],
             "resourceProvisioningOptions": [],
             "isAssignableToRole": role_assignable,
+            "visibility": visibility,
             "members": set(members),
         }
         self.groups[group_id] = group
@@ -179,6 +181,23 @@ class GraphStandIn(StandIn):
         if group is not None and not group.get("isAssignableToRole"):
             raise ValueError("only a group created with isAssignableToRole can hold a role")
         self.roles.setdefault(principal_id, set()).add(role_template_id)
+
+    def add_team(self, name: str, *, visibility: str) -> Team:
+        """A team that exists before the bot runs (someone else's, or one it lost track of)."""
+        group_id = str(uuid.uuid4())
+        self.add_group(group_id, name, security=False, unified=True, visibility=visibility)
+        self.groups[group_id].update(
+            mail=f"team{next(self._counter)}@contoso.com",
+            mailEnabled=True,
+            resourceProvisioningOptions=["Team"],
+        )
+        team = Team(group_id, _thread_id())
+        team.channels[team.thread_id] = self._channel_json(team, team.thread_id, "General")
+        self.teams[group_id] = team
+        return team
+
+    def groups_named(self, name: str) -> list[dict[str, Any]]:
+        return [g for g in self.groups.values() if g["displayName"] == name]
 
     def team_named(self, name: str) -> list[Team]:
         return [t for t in self.teams.values() if self.groups[t.group_id]["displayName"] == name]
@@ -463,10 +482,15 @@ class GraphStandIn(StandIn):
                 "for this user (EnableGroupCreation is false).",
             )
         group_id = str(uuid.uuid4())
-        self.add_group(group_id, str(body.get("displayName", "")), security=False, unified=True)
+        self.add_group(
+            group_id,
+            str(body.get("displayName", "")),
+            security=False,
+            unified=True,
+            visibility=str(body.get("visibility") or "Public"),
+        )
         self.groups[group_id]["mail"] = f"team{next(self._counter)}@contoso.com"
         self.groups[group_id]["mailEnabled"] = True
-        self.groups[group_id]["visibility"] = body.get("visibility", "Public")
         self.teams_created += 1
         operation = Operation(str(uuid.uuid4()), group_id, self.operation_steps)
         owner_id = str(self._user(owner.group(1))["id"])  # type: ignore[index]
@@ -552,7 +576,7 @@ class GraphStandIn(StandIn):
                 "displayName": group["displayName"],
                 "isArchived": team.archived,
                 "internalId": team.thread_id,
-                "visibility": group.get("visibility", "Private"),
+                "visibility": str(group.get("visibility") or "Public").lower(),
                 "webUrl": f"https://teams.microsoft.com/l/team/{quote(team.thread_id)}/conversations?groupId={team_id}&tenantId={self.tenant_id}",
             }
         )
