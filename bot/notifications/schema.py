@@ -367,6 +367,19 @@ def openapi_document() -> JSON:
                             "(excluded target, Investigate-only permission). The message names "
                             "the field or the exclusion."
                         ),
+                        "503": {
+                            **_error(
+                                "The customer's directory couldn't be reached to check their "
+                                "exclusions, or the incident is changing too fast. Nothing was "
+                                "stored: send it again after Retry-After."
+                            ),
+                            "headers": {
+                                "Retry-After": {
+                                    "description": "Seconds to wait before sending it again.",
+                                    "schema": {"type": "integer", "minimum": 0},
+                                }
+                            },
+                        },
                     },
                 }
             },

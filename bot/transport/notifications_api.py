@@ -1,8 +1,9 @@
 """The Experts API over HTTP: the signed webhook, the delivery state, the event feed, OpenAPI.
 
 Order of checks on ``POST /api/notifications``: size (413), signature (401), repeated
-webhook-id (200), content type (415), JSON (400), schema and settings (422); 202 only after the
-ledger commit returned. Refusals store nothing.
+webhook-id (200), content type (415), JSON (400), schema and settings (422), the directory
+unavailable while checking exclusions (503, Retry-After); 202 only after the ledger commit
+returned. Refusals store nothing.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from botframework.connector.auth import ClaimsIdentity, ConnectorFactory
 
 from bot.app import Services, build_mailer
 from bot.config import Settings
-from bot.errors import ConcurrencyError, ValidationError
+from bot.errors import ConcurrencyError, DependencyError, ValidationError
 from bot.logsafe import safe
 from bot.messaging import ChannelMessenger
 from bot.notifications.compose import build_delivery_worker, messenger_app_id
+from bot.notifications.enforcement import RETRY_AFTER_SECONDS
 from bot.notifications.mail import PerRecipientMailer
 from bot.notifications.model import BodyError, load_json
 from bot.notifications.schema import MAX_BODY_BYTES, openapi_document
@@ -99,6 +101,12 @@ async def post_notification(request: web.Request) -> web.Response:
     except ConcurrencyError:
         response = error(503, "busy", "The incident is changing too fast; retry shortly")
         response.headers["Retry-After"] = "1"
+        return response
+    except DependencyError as exc:
+        # Exclusions couldn't be checked: refuse for now (fail closed), store nothing.
+        log.warning("notification %s: %s", safe(webhook_id), safe(str(exc), 200))
+        response = error(503, "unavailable", exc.advice())
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
     status = 200 if acceptance.outcome == "duplicate" else 202
     return web.json_response(acceptance.to_json(), status=status)

@@ -20,6 +20,7 @@ from bot.onboarding.model import (
 )
 from bot.provisioning.model import Status, Step, TeamsRecord, channel_reference, teams_key
 from bot.storage import Store
+from bot.tenant.demo import DemoTenantDirectory
 
 TENANT = "4f1c3a2e-7d5b-4e8a-9c21-6b0d8e3f5a17"
 TEAM_ID = "19:3f0c2a8e5b7d4c1e9a6f0b2d8c4e1a7f@thread.tacv2"
@@ -197,6 +198,24 @@ async def seed_channel(store: Store, service_url: str = "http://127.0.0.1:9/") -
 
 async def remove_channel(store: Store) -> None:
     await store.delete(teams_key(TENANT))
+
+
+class FailingDirectory:
+    """The demo tenant, except that the named calls raise (Graph or Defender down)."""
+
+    def __init__(self, *failing: str, error: Exception | None = None) -> None:
+        self._demo = DemoTenantDirectory.load()
+        self._failing = set(failing)
+        self._error = error or ConnectionError("Defender for Endpoint timed out")
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._failing:
+
+            async def fail(*args: Any, **kwargs: Any) -> Any:
+                raise self._error
+
+            return fail
+        return getattr(self._demo, name)
 
 
 class FakeClock:

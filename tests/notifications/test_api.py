@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.notifications.service import incident_key
 from bot.notifications.signing import WebhookVerifier, request_line
 from bot.storage.sqlite import SqliteStore
-from bot.transport.notifications_api import RUN_WORKER, WORKER
+from bot.transport.notifications_api import NOTIFICATIONS, RUN_WORKER, WORKER
 from bot.transport.web import create_app
 from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE
 from tests.notifications.support import (
@@ -30,6 +30,7 @@ from tests.notifications.support import (
     SECRET,
     TEAM_ID,
     TENANT,
+    FailingDirectory,
     example,
     revised,
     seed_channel,
@@ -239,6 +240,45 @@ async def test_excluded_targets_and_investigate_only_are_422(api: Api) -> None:
     status, error = await api.notify(example())
     assert status == 422 and "Investigate incidents" in error["error"]["message"]
     assert not await api.stored()
+
+
+async def test_a_target_the_directory_does_not_know_is_422_naming_it(api: Api) -> None:
+    await seed_settings(api.store, settings_record(exclusions=FINANCE_EXCLUDED))
+    body = example()
+    body["managedResponse"]["completedActions"][0]["target"] = {
+        "kind": "device",
+        "id": "d-999",
+        "name": "ghost-ws.contoso.com",
+    }
+    status, error = await api.notify(body)
+    assert status == 422
+    assert "can't verify that ghost-ws.contoso.com isn't excluded" in error["error"]["message"]
+    assert error["error"]["field"] == "managedResponse.completedActions[0]"
+    assert not await api.stored()
+
+
+async def test_a_directory_error_is_503_with_retry_after_and_stores_nothing(
+    aiohttp_client: ClientFactory, tmp_path: Path, connector: ConnectorStandIn
+) -> None:
+    store = SqliteStore(tmp_path / "bot.sqlite3")
+    await seed_settings(store, settings_record(exclusions=FINANCE_EXCLUDED))
+    await seed_channel(store, connector.url)
+    settings = Settings(data_dir=tmp_path, experts_webhook_secret=SECRET)
+    app = create_app(settings, store=store, directory=FailingDirectory("device_group_of"))
+    client = await aiohttp_client(app)
+    api = Api(client, app, store, connector)
+    status, error = await api.notify(example(), "msg_dir_down")
+    assert status == 503 and error["error"]["code"] == "unavailable"
+    assert "try again" in error["error"]["message"].lower()
+    response = await client.post(
+        "/api/notifications",
+        data=json.dumps(example()).encode(),
+        headers={"Content-Type": "application/json", **api.signed(json.dumps(example()).encode())},
+    )
+    assert response.status == 503 and response.headers["Retry-After"] == "30"
+    assert not await api.stored()
+    assert not await app[NOTIFICATIONS].is_duplicate("msg_dir_down")  # the retry is not a dup
+    assert await app[NOTIFICATIONS].ledger.open_count() == 0
 
 
 async def test_delivery_state_is_signed(api: Api) -> None:
