@@ -11,8 +11,9 @@ stops the saga with an actionable message and a Retry action.
 Guarantees and limits:
 
 * Never a second team, channel or installation: creates are never retried blindly (see
-  :mod:`bot.graph.http`), a crash after ``POST /teams`` is recovered by finding the team's group
-  by name, and the channel and the installation are looked up first.
+  :mod:`bot.graph.http`), a crash after ``POST /teams`` (or a lost answer) is recovered by
+  finding the team's group by name, looking again for up to ``directory_lag`` seconds since a
+  new group may not be listed yet, and the channel and the installation are looked up first.
 * Only the team whose id it stored, or a *private* team found by its name, is used: a team by
   that name that isn't private (someone else's) stops the saga with a known failure.
 * The welcome post is sent at least once: a crash right after posting it, before it is
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -82,6 +84,9 @@ DEFAULT_WAITING_HINT = (
 TRANSIENT_POLICY = RetryPolicy(attempts=5, base_delay=5.0, max_delay=120.0)
 MAX_REPAIRS = 2
 PROGRESS_POST_TIMEOUT = 5.0
+DIRECTORY_LAG = 600.0
+"""How long a new team's group may take to be listed by name (Microsoft Entra ID is eventually
+consistent) before the saga concludes that a create request whose answer was lost never ran."""
 _PHASES: dict[Status, Phase] = {
     Status.RUNNING: "running",
     Status.WAITING: "waiting",
@@ -129,6 +134,7 @@ class ProvisioningService:
         rand: Callable[[], float] = random.random,
         transient_policy: RetryPolicy = TRANSIENT_POLICY,
         waiting_hint: str = DEFAULT_WAITING_HINT,
+        directory_lag: float = DIRECTORY_LAG,
     ) -> None:
         self._store = store
         self._provisioner = provisioner
@@ -141,6 +147,11 @@ class ProvisioningService:
         self._rand = rand
         self._transient = transient_policy
         self._waiting_hint = waiting_hint
+        # Name lookups after a lost create answer: directory_lag seconds of them at the poll
+        # interval (or max_polls when polls aren't waited out).
+        self._lag_lookups = (
+            max(1, math.ceil(directory_lag / poll_seconds)) if poll_seconds > 0 else max_polls
+        )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._steps: dict[Step, Callable[[_Run], Awaitable[bool]]] = {
@@ -635,7 +646,7 @@ class ProvisioningService:
                 return await self._wait_for_team(run)
             log.warning("the Defender Experts team was deleted: creating it again")
             await run.save(**_forget_team())
-        found = await self._call("find_team", provisioner.find_team(run.rec.team_name))
+        found = await self._find_team(run)
         if found is not None and not found.private:
             # Someone else's team (or a public one): never post incidents there.
             raise KnownFailure(failures.team_not_private(int(Step.CREATE_TEAM)))
@@ -646,10 +657,15 @@ class ProvisioningService:
             await run.save(team_id=found.id, operation_polls=0)
             return await self._wait_for_team(run)
         owner = run.rec.requested_by.get("id", "")
-        await run.save(create_requested_at=self._clock().isoformat())
-        creation = await self._call(
-            "create_team", provisioner.create_team(run.rec.team_name, TEAM_DESCRIPTION, owner)
-        )
+        await run.save(create_requested_at=self._clock().isoformat(), operation_polls=0)
+        try:
+            creation = await self._call(
+                "create_team", provisioner.create_team(run.rec.team_name, TEAM_DESCRIPTION, owner)
+            )
+        except StepError as exc:
+            if _refused(exc):  # surely not created: no need to look for it before trying again
+                await run.save(create_requested_at="")
+            raise
         await run.save(
             team_id=creation.team_id,
             team_thread_id=creation.thread_id,
@@ -659,6 +675,26 @@ class ProvisioningService:
         if not creation.operation:
             return await self._team_ready(run, creation.team_id, creation.thread_id)
         return await self._poll_creation(run)
+
+    async def _find_team(self, run: _Run) -> TeamInfo | None:
+        """Look the team up by name. After a create request whose answer was lost, its group can
+        take a while to be listed (the directory is eventually consistent): keep looking, at the
+        operation poll interval, before creating the team again."""
+        while True:
+            found: TeamInfo | None = await self._call(
+                "find_team", self._provisioner.find_team(run.rec.team_name)
+            )
+            if found is not None or not run.rec.create_requested_at:
+                return found
+            if run.rec.operation_polls >= self._lag_lookups:
+                log.warning(
+                    "the team requested at %s never showed up: requesting it again",
+                    run.rec.create_requested_at,
+                )
+                await run.save(create_requested_at="", operation_polls=0)
+                return None
+            await run.save(operation_polls=run.rec.operation_polls + 1)
+            await self._sleep(self._poll_seconds)
 
     async def _team_ready(self, run: _Run, team_id: str, thread_id: str) -> bool:
         await run.save(
@@ -859,6 +895,13 @@ def _forget_team() -> dict[str, Any]:
         "team_reference": {},
         "channel_reference": {},
     }
+
+
+def _refused(exc: StepError) -> bool:
+    """Microsoft answered the request with a refusal (4xx): it surely created nothing. A 5xx or
+    no answer at all leaves that open."""
+    error = exc.error
+    return isinstance(error, GraphError) and error.status is not None and error.status < 500
 
 
 def _retry_after(exc: BaseException) -> float | None:

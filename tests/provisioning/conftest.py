@@ -9,6 +9,7 @@ import pytest
 from bot.graph.clients import MicrosoftApis
 from bot.graph.directory import GraphTenantDirectory
 from bot.graph.teams import GraphTeamsProvisioner
+from bot.provisioning.ports import TeamsProvisioner
 from bot.provisioning.service import ProvisioningService
 from bot.storage import Store
 from bot.storage.memory import MemoryStore
@@ -38,6 +39,10 @@ class Clock:
         return self.now
 
 
+def graph_provisioner(apis: MicrosoftApis) -> GraphTeamsProvisioner:
+    return GraphTeamsProvisioner(apis.graph, catalog_app_id=CATALOG_APP, tenant_id=TENANT)
+
+
 @pytest.fixture
 def messenger() -> FakeMessenger:
     return FakeMessenger()
@@ -49,10 +54,14 @@ async def make_service(
 ) -> AsyncIterator[ServiceFactory]:
     made: list[ProvisioningService] = []
 
-    def make(backing: Store | None = None, **options: Any) -> ProvisioningService:
+    def make(
+        backing: Store | None = None,
+        provisioner: TeamsProvisioner | None = None,
+        **options: Any,
+    ) -> ProvisioningService:
         service = ProvisioningService(
             backing or store,
-            GraphTeamsProvisioner(apis.graph, catalog_app_id=CATALOG_APP, tenant_id=TENANT),
+            provisioner or graph_provisioner(apis),
             messenger,
             GraphTenantDirectory(apis.graph, apis.defender, tenant_id=TENANT),
             **{

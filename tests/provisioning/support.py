@@ -10,6 +10,7 @@ from bot.actions import CardAction, TeamInstallation
 from bot.messaging import JSON, DeliveryError, Posted
 from bot.onboarding import Actor
 from bot.onboarding.model import ServiceSettings, SettingsRecord
+from bot.provisioning.ports import TeamsProvisioner
 from bot.storage import Store
 from bot.storage.base import Item
 from bot.transport.handler import personal_chat_key
@@ -105,6 +106,25 @@ def card_action(verb: str, actor: Actor = ADMIN, message_id: str = "progress-1")
     return CardAction(
         actor=actor, verb=verb, data={}, conversation_id=ADMIN_CHAT, message_id=message_id
     )
+
+
+class CrashAfter:
+    """A TeamsProvisioner whose process dies right after ``call`` answers: its answer is lost."""
+
+    def __init__(self, inner: TeamsProvisioner, call: str) -> None:
+        self.inner = inner
+        self.call = call
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if name != self.call:
+            return method
+
+        async def dying(*args: Any) -> Any:
+            await method(*args)
+            raise Crash(f"after {name}")
+
+        return dying
 
 
 class CrashingStore(Store):

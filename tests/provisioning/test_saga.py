@@ -6,13 +6,14 @@ import contextlib
 
 import pytest
 
+from bot.graph.clients import MicrosoftApis
 from bot.messaging import DeliveryError
 from bot.onboarding.model import ServiceSettings
 from bot.provisioning.model import CHANNEL_NAME, TEAM_NAME, Status, Step, teams_key
 from bot.provisioning.target import channel_target
 from bot.storage.memory import MemoryStore
 from cards.provisioning import REFRESH, RETRY
-from tests.provisioning.conftest import ServiceFactory
+from tests.provisioning.conftest import ServiceFactory, graph_provisioner
 from tests.provisioning.support import (
     ADMIN,
     ADMIN_CHAT,
@@ -20,6 +21,7 @@ from tests.provisioning.support import (
     TEAMS_OFF,
     TEAMS_ON,
     Crash,
+    CrashAfter,
     CrashingStore,
     FakeMessenger,
     card_action,
@@ -246,6 +248,60 @@ async def test_a_lost_answer_to_the_create_never_makes_a_second_team(
     await provision(make_service, store)
     assert microsoft.graph.count("POST", r"/v1\.0/teams$") == 1
     assert microsoft.graph.teams_created == 1
+
+
+async def test_a_lost_answer_and_a_lagging_directory_still_make_one_team(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft, sleep: FakeSleep
+) -> None:
+    """The create's answer is lost and the new group isn't listed by name for a while: the
+    saga keeps looking it up, at the poll interval, instead of creating a second team."""
+    microsoft.graph.listing_lag = 3
+    microsoft.graph.fail("POST", r"/v1\.0/teams$", 504, after=True)
+    await provision(make_service, store)
+    assert microsoft.graph.teams_created == 1
+    assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1
+    assert microsoft.graph.count("GET", r"/v1\.0/groups$") == 1 + 4  # before, then until listed
+    assert sleep.waits.count(30.0) >= 3
+
+
+async def test_a_crash_after_the_create_with_a_lagging_directory_makes_one_team(
+    make_service: ServiceFactory,
+    store: MemoryStore,
+    microsoft: Microsoft,
+    apis: MicrosoftApis,
+) -> None:
+    microsoft.graph.listing_lag = 5
+    await remember_admin_chat(store)
+    first = make_service(provisioner=CrashAfter(graph_provisioner(apis), "create_team"))
+    await first.request(TENANT, ADMIN)
+    await first.wait_idle()
+    await first.close()
+    assert microsoft.graph.teams_created == 1
+
+    restarted = make_service()
+    await restarted.start()
+    await restarted.wait_idle()
+    record = await restarted.record(TENANT)
+    assert record is not None and record.status is Status.WAITING
+    await restarted.on_team_installation(installation(record.team_id))
+    await restarted.wait_idle()
+    record = await restarted.record(TENANT)
+    assert record is not None and record.status is Status.READY
+    assert microsoft.graph.teams_created == 1
+    assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1
+
+
+async def test_a_create_that_never_happened_is_made_again_after_the_lookups(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft, sleep: FakeSleep
+) -> None:
+    """The request went out but Teams never made the group: after 10 minutes of lookups (20
+    at 30 s), the saga asks again."""
+    microsoft.graph.fail("POST", r"/v1\.0/teams$", 504)  # lost before Teams did anything
+    await provision(make_service, store)
+    assert microsoft.graph.count("POST", r"/v1\.0/teams$") == 2
+    assert microsoft.graph.teams_created == 1
+    assert microsoft.graph.count("GET", r"/v1\.0/groups$") == 1 + 21
+    assert sum(sleep.waits) >= 600
 
 
 async def test_5xx_before_the_create_are_retried(

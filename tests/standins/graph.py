@@ -7,6 +7,8 @@
   ``Content-Location: /teams('{id}')``; the group exists at once, and the team once its
   ``teamsAsyncOperation`` has moved through notStarted, inProgress and succeeded (one state per
   poll). Channels, ``installedApps``, archive state and unarchive (202 + operation).
+* Directory lag (``listing_lag``): a new team's group can be missing from ``GET /groups``
+  listings for a while, as Microsoft Entra ID is eventually consistent.
 * ``POST /users/{id}/sendMail`` answers 202.
 * Permissions: each endpoint accepts the application permissions its page lists; a missing one
   answers 403 ``Missing role permissions on the request. API requires one of '…'``.
@@ -126,6 +128,10 @@ class GraphStandIn(StandIn):
     operation_steps: tuple[str, ...] = OPERATION_STEPS
     page_size: int = 100
     reserve_deleted_names: bool = False
+    listing_lag: int = 0
+    """Directory lag: a group made by ``POST /teams`` is left out of this many ``GET /groups``
+    listings (``GET /groups/{id}`` finds it at once)."""
+    unlisted: dict[str, int] = field(default_factory=dict)
     teams_created: int = 0
     channels_created: int = 0
     apps_installed: int = 0
@@ -262,7 +268,7 @@ class GraphStandIn(StandIn):
             case ("POST", ["users", user_id, "sendMail"]):
                 return await self._send_mail(request, user_id)
             case ("GET", ["groups"]):
-                return await self._list(request, "groups.read", list(self.groups.values()))
+                return await self._list(request, "groups.read", self._listed_groups())
             case ("GET", ["groups", group_id]):
                 return self._get_object(request, "groups.read", self.groups.get(group_id))
             case ("GET", ["groups", group_id, "transitiveMembers", "microsoft.graph.user"]):
@@ -292,6 +298,15 @@ class GraphStandIn(StandIn):
         return error(400, "BadRequest", f"Resource not found for the segment '{parts[0]}'.")
 
     # ---- directory -------------------------------------------------------------------------
+
+    def _listed_groups(self) -> list[dict[str, Any]]:
+        """The groups a listing shows: new ones only once the directory has caught up."""
+        shown = [g for g in self.groups.values() if self.unlisted.get(g["id"], 0) <= 0]
+        for group_id in list(self.unlisted):
+            self.unlisted[group_id] -= 1
+            if self.unlisted[group_id] <= 0:
+                del self.unlisted[group_id]
+        return shown
 
     def _user(self, key: str) -> dict[str, Any] | None:
         found = self.users.get(key)
@@ -491,6 +506,8 @@ class GraphStandIn(StandIn):
         )
         self.groups[group_id]["mail"] = f"team{next(self._counter)}@contoso.com"
         self.groups[group_id]["mailEnabled"] = True
+        if self.listing_lag:
+            self.unlisted[group_id] = self.listing_lag
         self.teams_created += 1
         operation = Operation(str(uuid.uuid4()), group_id, self.operation_steps)
         owner_id = str(self._user(owner.group(1))["id"])  # type: ignore[index]
