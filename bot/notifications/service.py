@@ -22,7 +22,12 @@ from bot.actions import CardAction
 from bot.errors import ConcurrencyError, ValidationError
 from bot.logsafe import safe
 from bot.notifications.enforcement import enforce_settings
-from bot.notifications.model import Notification, parse_notification, validate_notification
+from bot.notifications.model import (
+    Notification,
+    PendingAction,
+    parse_notification,
+    validate_notification,
+)
 from bot.notifications.ports import (
     DocWrite,
     DuplicateError,
@@ -349,6 +354,7 @@ class NotificationService:
         latest = parse_notification(doc["latest"]["notification"])
         raw_action = data.get("actionId")
         action_id = raw_action if isinstance(raw_action, str) else ""
+        clicked = self._clicked(doc, data, action_id)
         pending = latest.pending_action(action_id)
         if pending is None:
             raise _Refused(
@@ -357,6 +363,22 @@ class NotificationService:
                     Notice(
                         "That action is no longer pending: the experts have updated the "
                         "incident. Nothing was changed.",
+                        "error",
+                    ),
+                )
+            )
+        if (pending.type, pending.target.kind, pending.target.id) != (
+            clicked.type,
+            clicked.target.kind,
+            clicked.target.id,
+        ):
+            raise _Refused(
+                self._card(
+                    doc,
+                    Notice(
+                        "The experts have changed this action since this card was shown: it is "
+                        f"now {pending.label} on {pending.target.label}. The card will show it "
+                        "in a moment. Nothing was changed.",
                         "error",
                     ),
                 )
@@ -405,6 +427,42 @@ class NotificationService:
                 "good",
             ),
         )
+
+    def _clicked(self, doc: dict[str, Any], data: dict[str, Any], action_id: str) -> PendingAction:
+        """The pending action as the card clicked on showed it; refuse a click on an older card.
+
+        The card's buttons carry the revision it showed. Only the revision currently shown in the
+        channel is taken: an older card (not yet refreshed for this member, or a copy) may show
+        an action id that now names something else, or an answer that no longer applies.
+        """
+        shown = doc.get("shown") or {}
+        current = shown.get("revision")
+        revision = data.get("revision")
+        if not shown or isinstance(revision, bool) or revision != current:
+            seen = f" (revision {revision})" if isinstance(revision, int) else ""
+            raise _Refused(
+                self._card(
+                    doc,
+                    Notice(
+                        f"The card you used was out of date{seen}. This is the current card, "
+                        f"revision {current}: check the action and try again. Nothing was "
+                        "changed.",
+                        "error",
+                    ),
+                )
+            )
+        clicked = parse_notification(shown["notification"]).pending_action(action_id)
+        if clicked is None:
+            raise _Refused(
+                self._card(
+                    doc,
+                    Notice(
+                        "That action isn't a pending action on this card. Nothing was changed.",
+                        "error",
+                    ),
+                )
+            )
+        return clicked
 
     async def _acknowledge(
         self, action: CardAction, data: dict[str, Any], item: Item

@@ -57,7 +57,10 @@ async def test_completing_a_pending_action_is_stored_shown_and_told_to_the_exper
 async def test_skipping_is_recorded_as_skipped(world: World) -> None:
     message_id, _ = await posted(world)
     card = await world.act(
-        ACTION_SKIP, {"incidentId": "2972395", "actionId": "a2"}, who=ADELE, message_id=message_id
+        ACTION_SKIP,
+        {"incidentId": "2972395", "actionId": "a2", "revision": 1},
+        who=ADELE,
+        message_id=message_id,
     )
     assert "Skipped by Adele Vance" in texts(card)
     (event,) = (await world.service.events(0, 10))["events"]
@@ -82,7 +85,7 @@ async def test_acknowledge_shows_the_name_once(world: World) -> None:
 
 async def test_an_action_already_done_is_refused(world: World) -> None:
     message_id, _ = await posted(world)
-    data = {"incidentId": "2972395", "actionId": "a2"}
+    data = {"incidentId": "2972395", "actionId": "a2", "revision": 1}
     await world.act(ACTION_COMPLETE, data, who=ADELE, message_id=message_id)
     before = await state(world)
     again = await world.act(ACTION_SKIP, data, who=MEGAN, message_id=message_id)
@@ -96,7 +99,10 @@ async def test_an_action_for_another_incident_is_refused(world: World) -> None:
     await posted(world, "1002")
     before = (await state(world, "1001"), await state(world, "1002"))
     card = await world.act(
-        ACTION_COMPLETE, {"incidentId": "1002", "actionId": "a2"}, who=ADELE, message_id=first
+        ACTION_COMPLETE,
+        {"incidentId": "1002", "actionId": "a2", "revision": 1},
+        who=ADELE,
+        message_id=first,
     )
     assert "doesn't belong to the incident on this card" in texts(card)
     assert "Incident 1001" in texts(card)  # the card clicked on stays what it was
@@ -107,11 +113,11 @@ async def test_an_action_no_longer_pending_is_refused(world: World) -> None:
     message_id, _ = await posted(world)
     later = revised(2)
     later["managedResponse"]["pendingActions"] = []
-    await world.accept(later)
+    await world.accept(later)  # accepted, not yet shown: the card still shows revision 1
     before = await state(world)
     card = await world.act(
         ACTION_COMPLETE,
-        {"incidentId": "2972395", "actionId": "a2"},
+        {"incidentId": "2972395", "actionId": "a2", "revision": 1},
         who=ADELE,
         message_id=message_id,
     )
@@ -141,3 +147,104 @@ async def test_forged_and_malformed_actions_change_nothing(world: World) -> None
         )
         assert "changed" in texts(card) or "Only members" in texts(card), (verb, data, texts(card))
     assert await state(world) == before
+
+
+# ---- stale cards: the revision the click was made on, and what the action id names now --------
+
+
+async def snapshot(world: World) -> tuple[Any, ...]:
+    doc = await world.doc()
+    return (
+        doc["responses"],
+        doc["acknowledged"],
+        len(await world.service.ledger.events_after(0, 100)),
+        await world.service.ledger.open_count(),
+    )
+
+
+def repurposed(revision: int) -> dict[str, Any]:
+    """A later revision whose pending action "a2" is now another action, on another target."""
+    body = revised(revision)
+    body["managedResponse"]["pendingActions"] = [
+        {
+            "id": "a2",
+            "type": "isolateDevice",
+            "target": {"kind": "device", "id": "d-043", "name": "fin-ws-043.contoso.com"},
+        }
+    ]
+    return body
+
+
+async def test_a_click_on_the_older_card_is_refused_with_the_current_card(world: World) -> None:
+    message_id, _ = await posted(world)
+    await world.accept(repurposed(2))
+    await world.worker.drain()  # the card in the channel now shows revision 2
+    before = await snapshot(world)
+    card = await world.act(
+        ACTION_COMPLETE,
+        {"incidentId": "2972395", "actionId": "a2", "revision": 1},
+        who=ADELE,
+        message_id=message_id,
+    )
+    text = texts(card)
+    assert "out of date" in text and "Nothing was changed" in text
+    assert "Revision 2" in text and "Isolate device" in text  # the current card
+    assert "Force password reset" not in text
+    assert await snapshot(world) == before
+
+
+async def test_a_click_on_the_older_card_is_refused_even_if_the_action_is_the_same(
+    world: World,
+) -> None:
+    message_id, _ = await posted(world)
+    await world.accept(revised(2))  # a2 unchanged
+    await world.worker.drain()
+    before = await snapshot(world)
+    for stale in ({"revision": 1}, {}, {"revision": "2"}, {"revision": 3}):
+        card = await world.act(
+            ACTION_SKIP,
+            {"incidentId": "2972395", "actionId": "a2", **stale},
+            who=ADELE,
+            message_id=message_id,
+        )
+        assert "out of date" in texts(card) and "Revision 2" in texts(card), stale
+    assert await snapshot(world) == before
+    fresh = await world.act(
+        ACTION_SKIP,
+        {"incidentId": "2972395", "actionId": "a2", "revision": 2},
+        who=ADELE,
+        message_id=message_id,
+    )
+    assert "Skipped by Adele Vance" in texts(fresh)
+
+
+async def test_an_action_id_reused_for_another_action_is_refused(world: World) -> None:
+    """Revision 2 is accepted but not yet shown: the card still shows revision 1, where "a2" is
+    a password reset; in revision 2 "a2" isolates a device. The click is not taken for either."""
+    message_id, _ = await posted(world)
+    await world.accept(repurposed(2))
+    before = await snapshot(world)
+    card = await world.act(
+        ACTION_COMPLETE,
+        {"incidentId": "2972395", "actionId": "a2", "revision": 1},
+        who=ADELE,
+        message_id=message_id,
+    )
+    text = texts(card)
+    assert "changed this action" in text and "Nothing was changed" in text
+    assert "Isolate device on fin-ws-043.contoso.com" in text
+    assert await snapshot(world) == before
+    assert (await world.doc())["responses"] == {}
+
+
+async def test_an_action_not_on_the_card_clicked_is_refused(world: World) -> None:
+    message_id, _ = await posted(world)
+    before = await snapshot(world)
+    card = await world.act(
+        ACTION_COMPLETE,
+        {"incidentId": "2972395", "actionId": "a1", "revision": 1},  # a completed action
+        who=ADELE,
+        message_id=message_id,
+    )
+    assert "Nothing was changed" in texts(card)
+    assert await snapshot(world) == before
