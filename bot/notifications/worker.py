@@ -132,7 +132,7 @@ class DeliveryWorker:
             return 0
         leased = await self._ledger.lease(free, self._options.lease_seconds)
         for item in leased:
-            task = asyncio.create_task(self._process(item))
+            task = asyncio.create_task(self.process(item))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         return len(leased)
@@ -145,26 +145,11 @@ class DeliveryWorker:
         wait = min(poll, max(0.0, due - self._clock()))
         return wait if leased or wait > 0 else 0.01
 
-    async def run_once(self) -> int:
-        """Lease what is due now and deliver it; returns how many messages were handled."""
-        leased = await self._ledger.lease(self._options.concurrency, self._options.lease_seconds)
-        await asyncio.gather(*(self._process(item) for item in leased))
-        return len(leased)
-
-    async def drain(self, max_rounds: int = 100_000) -> None:
-        """Deliver until the outbox is empty, sleeping (injected) until retries are due."""
-        for _ in range(max_rounds):
-            if await self.run_once():
-                continue
-            due = await self._ledger.next_due()
-            if due is None:
-                return
-            await self._sleep(max(due - self._clock(), 0.001))
-        raise RuntimeError("the outbox did not drain")
-
     # ---- one message ------------------------------------------------------------------------
 
-    async def _process(self, leased: Leased) -> None:
+    async def process(self, leased: Leased) -> None:
+        """Deliver one leased message. It ends done, waiting for a retry, or a dead letter; only
+        cancellation propagates. The run loop calls this for each message it leases."""
         try:
             if leased.message.kind == "notification":
                 await self._deliver(leased)

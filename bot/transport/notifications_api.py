@@ -40,11 +40,6 @@ log = logging.getLogger(__name__)
 
 NOTIFICATIONS = web.AppKey("notifications", NotificationService)
 VERIFIER = web.AppKey("webhook_verifier", WebhookVerifier)
-WORKER = web.AppKey("delivery_worker", DeliveryWorker)
-MESSENGER = web.AppKey("notification_messenger", ChannelMessenger)
-"""Set before start-up to replace the botbuilder messenger (tests, benchmarks)."""
-RUN_WORKER = web.AppKey("run_delivery_worker", bool)
-"""Set to False before start-up to drive ``app[WORKER]`` by hand (deterministic tests)."""
 
 CHUNK = 64 * 1024
 
@@ -212,24 +207,19 @@ async def serving(
 ) -> AsyncIterator[None]:
     """For the app's lifetime: expose the service to the routes and run the delivery worker."""
     app[NOTIFICATIONS] = services.notifications
-    messenger = app.get(MESSENGER) or notification_messenger(settings, messenger_app_id(settings))
     worker = build_delivery_worker(
         settings,
         services.notifications,
         services.store,
         services.onboarding,
-        messenger,
+        notification_messenger(settings, messenger_app_id(settings)),
         mailer=PerRecipientMailer(build_mailer(settings, services.apis)),
         on_channel_failure=(
             services.provisioning.report_delivery_failure if services.provisioning else None
         ),
     )
-    app[WORKER] = worker
     try:
-        if not app.get(RUN_WORKER, True):
+        async with running(worker):
             yield
-        else:
-            async with running(worker):
-                yield
     finally:
         await services.notifications.ledger.close()

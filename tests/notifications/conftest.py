@@ -24,6 +24,8 @@ from tests.notifications.support import (
     FakeClock,
     FakeMessenger,
     RecordingMailer,
+    drain,
+    run_once,
     seed_channel,
     seed_settings,
 )
@@ -57,6 +59,12 @@ class World:
             monotonic=self.clock,
             sleep=self.clock.sleep,
         )
+
+    async def run_once(self, worker: DeliveryWorker | None = None) -> int:
+        return await run_once(worker or self.worker, self.service.ledger)
+
+    async def drain(self, worker: DeliveryWorker | None = None) -> None:
+        await drain(worker or self.worker, self.service.ledger, self.clock)
 
     async def accept(self, body: dict[str, Any], webhook_id: str | None = None) -> Acceptance:
         return await self.service.accept(webhook_id or f"msg_{next(self._ids)}", body)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.messaging import DeliveryError, Posted
-from bot.notifications.ports import MailMessage
+from bot.notifications.ports import Ledger, MailMessage
+from bot.notifications.worker import DeliveryWorker
 from bot.onboarding.model import (
     Contact,
     Exclusions,
@@ -216,6 +217,28 @@ class FailingDirectory:
 
             return fail
         return getattr(self._demo, name)
+
+
+async def run_once(worker: DeliveryWorker, ledger: Ledger, limit: int = 16) -> int:
+    """One round of what the worker's run loop does: lease what is due now and deliver it, but
+    waiting for every message to finish (deterministic). Returns how many were handled."""
+    leased = await ledger.lease(limit, 600.0)
+    await asyncio.gather(*(worker.process(item) for item in leased))
+    return len(leased)
+
+
+async def drain(
+    worker: DeliveryWorker, ledger: Ledger, clock: FakeClock, max_rounds: int = 100_000
+) -> None:
+    """Deliver until the outbox is empty, moving the fake clock on until retries are due."""
+    for _ in range(max_rounds):
+        if await run_once(worker, ledger):
+            continue
+        due = await ledger.next_due()
+        if due is None:
+            return
+        await clock.sleep(max(due - clock(), 0.001))
+    raise RuntimeError("the outbox did not drain")
 
 
 class FakeClock:

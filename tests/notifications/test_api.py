@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -18,7 +19,7 @@ from bot.config import Settings
 from bot.notifications.service import incident_key
 from bot.notifications.signing import WebhookVerifier, request_line
 from bot.storage.sqlite import SqliteStore
-from bot.transport.notifications_api import NOTIFICATIONS, RUN_WORKER, WORKER
+from bot.transport.notifications_api import NOTIFICATIONS
 from bot.transport.web import create_app
 from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE
 from tests.notifications.support import (
@@ -75,8 +76,14 @@ class Api:
         response = await self.client.get(target, headers=headers)
         return response.status, await response.json()
 
-    async def deliver(self) -> None:
-        await self.app[WORKER].drain()
+    async def deliver(self, timeout: float = 10.0) -> None:
+        """Wait for the app's own delivery worker (running in the background, as in production)
+        to finish everything in the outbox."""
+        ledger = self.app[NOTIFICATIONS].ledger
+        deadline = time.monotonic() + timeout
+        while await ledger.open_count():
+            assert time.monotonic() < deadline, "the delivery worker did not finish in time"
+            await asyncio.sleep(0.01)
 
     async def invoke(
         self, verb: str, data: dict[str, Any], *, who: tuple[str, str], post_id: str
@@ -123,7 +130,6 @@ async def api(aiohttp_client: ClientFactory, tmp_path: Path, connector: Connecto
     await seed_channel(store, connector.url)
     settings = Settings(data_dir=tmp_path, experts_webhook_secret=SECRET)
     app = create_app(settings, store=store)
-    app[RUN_WORKER] = False
     client = await aiohttp_client(app)
     return Api(client, app, store, connector)
 
@@ -335,7 +341,6 @@ async def test_without_a_secret_the_api_is_off(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:
     app = create_app(Settings(data_dir=tmp_path))
-    app[RUN_WORKER] = False
     client = await aiohttp_client(app)
     assert (await client.post("/api/notifications", json=example())).status in (404, 405)
     assert (await client.get("/api/openapi.json")).status == 200

@@ -12,7 +12,7 @@ from tests.support import texts
 
 async def posted(world: World, incident_id: str = "2972395") -> tuple[str, dict[str, Any]]:
     await world.accept(example(incident_id=incident_id))
-    await world.worker.drain()
+    await world.drain()
     post = next(
         s for s in world.messenger.of_kind("post") if s.card and incident_id in texts(s.card)
     )
@@ -47,7 +47,7 @@ async def test_completing_a_pending_action_is_stored_shown_and_told_to_the_exper
     assert event["by"]["name"] == "Adele Vance" and page["next"] == event["cursor"]
     assert (await world.service.events(page["next"], 10))["events"] == []
     # Everyone sees it: the card is updated in place, without the personal notice.
-    await world.worker.drain()
+    await world.drain()
     update = world.messenger.of_kind("update")[-1]
     assert update.activity_id == message_id and update.card is not None
     assert "Completed by Adele Vance" in texts(update.card)
@@ -178,7 +178,7 @@ def repurposed(revision: int) -> dict[str, Any]:
 async def test_a_click_on_the_older_card_is_refused_with_the_current_card(world: World) -> None:
     message_id, _ = await posted(world)
     await world.accept(repurposed(2))
-    await world.worker.drain()  # the card in the channel now shows revision 2
+    await world.drain()  # the card in the channel now shows revision 2
     before = await snapshot(world)
     card = await world.act(
         ACTION_COMPLETE,
@@ -198,7 +198,7 @@ async def test_a_click_on_the_older_card_is_refused_even_if_the_action_is_the_sa
 ) -> None:
     message_id, _ = await posted(world)
     await world.accept(revised(2))  # a2 unchanged
-    await world.worker.drain()
+    await world.drain()
     before = await snapshot(world)
     for stale in ({"revision": 1}, {}, {"revision": "2"}, {"revision": 3}):
         card = await world.act(

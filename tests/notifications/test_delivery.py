@@ -26,7 +26,7 @@ from tests.support import texts
 async def test_three_revisions_make_one_post_updated_twice_with_two_replies(world: World) -> None:
     for revision in (1, 2, 3):
         assert (await world.accept(revised(revision))).outcome == "accepted"
-        await world.worker.drain()
+        await world.drain()
     m = world.messenger
     assert [s.kind for s in m.sent] == ["post", "update", "reply", "update", "reply"]
     post = m.of_kind("post")[0]
@@ -50,7 +50,7 @@ async def test_three_revisions_make_one_post_updated_twice_with_two_replies(worl
 async def test_revisions_queued_together_are_delivered_in_order(world: World) -> None:
     for revision in (1, 2, 3):
         await world.accept(revised(revision))
-    await world.worker.drain()
+    await world.drain()
     assert [s.kind for s in world.messenger.sent] == ["post", "update", "reply", "update", "reply"]
 
 
@@ -60,7 +60,7 @@ async def test_out_of_order_and_repeated_revisions_are_recorded_and_ignored(worl
     older = await world.accept(revised(2))
     assert again.outcome == "ignored" and "already accepted" in again.reason
     assert older.outcome == "ignored" and "not above revision 3" in older.reason
-    await world.worker.drain()
+    await world.drain()
     assert [s.kind for s in world.messenger.sent] == ["post"]
     history = (await world.doc())["history"]
     assert [(h["revision"], h["outcome"]) for h in history] == [
@@ -92,7 +92,7 @@ async def test_refused_bodies_store_nothing(world: World) -> None:
 async def test_teams_off_goes_to_the_incident_contacts_by_email(world: World) -> None:
     await seed_settings(world.store, settings_record(teams=False))
     await world.accept(example())
-    await world.worker.drain()
+    await world.drain()
     assert world.messenger.sent == []
     (mail,) = world.mailer.messages
     assert mail.to == ("secops@contoso.com",)  # incident contacts only, not service review
@@ -103,7 +103,7 @@ async def test_teams_off_goes_to_the_incident_contacts_by_email(world: World) ->
 async def test_no_channel_yet_goes_by_email(world: World) -> None:
     await remove_channel(world.store)
     await world.accept(example())
-    await world.worker.drain()
+    await world.drain()
     assert world.messenger.sent == []
     assert "isn't ready yet" in world.mailer.messages[0].text
 
@@ -117,7 +117,7 @@ async def test_retries_honour_retry_after_then_deliver(world: World) -> None:
     ]
     start = world.clock.now
     await world.accept(example())
-    await world.worker.drain()
+    await world.drain()
     assert [s.kind for s in world.messenger.sent] == ["post"]
     assert world.clock.now - start >= 42.0
     assert (await world.doc())["deliveries"]["1"]["state"] == "posted"
@@ -128,7 +128,7 @@ async def test_after_max_attempts_a_dead_letter_is_emailed_and_visible(world: Wo
         DeliveryError("unavailable", status=503, retry_after=1.0) for _ in range(5)
     ]
     await world.accept(example())
-    await world.worker.drain()
+    await world.drain()
     assert world.messenger.sent == []
     (mail,) = world.mailer.messages
     assert "couldn't post this update" in mail.text
@@ -143,7 +143,7 @@ async def test_after_max_attempts_a_dead_letter_is_emailed_and_visible(world: Wo
 async def test_a_permanent_refusal_is_dead_lettered_at_once(world: World) -> None:
     world.messenger.failures = [DeliveryError("forbidden", status=403, retry_after=None)]
     await world.accept(example())
-    await world.worker.drain()
+    await world.drain()
     assert world.messenger.calls == 1
     state = await world.service.delivery_state("2972395")
     assert state is not None and state["deadLetters"][0]["attempts"] == 1
@@ -152,9 +152,9 @@ async def test_a_permanent_refusal_is_dead_lettered_at_once(world: World) -> Non
 async def test_a_later_revision_after_a_dead_letter_starts_the_post(world: World) -> None:
     world.messenger.failures = [DeliveryError("forbidden", status=403, retry_after=None)]
     await world.accept(revised(1))
-    await world.worker.drain()
+    await world.drain()
     await world.accept(revised(2))
-    await world.worker.drain()
+    await world.drain()
     assert [s.kind for s in world.messenger.sent] == ["post"]
     assert (await world.doc())["post"]["revision"] == 2
 
@@ -177,14 +177,14 @@ async def test_restart_after_the_post_was_recorded_does_not_post_again(
     await world.accept(example())
     monkeypatch.setattr(ledger, "commit", killed_before_done)
     with pytest.raises(Killed):
-        await world.new_worker().run_once()
+        await world.run_once(world.new_worker())
     monkeypatch.setattr(ledger, "commit", commit)
     assert (await world.doc())["post"]["activityId"]
     assert await world.service.ledger.open_count() == 1
 
     restarted = world.new_worker()
     assert await restarted.recover() == 1
-    await restarted.drain()
+    await world.drain(restarted)
     assert [s.kind for s in world.messenger.sent] == ["post"]
     assert await world.service.ledger.open_count() == 0
 
@@ -199,17 +199,17 @@ async def test_restart_before_the_post_posts_exactly_once(
     original = world.messenger.post_to_channel
     monkeypatch.setattr(world.messenger, "post_to_channel", killed_post)
     with pytest.raises(Killed):
-        await world.new_worker().run_once()
+        await world.run_once(world.new_worker())
     monkeypatch.setattr(world.messenger, "post_to_channel", original)
     restarted = world.new_worker()
     await restarted.recover()
-    await restarted.drain()
+    await world.drain(restarted)
     assert [s.kind for s in world.messenger.sent] == ["post"]
 
 
 async def test_restart_between_update_and_reply_sends_one_reply(world: World) -> None:
     await world.accept(revised(1))
-    await world.worker.drain()
+    await world.drain()
     await world.accept(revised(2))
     original = world.messenger.send
 
@@ -218,11 +218,11 @@ async def test_restart_between_update_and_reply_sends_one_reply(world: World) ->
 
     world.messenger.send = killed_send  # type: ignore[method-assign]
     with pytest.raises(Killed):
-        await world.new_worker().run_once()
+        await world.run_once(world.new_worker())
     world.messenger.send = original  # type: ignore[method-assign]
     restarted = world.new_worker()
     await restarted.recover()
-    await restarted.drain()
+    await world.drain(restarted)
     assert [s.kind for s in world.messenger.sent] == ["post", "update", "reply"]
     doc = await world.doc()
     assert doc["deliveries"]["2"]["replyId"]
@@ -230,10 +230,10 @@ async def test_restart_between_update_and_reply_sends_one_reply(world: World) ->
 
 async def test_a_deleted_post_is_started_again(world: World) -> None:
     await world.accept(revised(1))
-    await world.worker.drain()
+    await world.drain()
     world.messenger.failures = [DeliveryError("not found", status=404, retry_after=None)]
     await world.accept(revised(2))
-    await world.worker.drain()
+    await world.drain()
     assert [s.kind for s in world.messenger.sent] == ["post", "post"]
     doc = await world.doc()
     assert doc["post"]["revision"] == 2 and len(doc["lostPosts"]) == 1
@@ -261,7 +261,7 @@ async def test_a_deleted_channel_is_repaired_and_meanwhile_email_is_used(world: 
     )
     world.messenger.failures = [DeliveryError("forbidden", status=403, retry_after=None)]
     await world.accept(example())
-    await worker.drain()
+    await world.drain(worker)
     assert reports == [(TENANT, 403)]
     (mail,) = world.mailer.messages
     assert "isn't ready yet" in mail.text

@@ -21,7 +21,9 @@ from tests.notifications.support import (
     BOT_ID,
     FakeClock,
     RecordingMailer,
+    drain,
     revised,
+    run_once,
     seed_channel,
     seed_settings,
 )
@@ -64,8 +66,8 @@ async def test_everything_is_delivered_in_order_without_duplicates(
         for incident in INCIDENTS:
             accepted = await service.accept(f"w-{incident}-{revision}", revised(revision, incident))
             assert accepted.outcome == "accepted"
-        await worker.run_once()
-    await worker.drain()
+        await run_once(worker, service.ledger)
+    await drain(worker, service.ledger, clock)
 
     assert flaky.faults > 20, "the stand-in should have refused a good share of the calls"
     assert mailer.messages == []
@@ -109,7 +111,7 @@ async def test_each_worker_attempt_is_one_http_call(tmp_path: Path) -> None:
             sleep=clock.sleep,
         )
         await service.accept("w-1", revised(1))
-        await worker.drain()
+        await drain(worker, service.ledger, clock)
         assert down.calls == 3
         state = await service.delivery_state("2972395")
         assert state is not None and state["deliveries"]["1"]["state"] == "deadLettered"

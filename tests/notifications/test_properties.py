@@ -22,7 +22,7 @@ from bot.errors import ValidationError
 from bot.notifications.model import BodyError, load_json, validate_notification
 from bot.notifications.signing import WebhookVerifier, new_secret
 from bot.storage.sqlite import SqliteStore
-from bot.transport.notifications_api import NOTIFICATIONS, RUN_WORKER
+from bot.transport.notifications_api import NOTIFICATIONS
 from bot.transport.web import create_app
 from tests.notifications.support import SECRET, example, seed_channel, seed_settings
 
@@ -88,7 +88,6 @@ async def client(aiohttp_client: ClientFactory, tmp_path: Path) -> TestClient[An
     await seed_settings(store)
     await seed_channel(store)
     app = create_app(Settings(data_dir=tmp_path, experts_webhook_secret=SECRET), store=store)
-    app[RUN_WORKER] = False
     return await aiohttp_client(app)
 
 
