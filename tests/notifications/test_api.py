@@ -18,7 +18,9 @@ from aiohttp.test_utils import TestClient
 from bot.config import Settings
 from bot.notifications.service import incident_key
 from bot.notifications.signing import WebhookVerifier, request_line
+from bot.notifications.worker import DeliveryWorker
 from bot.storage.sqlite import SqliteStore
+from bot.transport import notifications_api
 from bot.transport.notifications_api import NOTIFICATIONS
 from bot.transport.web import create_app
 from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE
@@ -344,3 +346,11 @@ async def test_without_a_secret_the_api_is_off(
     client = await aiohttp_client(app)
     assert (await client.post("/api/notifications", json=example())).status in (404, 405)
     assert (await client.get("/api/openapi.json")).status == 200
+
+
+def test_the_wiring_has_no_test_only_hooks() -> None:
+    """Nothing in the product to switch the worker off or swap its messenger for tests: the
+    tests drive the worker through what its run loop uses (``DeliveryWorker.process``)."""
+    keys = {name for name, key in vars(notifications_api).items() if isinstance(key, web.AppKey)}
+    assert keys == {"NOTIFICATIONS", "VERIFIER"}
+    assert not hasattr(DeliveryWorker, "run_once") and not hasattr(DeliveryWorker, "drain")
