@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.graph.errors import GraphBadRequest, GraphNotFound
-from bot.graph.http import ApiClient
+from bot.graph.http import ApiClient, ApiResponse
 from bot.provisioning.ports import (
     ChannelInfo,
     OperationState,
@@ -38,6 +38,17 @@ def _group_info(group: dict[str, Any]) -> TeamInfo:
         provisioned="Team" in options,
         visibility=str(group.get("visibility") or ""),
     )
+
+
+def _creation(response: ApiResponse) -> TeamCreation:
+    """A 202 to ``POST /teams``: the team id from ``Content-Location`` (or ``Location``), and
+    the operation to poll."""
+    location = response.headers.get("Location", "")
+    content_location = response.headers.get("Content-Location", "")
+    team_id = team_id_from(content_location) or team_id_from(location)
+    if not team_id and isinstance(response.body, dict):
+        team_id = str(response.body.get("id") or "")
+    return TeamCreation(team_id=team_id, operation=location)
 
 
 def team_id_from(location: str) -> str:
@@ -79,6 +90,16 @@ class GraphTeamsProvisioner:
                 best = info
         return best
 
+    async def get_group(self, group_id: str) -> TeamInfo | None:
+        try:
+            group = await self._graph.get(
+                f"groups/{self._seg(group_id)}",
+                params={"$select": "id,displayName,visibility,resourceProvisioningOptions"},
+            )
+        except (GraphNotFound, GraphBadRequest):
+            return None
+        return _group_info(group)
+
     async def get_team(self, team_id: str) -> TeamInfo | None:
         try:
             team = await self._graph.get(
@@ -113,12 +134,24 @@ class GraphTeamsProvisioner:
             },
             creates=True,
         )
-        location = response.headers.get("Location", "")
-        content_location = response.headers.get("Content-Location", "")
-        team_id = team_id_from(content_location) or team_id_from(location)
-        if not team_id and isinstance(response.body, dict):
-            team_id = str(response.body.get("id") or "")
-        return TeamCreation(team_id=team_id, operation=location)
+        return _creation(response)
+
+    async def create_team_from_group(self, group_id: str) -> TeamCreation:
+        """``POST /teams`` with ``group@odata.bind`` ("Create a team from group" in Create team):
+        the same 202 and ``teamsAsyncOperation`` as a new team, with the Team.Create permission
+        (``PUT /groups/{id}/team``, the older way, needs Group.ReadWrite.All)."""
+        root = self._graph.base_url
+        response = await self._graph.request(
+            "POST",
+            "teams",
+            json={
+                "template@odata.bind": f"{root}/teamsTemplates('standard')",
+                "group@odata.bind": f"{root}/groups('{self._seg(group_id)}')",
+            },
+            creates=True,
+        )
+        creation = _creation(response)
+        return TeamCreation(team_id=creation.team_id or group_id, operation=creation.operation)
 
     async def operation(self, location: str) -> OperationState:
         body = await self._graph.get(location)

@@ -27,8 +27,10 @@ from bot.provisioning.ports import OperationState
 # The application permissions each call needs (least privileged), named when Graph doesn't.
 CALL_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "find_team": ("GroupMember.Read.All",),
+    "get_group": ("GroupMember.Read.All",),
     "get_team": ("Team.ReadBasic.All",),
     "create_team": ("Team.Create",),
+    "create_team_from_group": ("Team.Create",),
     "operation": ("Team.ReadBasic.All",),
     "unarchive_team": ("TeamSettings.ReadWrite.All",),
     "find_channel": ("Channel.ReadBasic.All",),
@@ -293,7 +295,8 @@ def classify(exc: BaseException, step: int) -> Verdict:
         return Verdict(group_creation_disabled(step, rid), False)
     if call == "install_app" and _APP_POLICY.search(text):
         return Verdict(app_blocked(step, rid), False)
-    if _LICENSE.search(text) and call in ("create_team", "install_app", "create_channel"):
+    licensed_calls = ("create_team", "create_team_from_group", "install_app", "create_channel")
+    if _LICENSE.search(text) and call in licensed_calls:
         return Verdict(no_teams_license(step, rid), False)
     if isinstance(error, GraphForbidden):
         named = error.required_permissions() or CALL_PERMISSIONS.get(call, ())

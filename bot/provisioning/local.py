@@ -37,9 +37,15 @@ class LocalTeamsProvisioner:
     async def get_team(self, team_id: str) -> TeamInfo | None:
         return self._team if team_id.lower() == self._team.id.lower() else None
 
+    async def get_group(self, group_id: str) -> TeamInfo | None:
+        return await self.get_team(group_id)
+
     async def create_team(self, name: str, description: str, owner_id: str) -> TeamCreation:
         self._created = True
         return TeamCreation(team_id=self._team.id, operation="", thread_id=self._team.thread_id)
+
+    async def create_team_from_group(self, group_id: str) -> TeamCreation:
+        return await self.create_team(self._team.name, "", "")
 
     async def operation(self, location: str) -> OperationState:
         return OperationState(status="succeeded", team_id=self._team.id)

@@ -69,8 +69,18 @@ class TeamsProvisioner(Protocol):
         """The team, or None if it doesn't exist (deleted, or not a team yet)."""
         ...
 
+    async def get_group(self, group_id: str) -> TeamInfo | None:
+        """The team's Microsoft 365 group (``provisioned`` when it has its team), or None if it
+        doesn't exist: what a failed team creation leaves behind."""
+        ...
+
     async def create_team(self, name: str, description: str, owner_id: str) -> TeamCreation:
         """Ask for a private team from the standard template, with ``owner_id`` as owner."""
+        ...
+
+    async def create_team_from_group(self, group_id: str) -> TeamCreation:
+        """Ask for a team (standard template) on an existing group that has none; it keeps the
+        group's name, visibility, owners and members."""
         ...
 
     async def operation(self, location: str) -> OperationState:

@@ -16,6 +16,8 @@ Guarantees and limits:
   new group may not be listed yet, and the channel and the installation are looked up first.
 * Only the team whose id it stored, or a *private* team found by its name, is used: a team by
   that name that isn't private (someone else's) stops the saga with a known failure.
+* A failed creation's group is kept (``team_id``): Retry makes it the team rather than leave it
+  orphaned and create another group by the same name.
 * The welcome post is sent at least once: a crash right after posting it, before it is
   recorded, posts it again (the Bot Connector has no idempotency key).
 """
@@ -642,20 +644,28 @@ class ProvisioningService:
                 return await self._team_ready(run, record.team_id, team.thread_id)
             if record.operation:
                 return await self._poll_creation(run)
-            if record.create_requested_at:
+            group = await self._call("get_group", provisioner.get_group(record.team_id))
+            if group is None:
+                log.warning("the Defender Experts team was deleted: creating it again")
+                await run.save(**_forget_team())
+            elif group.provisioned or record.create_requested_at:
                 return await self._wait_for_team(run)
-            log.warning("the Defender Experts team was deleted: creating it again")
-            await run.save(**_forget_team())
+            else:
+                # What a failed creation left: the group, without its team.
+                return await self._team_from_group(run)
         found = await self._find_team(run)
         if found is not None and not found.private:
             # Someone else's team (or a public one): never post incidents there.
             raise KnownFailure(failures.team_not_private(int(Step.CREATE_TEAM)))
         if found is not None and found.provisioned:
             return await self._team_ready(run, found.id, found.thread_id)
-        if found is not None and run.rec.create_requested_at:
-            # Our request was sent before a restart: its group exists, the team will follow.
+        if found is not None:
+            # A private group by that name, still without its team.
             await run.save(team_id=found.id, operation_polls=0)
-            return await self._wait_for_team(run)
+            if run.rec.create_requested_at:
+                # Our request was sent before a restart: its group exists, the team will follow.
+                return await self._wait_for_team(run)
+            return await self._team_from_group(run)
         owner = run.rec.requested_by.get("id", "")
         await run.save(create_requested_at=self._clock().isoformat(), operation_polls=0)
         try:
@@ -674,6 +684,25 @@ class ProvisioningService:
         )
         if not creation.operation:
             return await self._team_ready(run, creation.team_id, creation.thread_id)
+        return await self._poll_creation(run)
+
+    async def _team_from_group(self, run: _Run) -> bool:
+        """Make the stored group a team, rather than leave it behind and create another."""
+        log.info("making the Defender Experts team's existing group a team")
+        await run.save(create_requested_at=self._clock().isoformat(), operation_polls=0)
+        try:
+            creation = await self._call(
+                "create_team_from_group", self._provisioner.create_team_from_group(run.rec.team_id)
+            )
+        except StepError as exc:
+            if isinstance(exc.error, GraphConflict):  # it has its team, or one is on its way
+                return await self._wait_for_team(run)
+            if _refused(exc):
+                await run.save(create_requested_at="")
+            raise
+        await run.save(operation=creation.operation, operation_polls=0)
+        if not creation.operation:
+            return await self._team_ready(run, run.rec.team_id, creation.thread_id)
         return await self._poll_creation(run)
 
     async def _find_team(self, run: _Run) -> TeamInfo | None:
@@ -727,13 +756,17 @@ class ProvisioningService:
                 return await self._team_ready(run, state.team_id or run.rec.team_id, "")
             if state.status == "failed":
                 failure = failures.operation_failed(int(Step.CREATE_TEAM), state)
-                await run.save(**_forget_team())
+                # Keep the group id: Retry makes that group a team instead of another group.
+                await run.save(operation="", operation_polls=0, create_requested_at="")
                 raise KnownFailure(failure)
             await run.save(operation_polls=polls)
 
     async def _wait_for_team(self, run: _Run) -> bool:
+        """Wait for the team of the stored group, which a request already sent will create."""
         while True:
             if run.rec.operation_polls >= self._max_polls:
+                # Retry then asks for the team again, in case the request never ran.
+                await run.save(create_requested_at="", operation_polls=0)
                 raise KnownFailure(failures.timed_out(int(Step.CREATE_TEAM)))
             await self._sleep(self._poll_seconds)
             team = await self._call("get_team", self._provisioner.get_team(run.rec.team_id))

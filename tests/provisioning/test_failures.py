@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bot.graph.clients import MicrosoftApis
 from bot.messaging import DeliveryError
 from bot.onboarding.model import ServiceSettings
 from bot.provisioning.failures import classify
@@ -15,10 +16,11 @@ from bot.provisioning.target import channel_target
 from bot.storage.memory import MemoryStore
 from cards import to_json
 from cards.provisioning import RETRY
-from tests.provisioning.conftest import ServiceFactory
+from tests.provisioning.conftest import ServiceFactory, graph_provisioner
 from tests.provisioning.support import (
     ADMIN,
     TEAMS_ON,
+    CrashAfter,
     FakeMessenger,
     card_action,
     installation,
@@ -77,6 +79,9 @@ async def test_group_creation_disabled(
     microsoft.graph.group_creation = "enabled"
     await finish(service)
     assert len(microsoft.graph.team_named(TEAM_NAME)) == 1
+    assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1
+    # A failed operation leaves its group: Retry makes that group the team.
+    assert microsoft.graph.teams_from_groups == (1 if how == "operation" else 0)
 
 
 @pytest.mark.parametrize("visibility", ["Public", "HiddenMembership"])
@@ -124,6 +129,7 @@ async def test_app_blocked_by_a_permission_policy(
     microsoft.graph.app_blocked = False
     await finish(service)
     assert microsoft.graph.teams_created == 1 and microsoft.graph.channels_created == 1
+    assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1
 
 
 async def test_a_missing_teams_license(
@@ -137,8 +143,77 @@ async def test_a_missing_teams_license(
     result = await stopped(service, store)
     assert result["failure"].kind == "no_teams_license"
     assert "Microsoft Teams license" in texts(messenger.progress())
+    assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1  # the failed team's group
+
+    await service.on_card_action(card_action(RETRY))  # too early: still no license
+    await service.wait_idle()
+    record = await service.record(TENANT)
+    assert record is not None and record.failure is not None
+    assert record.failure.kind == "no_teams_license"
+    assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1
+
     microsoft.graph.unlicensed.clear()
     await finish(service)
+    assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1
+    assert microsoft.graph.teams_created == 1 and microsoft.graph.teams_from_groups == 2
+
+
+async def test_a_crash_after_asking_for_the_team_of_the_failed_group(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft, apis: MicrosoftApis
+) -> None:
+    microsoft.graph.unlicensed.add(ALEX)
+    await stopped(make_service(), store)
+    microsoft.graph.unlicensed.clear()
+    dying = make_service(provisioner=CrashAfter(graph_provisioner(apis), "create_team_from_group"))
+    await dying.on_card_action(card_action(RETRY))
+    await dying.wait_idle()
+    await dying.close()
+    assert microsoft.graph.teams_from_groups == 1
+
+    restarted = make_service()
+    await restarted.start()
+    await restarted.wait_idle()
+    record = await restarted.record(TENANT)
+    assert record is not None and record.status is Status.WAITING, record.failure
+    assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1
+    assert microsoft.graph.teams_from_groups == 1
+    assert len(microsoft.graph.team_named(TEAM_NAME)) == 1
+
+
+async def test_a_failed_creations_group_deleted_before_retry(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+) -> None:
+    microsoft.graph.unlicensed.add(ALEX)
+    service = make_service()
+    await stopped(service, store)
+    (orphan,) = microsoft.graph.groups_named(TEAM_NAME)
+    del microsoft.graph.groups[orphan["id"]]  # an admin cleaned it up
+    microsoft.graph.unlicensed.clear()
+    await finish(service)
+    (group,) = microsoft.graph.groups_named(TEAM_NAME)
+    assert group["id"] != orphan["id"] and len(microsoft.graph.team_named(TEAM_NAME)) == 1
+    assert microsoft.graph.teams_created == 2 and microsoft.graph.teams_from_groups == 0
+
+
+async def test_a_private_group_found_without_its_team_becomes_the_team(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+) -> None:
+    """Left by a failed creation whose id wasn't kept (before the saga kept it)."""
+    group = microsoft.graph.add_group(
+        "5b8e2d1c-0000-4e5f-8a9b-0c1d2e3f4a77",
+        TEAM_NAME,
+        security=False,
+        unified=True,
+        visibility="Private",
+    )
+    group["owners"] = {ALEX}
+    service = make_service()
+    await remember_admin_chat(store)
+    await service.request(TENANT, ADMIN)
+    await finish(service)
+    (team,) = microsoft.graph.team_named(TEAM_NAME)
+    assert team.group_id == group["id"] and len(microsoft.graph.groups_named(TEAM_NAME)) == 1
+    assert microsoft.graph.teams_created == 0 and microsoft.graph.teams_from_groups == 1
 
 
 @pytest.mark.parametrize(
@@ -169,6 +244,7 @@ async def test_403_names_the_missing_graph_permissions(
     assert failure.request_id
     microsoft.graph.granted.add(permission)
     await finish(service)
+    assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1
 
 
 async def test_the_app_missing_from_the_catalog(
@@ -191,6 +267,7 @@ async def test_a_failed_operation_and_a_slow_one(
         operation.at = 0
     await finish(service)
     assert microsoft.graph.teams_created == 1  # the slow team, not a second one
+    assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1
 
 
 async def test_bad_credentials(

@@ -6,7 +6,8 @@
 * Teams: ``POST /teams`` answers 202 with ``Location: /teams('{id}')/operations('{op}')`` and
   ``Content-Location: /teams('{id}')``; the group exists at once, and the team once its
   ``teamsAsyncOperation`` has moved through notStarted, inProgress and succeeded (one state per
-  poll). Channels, ``installedApps``, archive state and unarchive (202 + operation).
+  poll). With ``group@odata.bind`` it makes an existing group (with an owner, without a team) a
+  team the same way. Channels, ``installedApps``, archive state and unarchive (202 + operation).
 * Directory lag (``listing_lag``): a new team's group can be missing from ``GET /groups``
   listings for a while, as Microsoft Entra ID is eventually consistent.
 * ``POST /users/{id}/sendMail`` answers 202.
@@ -133,6 +134,8 @@ class GraphStandIn(StandIn):
     listings (``GET /groups/{id}`` finds it at once)."""
     unlisted: dict[str, int] = field(default_factory=dict)
     teams_created: int = 0
+    """``POST /teams`` that made a new group; ``teams_from_groups`` made an existing one a team."""
+    teams_from_groups: int = 0
     channels_created: int = 0
     apps_installed: int = 0
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -472,6 +475,8 @@ class GraphStandIn(StandIn):
         template = str(body.get("template@odata.bind", ""))
         if not template.endswith("teamsTemplates('standard')"):
             return error(400, "BadRequest", "Invalid bind property name template in request.")
+        if "group@odata.bind" in body:
+            return self._team_from_group(body)
         owners = [
             m
             for m in body.get("members") or []
@@ -511,6 +516,7 @@ class GraphStandIn(StandIn):
         self.teams_created += 1
         operation = Operation(str(uuid.uuid4()), group_id, self.operation_steps)
         owner_id = str(self._user(owner.group(1))["id"])  # type: ignore[index]
+        self.groups[group_id]["owners"] = {owner_id}
         if self.group_creation == "operation":
             operation.steps = ("notStarted", "failed")
             operation.error = {
@@ -522,6 +528,47 @@ class GraphStandIn(StandIn):
             operation.error = {
                 "code": "BadRequest",
                 "message": f"User '{owner_id}' doesn't have a valid Microsoft Teams license.",
+            }
+        self.operations[operation.id] = operation
+        return web.Response(
+            status=202,
+            headers={
+                "Location": f"/teams('{group_id}')/operations('{operation.id}')",
+                "Content-Location": f"/teams('{group_id}')",
+            },
+        )
+
+    def _team_from_group(self, body: dict[str, Any]) -> web.Response:
+        """Create team, "create a team from group": the team takes the group's name, visibility
+        and members, so those can't be given; the group needs an owner and no team yet."""
+        bind = re.search(r"groups\('([^']+)'\)$", str(body.get("group@odata.bind", "")))
+        if bind is None:
+            return error(400, "BadRequest", "Invalid bind property name group in request.")
+        given = [k for k in ("displayName", "visibility", "members") if k in body]
+        if given:
+            return error(
+                400, "BadRequest", f"'{given[0]}' can't be set when creating a team from a group."
+            )
+        group = self.groups.get(bind.group(1))
+        if group is None:
+            return error(404, "NotFound", f"Group '{bind.group(1)}' was not found.")
+        group_id = str(group["id"])
+        busy = any(
+            o.team_id == group_id and o.kind == "createTeam" and o.status not in ("failed",)
+            for o in self.operations.values()
+        )
+        if group_id in self.teams or busy:
+            return error(409, "Conflict", "The group already has a team.")
+        if not group.get("owners"):
+            return error(400, "BadRequest", "The group must have at least one owner.")
+        self.teams_from_groups += 1
+        operation = Operation(str(uuid.uuid4()), group_id, self.operation_steps)
+        unlicensed = sorted(set(group["owners"]) & self.unlicensed)
+        if unlicensed:
+            operation.steps = ("notStarted", "inProgress", "failed")
+            operation.error = {
+                "code": "BadRequest",
+                "message": f"User '{unlicensed[0]}' doesn't have a valid Microsoft Teams license.",
             }
         self.operations[operation.id] = operation
         return web.Response(
@@ -744,7 +791,7 @@ class GraphStandIn(StandIn):
 
 
 def _public(obj: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in ("members", "deleted")}
+    return {k: v for k, v in obj.items() if k not in ("members", "owners", "deleted")}
 
 
 def _select(obj: dict[str, Any], select: str | None) -> dict[str, Any]:
