@@ -266,3 +266,25 @@ async def test_a_deleted_channel_is_repaired_and_meanwhile_email_is_used(world: 
     (mail,) = world.mailer.messages
     assert "isn't ready yet" in mail.text
     assert (await world.doc())["deliveries"]["1"]["state"] == "emailed"
+
+
+@pytest.mark.parametrize("status", [412, 429, 502, 504])
+async def test_retry_after_is_honoured_whatever_the_retryable_status(
+    world: World, status: int
+) -> None:
+    world.messenger.failures = [DeliveryError("retry later", status=status, retry_after=90.0)]
+    start = world.clock.now
+    await world.accept(example())
+    await world.drain()
+    assert [s.kind for s in world.messenger.sent] == ["post"] and world.messenger.calls == 2
+    assert world.clock.now - start == pytest.approx(90.0, abs=0.01)
+
+
+@pytest.mark.parametrize("status", [412, 502, 504])
+async def test_without_retry_after_the_backoff_is_short(world: World, status: int) -> None:
+    world.messenger.failures = [DeliveryError("retry later", status=status, retry_after=None)]
+    start = world.clock.now
+    await world.accept(example())
+    await world.drain()
+    assert [s.kind for s in world.messenger.sent] == ["post"]
+    assert world.clock.now - start <= 1.0  # full jitter on a 1 s base: the first retry

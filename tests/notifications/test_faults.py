@@ -118,3 +118,44 @@ async def test_each_worker_attempt_is_one_http_call(tmp_path: Path) -> None:
         assert len(mailer.messages) == 1
         await service.ledger.close()
     await store.close()
+
+
+@pytest.mark.parametrize("status", [412, 429, 502, 504])
+async def test_retry_after_is_honoured_on_every_retryable_status(
+    tmp_path: Path, status: int
+) -> None:
+    """Over HTTP: the connector's Retry-After on a 412, 502 or 504 (not only a 429) reaches the
+    outbox, which waits exactly that long (on the virtual clock) before the one retry."""
+    async with ConnectorStandIn(script=[(status, "37")]) as connector:
+        store = SqliteStore(tmp_path / "bot.sqlite3")
+        await seed_settings(store)
+        await seed_channel(store, connector.url)
+        clock = FakeClock()
+        directory = DemoTenantDirectory.load()
+        onboarding = OnboardingService(store, directory)
+        service = build_notification_service(store, directory, onboarding, clock=clock)
+        settings = Settings(data_dir=tmp_path, notify_max_attempts=3)
+        worker = build_delivery_worker(
+            settings,
+            service,
+            store,
+            onboarding,
+            notification_messenger(settings, BOT_ID),
+            mailer=RecordingMailer(),
+            clock=clock,
+            monotonic=clock,
+            sleep=clock.sleep,
+        )
+        await service.accept("w-1", revised(1))
+        start = clock.now
+        assert await run_once(worker, service.ledger) == 1  # answered `status`
+        state = await service.delivery_state("2972395")
+        assert state is not None
+        (message,) = state["outbox"]
+        assert message["state"] == "pending" and f"HTTP {status}" in message["lastError"]
+        assert message["availableAt"] - start == pytest.approx(37.0)
+        await drain(worker, service.ledger, clock)
+        assert connector.calls == 2 and len(connector.posts_of("2972395")) == 1
+        assert clock.now - start == pytest.approx(37.0, abs=0.01)
+        await service.ledger.close()
+    await store.close()

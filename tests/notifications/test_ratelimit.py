@@ -107,3 +107,24 @@ async def test_the_margin_keeps_a_little_more_than_the_documented_distance() -> 
 def test_replies_count_on_their_channel() -> None:
     assert thread_of("19:abc@thread.tacv2;messageid=17") == "19:abc@thread.tacv2"
     assert thread_of("a:personal") == "a:personal"
+
+
+async def test_the_1801st_call_in_an_hour_waits_until_the_hour_has_passed() -> None:
+    clock = FakeClock(0.0)
+    limiter = TeamsRateLimiter(clock=clock, sleep=clock.sleep, margin=False)
+    starts = await run(limiter, clock, [("t", "c")] * 1801)
+    # 1,800 fit in the hour (paced by the 60-in-30-s window: about 870 s)...
+    assert starts[1799] < 900.0
+    # ...and the next one waits for the first of them to leave the hour, not just 30 s.
+    assert starts[1800] == starts[0] + 3600.0
+    assert starts[1800] - starts[1799] > 2700.0
+    # The hour is per thread: another thread of the same tenant goes at once.
+    assert limiter.try_acquire("t", "c2") == 0.0
+
+
+async def test_the_hourly_window_keeps_its_margin_too() -> None:
+    clock = FakeClock(0.0)
+    limiter = TeamsRateLimiter(clock=clock, sleep=clock.sleep)
+    starts = await run(limiter, clock, [("t", "c")] * 1801)
+    assert starts[1800] >= starts[0] + 3600.0 * 1.02 + 0.05 - 1e-6
+    assert starts[1800] <= starts[0] + 3600.0 * 1.02 + 0.05 + 1e-6

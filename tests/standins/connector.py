@@ -5,7 +5,9 @@
 * ``POST /v3/conversations/{id}/activities[/{activityId}]`` sends (a thread reply when the id
   carries ``;messageid=``); ``PUT /v3/conversations/{id}/activities/{activityId}`` updates.
 * Fault injection: ``fault_rate`` of the calls answer one of ``fault_statuses`` (429 with
-  ``Retry-After``) *before* doing anything, from a seeded random source. ``hold()`` makes calls
+  ``Retry-After``) *before* doing anything, from a seeded random source; ``script`` lists the
+  answers of the next calls, in order (a status and, if not None, its ``Retry-After``), before
+  any random fault. ``hold()`` makes calls
   wait until ``release()``. ``enforce_limits`` answers 429 when a thread goes over Teams'
   documented per-thread limits, and counts those violations.
 """
@@ -85,6 +87,7 @@ class ConnectorStandIn:
     fault_rate: float = 0.0
     fault_statuses: Sequence[int] = (429, 500)
     retry_after: str = "0"
+    script: list[tuple[int, str | None]] = field(default_factory=list)
     seed: int = 4
     enforce_limits: bool = False
     ops: list[Op] = field(default_factory=list)
@@ -147,6 +150,14 @@ class ConnectorStandIn:
     async def _gatekeeper(self, thread: str) -> web.Response | None:
         await self._gate.wait()
         self.calls += 1
+        if self.script:
+            self.faults += 1
+            status, after = self.script.pop(0)
+            return web.json_response(
+                {"error": {"code": "Scripted", "message": f"scripted {status}"}},
+                status=status,
+                headers={"Retry-After": after} if after is not None else {},
+            )
         if self.fault_rate and self._rng.random() < self.fault_rate:
             self.faults += 1
             status = self._rng.choice(list(self.fault_statuses))
