@@ -3,10 +3,16 @@
 A settings listener queues one email per newly added contact (key
 ``mail/outbox/{tenant}/{version}-{purpose}-{contact}``; queuing the same contact twice is a
 no-op), and returns at once: sending never blocks, or undoes, the settings change. A background
-worker sends due emails and deletes them from the outbox, retries failures with capped
-exponential backoff (an email that keeps failing stays there with ``state: failed``), and
-resumes queued emails after a restart. An email is sent at least once: a crash between the
-send and its removal from the outbox sends it again.
+worker sends due emails and deletes them from the outbox, and resumes queued emails after a
+restart. An email is sent at least once: a crash between the send and its removal from the
+outbox sends it again.
+
+Failures: a retryable one (Graph's ``retryable`` errors: throttling, 5xx, no answer; connection
+errors) is tried again with capped exponential backoff, each email at its own next-attempt time;
+while it waits, :meth:`ContactMailService.kick` (a new email) wakes the worker at once. Any other
+failure (a 403 for a missing Mail.Send permission, a refused recipient) isn't retried: the email
+stays in the outbox with ``state: failed``, the error and the permissions Graph names, and is
+logged once at error level. So does an email that kept failing.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.errors import ConcurrencyError
+from bot.graph.errors import GraphError, GraphForbidden
 from bot.logsafe import safe
 from bot.mail.ports import Mailer, MailMessage
 from bot.mail.templates import contact_added
@@ -58,7 +65,7 @@ class ContactMailService:
         self._policy = policy
         self._rand = rand
         self._worker: asyncio.Task[None] | None = None
-        self._again = False
+        self._wake = asyncio.Event()
 
     async def on_settings(
         self, tenant_id: str, record: SettingsRecord, previous: ServiceSettings, actor: Actor
@@ -96,10 +103,12 @@ class ContactMailService:
         }
 
     def kick(self) -> None:
-        """Make sure the worker runs (now, or right after its current pass)."""
+        """A new email is queued: send it now. Starts the worker, or wakes it from waiting for
+        a retry (or makes it look again right after its current pass)."""
         if self._worker is not None and not self._worker.done():
-            self._again = True
+            self._wake.set()
             return
+        self._wake.clear()
         self._worker = asyncio.get_running_loop().create_task(self._work())
 
     async def start(self) -> None:
@@ -120,16 +129,28 @@ class ContactMailService:
     async def _work(self) -> None:
         try:
             while True:
-                self._again = False
+                self._wake.clear()
                 wait = await self.drain()
-                if wait is None and not self._again:
-                    return
-                if wait:
-                    await self._sleep(wait)
+                if self._wake.is_set():
+                    continue  # kicked during the pass: look again at once
+                if wait is None:
+                    return  # nothing pending; the next kick() starts a worker again
+                await self._pause(wait)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("contact email worker stopped")
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait until the next retry is due, or until kick() says a new email is queued."""
+        woken = asyncio.ensure_future(self._wake.wait())
+        timer = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait({woken, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (woken, timer):
+                waiter.cancel()
+            await asyncio.gather(woken, timer, return_exceptions=True)
 
     async def drain(self) -> float | None:
         """Send every due email once. Returns seconds until the next retry, or None if done."""
@@ -154,8 +175,20 @@ class ContactMailService:
                 attempts = int(value.get("attempts", 0)) + 1
                 value["attempts"] = attempts
                 value["lastError"] = safe(f"{type(exc).__name__}: {exc}", 300)
-                if attempts >= self._policy.attempts:
-                    value["state"] = "failed"
+                if not retryable(exc):
+                    permissions = _missing_permissions(exc)
+                    value.update(
+                        state="failed",
+                        failedAt=self._clock().isoformat(),
+                        missingPermissions=list(permissions),
+                    )
+                    log.error(
+                        "a contact email can't be sent, and won't be retried: %s%s",
+                        value["lastError"],
+                        _what_to_do(exc, permissions),
+                    )
+                elif attempts >= self._policy.attempts:
+                    value.update(state="failed", failedAt=self._clock().isoformat())
                     log.error(
                         "gave up sending a contact email after %d attempts: %s",
                         attempts,
@@ -178,3 +211,27 @@ class ContactMailService:
             with contextlib.suppress(ConcurrencyError):
                 await self._store.write(key, value, etag=item.etag)
         return next_wait
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether trying again later may help: Graph says so (429, 5xx, no answer), or the
+    connection failed. A refusal (403, 400) or an unexpected error won't go away by itself."""
+    if isinstance(exc, GraphError):
+        return exc.retryable
+    return isinstance(exc, ConnectionError | TimeoutError)
+
+
+def _missing_permissions(exc: BaseException) -> tuple[str, ...]:
+    if isinstance(exc, GraphForbidden):
+        return exc.required_permissions() or ("Mail.Send",)
+    return ()
+
+
+def _what_to_do(exc: BaseException, permissions: tuple[str, ...]) -> str:
+    if not isinstance(exc, GraphForbidden):
+        return ""
+    return (
+        f". Grant the app the Microsoft Graph application permission {' or '.join(permissions)} "
+        "(with admin consent), and check that the Exchange application access policy lets it "
+        "send as MAIL_SENDER"
+    )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
@@ -55,12 +58,61 @@ class FakeTime:
         self.now += timedelta(seconds=seconds)
 
 
+class ManualTime(FakeTime):
+    """A clock whose sleeps last until the test moves time on with :meth:`advance`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (self.now + timedelta(seconds=seconds), woken)
+        self.sleepers.append(entry)
+        try:
+            await woken
+        finally:
+            self.sleepers.remove(entry)
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+        for due, woken in self.sleepers:
+            if due <= self.now and not woken.done():
+                woken.set_result(None)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the event loop run until the condition holds (no clock involved)."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
 def mail_service(store: MemoryStore, mailer: Any, time: FakeTime, **kw: Any) -> ContactMailService:
     return ContactMailService(store, mailer, clock=time, sleep=time.sleep, **kw)
 
 
 def record(version: int, *contacts: Contact) -> SettingsRecord:
     return SettingsRecord(version=version, settings=ServiceSettings(contacts=contacts))
+
+
+class PickyMailer:
+    """Fails, with ``error``, every email to the addresses in ``failing``."""
+
+    def __init__(self, failing: set[str], error: Exception | None = None) -> None:
+        self.failing = failing
+        self.error = error or ConnectionError("mail server unavailable")
+        self.sent: list[MailMessage] = []
+        self.tried: list[str] = []
+
+    async def send(self, message: MailMessage) -> None:
+        self.tried.append(message.to_address)
+        if message.to_address in self.failing:
+            raise self.error
+        self.sent.append(message)
 
 
 class FlakyMailer:
@@ -129,6 +181,73 @@ async def test_an_email_that_keeps_failing_is_kept_as_failed(store: MemoryStore)
     assert item is not None
     assert item.value["state"] == "failed" and item.value["attempts"] == 3
     assert "mail server unavailable" in item.value["lastError"]
+
+
+async def test_a_new_contact_is_emailed_at_once_while_another_waits_for_its_retry(
+    store: MemoryStore,
+) -> None:
+    time = ManualTime()
+    mailer = PickyMailer({"meganb@contoso.com"})
+    service = mail_service(store, mailer, time, rand=lambda: 1.0)
+    await service.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
+    await until(lambda: bool(time.sleepers))  # Megan's email failed; its retry is in 30 s
+    assert mailer.tried == ["meganb@contoso.com"] and time.waits == [30.0]
+
+    await service.on_settings(TENANT, record(2, MEGAN, SECOPS), record(1, MEGAN).settings, ALEX)
+    await until(lambda: bool(mailer.sent) and bool(time.sleepers))
+    assert [m.to_address for m in mailer.sent] == ["secops@contoso.com"]  # no time has passed
+    assert mailer.tried == ["meganb@contoso.com", "secops@contoso.com"]  # Megan's isn't due
+    assert time.waits == [30.0, 30.0]  # and the worker waits for it again
+
+    mailer.failing.clear()
+    time.advance(30)
+    await service.wait_idle()
+    assert [m.to_address for m in mailer.sent] == ["secops@contoso.com", "meganb@contoso.com"]
+    assert await store.list_keys(OUTBOX) == []
+
+
+async def test_an_email_graph_refuses_is_failed_at_once_and_reported(
+    microsoft: Microsoft,
+    apis: MicrosoftApis,
+    store: MemoryStore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    microsoft.graph.granted.discard("Mail.Send")
+    time = FakeTime()
+    service = ContactMailService(
+        store, GraphMailer(apis.graph, SENDER), clock=time, sleep=time.sleep
+    )
+    with caplog.at_level(logging.WARNING, logger="bot.mail.service"):
+        await service.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
+        await service.wait_idle()
+    assert microsoft.graph.count("POST", "/sendMail$") == 1 and time.waits == []
+    (key,) = await store.list_keys(OUTBOX)
+    item = await store.read(key)
+    assert item is not None
+    assert item.value["state"] == "failed" and item.value["attempts"] == 1
+    assert item.value["missingPermissions"] == ["Mail.Send"]
+    assert "403" in item.value["lastError"]
+    (logged,) = caplog.records
+    assert logged.levelno == logging.ERROR and "Mail.Send" in logged.getMessage()
+
+    microsoft.graph.granted.add("Mail.Send")  # a failed email stays failed: no retry storm
+    await service.on_settings(TENANT, record(2, MEGAN, SECOPS), record(1, MEGAN).settings, ALEX)
+    await service.wait_idle()
+    assert [
+        m["message"]["toRecipients"][0]["emailAddress"]["address"] for m in microsoft.graph.mails
+    ] == ["secops@contoso.com"]
+
+
+async def test_an_unexpected_error_is_not_retried(store: MemoryStore) -> None:
+    time = FakeTime()
+    mailer = PickyMailer({"meganb@contoso.com"}, ValueError("bad message"))
+    service = mail_service(store, mailer, time)
+    await service.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
+    await service.wait_idle()
+    (key,) = await store.list_keys(OUTBOX)
+    item = await store.read(key)
+    assert item is not None and item.value["state"] == "failed"
+    assert mailer.tried == ["meganb@contoso.com"] and time.waits == []
 
 
 async def test_queued_emails_are_sent_after_a_restart(store: MemoryStore) -> None:
