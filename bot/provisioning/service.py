@@ -708,20 +708,22 @@ class ProvisioningService:
     async def _find_team(self, run: _Run) -> TeamInfo | None:
         """Look the team up by name. After a create request whose answer was lost, its group can
         take a while to be listed (the directory is eventually consistent): keep looking, at the
-        operation poll interval, before creating the team again."""
+        operation poll interval, before creating the team again. (A namesake that isn't private
+        isn't ours: ours may just not be listed yet.)"""
         while True:
             found: TeamInfo | None = await self._call(
                 "find_team", self._provisioner.find_team(run.rec.team_name)
             )
-            if found is not None or not run.rec.create_requested_at:
+            if not run.rec.create_requested_at or (found is not None and found.private):
                 return found
             if run.rec.operation_polls >= self._lag_lookups:
-                log.warning(
-                    "the team requested at %s never showed up: requesting it again",
-                    run.rec.create_requested_at,
-                )
+                if found is None:
+                    log.warning(
+                        "the team requested at %s never showed up: requesting it again",
+                        run.rec.create_requested_at,
+                    )
                 await run.save(create_requested_at="", operation_polls=0)
-                return None
+                return found
             await run.save(operation_polls=run.rec.operation_polls + 1)
             await self._sleep(self._poll_seconds)
 

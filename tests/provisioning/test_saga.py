@@ -291,6 +291,26 @@ async def test_a_crash_after_the_create_with_a_lagging_directory_makes_one_team(
     assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1
 
 
+async def test_a_lagging_directory_listing_only_a_public_namesake_makes_no_second_team(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+) -> None:
+    """A public team by the same name appears while ours isn't listed yet: ours is waited for,
+    rather than the saga stopping (or creating another)."""
+    microsoft.graph.listing_lag = 3
+    fault = microsoft.graph.fail("POST", r"/v1\.0/teams$", 504, after=True)
+    theirs = microsoft.graph.add_team(TEAM_NAME, visibility="Public")
+    microsoft.graph.unlisted[theirs.group_id] = 1  # listed from the second lookup on
+    await remember_admin_chat(store)
+    service = make_service()
+    await service.request(TENANT, ADMIN)
+    await service.wait_idle()
+    assert fault.times == 0
+    record = await service.record(TENANT)
+    assert record is not None and record.status is Status.WAITING, record.failure
+    assert record.team_id != theirs.group_id and microsoft.graph.teams_created == 1
+    assert microsoft.graph.groups[record.team_id]["visibility"] == "Private"
+
+
 async def test_a_create_that_never_happened_is_made_again_after_the_lookups(
     make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft, sleep: FakeSleep
 ) -> None:
