@@ -37,7 +37,13 @@ from microsoft_teams.cards.core import AdaptiveCard
 
 from bot.actions import CardAction, TeamInstallation
 from bot.errors import ConcurrencyError
-from bot.graph.errors import GraphConflict, GraphError, GraphForbidden, GraphNotFound
+from bot.graph.errors import (
+    GraphCertificateError,
+    GraphConflict,
+    GraphError,
+    GraphForbidden,
+    GraphNotFound,
+)
 from bot.logsafe import safe
 from bot.messaging import ChannelMessenger, DeliveryError
 from bot.onboarding import Actor
@@ -933,10 +939,14 @@ def _forget_team() -> dict[str, Any]:
 
 
 def _refused(exc: StepError) -> bool:
-    """Microsoft answered the request with a refusal (4xx): it surely created nothing. A 5xx or
-    no answer at all leaves that open."""
+    """The create surely created nothing: Microsoft refused it (4xx), or it was never sent (no
+    token, an untrusted certificate). A 5xx or no answer at all leaves that open."""
     error = exc.error
-    return isinstance(error, GraphError) and error.status is not None and error.status < 500
+    if not isinstance(error, GraphError):
+        return False
+    if error.service == "login" or isinstance(error, GraphCertificateError):
+        return True
+    return error.status is not None and error.status < 500
 
 
 def _retry_after(exc: BaseException) -> float | None:

@@ -127,6 +127,28 @@ class CrashAfter:
         return dying
 
 
+class FailOnce:
+    """A TeamsProvisioner whose next ``call`` raises ``error`` without reaching Microsoft."""
+
+    def __init__(self, inner: TeamsProvisioner, call: str, error: Exception) -> None:
+        self.inner = inner
+        self.call = call
+        self.error: Exception | None = error
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if name != self.call:
+            return method
+
+        async def failing(*args: Any) -> Any:
+            error, self.error = self.error, None
+            if error is not None:
+                raise error
+            return await method(*args)
+
+        return failing
+
+
 class CrashingStore(Store):
     """A store whose process dies at the ``at``-th write of one key: ``before`` it is stored
     (what the step did is lost), or right ``after``. Once dead, every write dies too."""

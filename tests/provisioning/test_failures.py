@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bot.graph.clients import MicrosoftApis
+from bot.graph.errors import GraphAuthError
 from bot.messaging import DeliveryError
 from bot.onboarding.model import ServiceSettings
 from bot.provisioning.failures import classify
@@ -21,6 +22,7 @@ from tests.provisioning.support import (
     ADMIN,
     TEAMS_ON,
     CrashAfter,
+    FailOnce,
     FakeMessenger,
     card_action,
     installation,
@@ -276,6 +278,21 @@ async def test_bad_credentials(
     microsoft.login.client_secret = "rotated"
     result = await stopped(make_service(), store)
     assert result["failure"].kind == "credentials"
+
+
+async def test_a_create_that_couldnt_be_sent_is_retried_without_waiting_for_it(
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft, apis: MicrosoftApis
+) -> None:
+    """No token for the create: nothing was sent, so Retry doesn't spend ten minutes looking
+    for a team that can't exist before asking for it."""
+    refused = GraphAuthError("Microsoft Entra ID refused the app's credentials", service="login")
+    failing = FailOnce(graph_provisioner(apis), "create_team", refused)
+    service = make_service(provisioner=failing)
+    result = await stopped(service, store)
+    assert result["failure"].kind == "credentials" and not result["record"].create_requested_at
+    await finish(service)
+    assert microsoft.graph.count("GET", r"/v1\.0/groups$") == 2  # one lookup per attempt
+    assert microsoft.graph.teams_created == 1
 
 
 async def test_teams_keeps_throttling(
