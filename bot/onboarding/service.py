@@ -206,7 +206,19 @@ class OnboardingService:
 
     async def welcome(self, actor: Actor) -> AdaptiveCard:
         record = await self.current(actor.tenant_id)
-        return messages.welcome_card(WelcomeView(actor.name, configured=record.version > 0))
+        return messages.welcome_card(
+            WelcomeView(await self._display_name(actor), configured=record.version > 0)
+        )
+
+    async def _display_name(self, actor: Actor) -> str:
+        """The actor's name; installation events often carry none, so ask the directory."""
+        if actor.name or not actor.user_id:
+            return actor.name
+        try:
+            entry = await self._directory.get_contact(actor.user_id)
+        except DependencyError:
+            return ""
+        return entry.name if entry is not None and entry.kind == "user" else ""
 
     def help(self, notice: Notice | None = None) -> AdaptiveCard:
         return messages.help_card(HelpView(COMMANDS, notice))

@@ -48,7 +48,7 @@ async def test_install_welcome_then_the_whole_guide(client: PlaygroundClient) ->
     await client.install(PERSONAL)
     frame = await client.next_activity(is_message(conversation=PERSONAL, card=True))
     (welcome,) = frame_cards(frame)
-    assert "Welcome" in texts(welcome) and "Get started" in texts(welcome)
+    assert "Welcome, Alex Wilber!" in texts(welcome) and "Get started" in texts(welcome)
     card = CardInChat(client, frame["message"]["messageId"], welcome)
 
     await card.press("Get started")
