@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 MAX_TEXT = 2000
+CHANNEL_REPLY = (
+    "I can't pass messages on to the Defender Experts from here yet, so they won't see this "
+    "one. Use the buttons on the incident's card, or contact the experts the way your service "
+    "delivery manager agreed. Mention me with **help** to see what I can do."
+)
 
 
 def card_attachment(card: AdaptiveCard) -> Attachment:
@@ -120,6 +125,13 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         text = _MENTION.sub("", activity.text or "")[:MAX_TEXT].strip().lower()
         text = " ".join(text.split())
         command = self._commands.get(text)
+        in_channel = bool(
+            activity.conversation and activity.conversation.conversation_type == "channel"
+        )
+        if command is None and in_channel and text:
+            # A reply in the Managed response channel: say plainly where it went.
+            await turn_context.send_activity(MessageFactory.text(CHANNEL_REPLY))
+            return
         if command is None:
             card = self._onboarding.help(
                 Notice("I didn't recognize that. Here is what I can do.", "info") if text else None

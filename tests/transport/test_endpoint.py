@@ -320,3 +320,32 @@ async def test_retries_are_bounded_and_ours_alone(
     await bot_client.post("/api/messages", json=activity(url, text="help"))
     assert len(rec.calls) == 5
     assert "Sorry, something went wrong" in texts(rec.cards()[-1])
+
+
+async def test_a_reply_in_a_channel_thread_is_told_where_it_went(
+    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+) -> None:
+    rec, url = connector
+    thread = "19:channel@thread.tacv2;messageid=42"
+    body = activity(
+        url,
+        text="<at>Defender Experts</at> is this urgent?",
+        conversation={
+            "id": thread,
+            "conversationType": "channel",
+            "isGroup": True,
+            "tenantId": ALEX.tenant_id,
+        },
+        channelData={
+            "tenant": {"id": ALEX.tenant_id},
+            "team": {"id": "19:team@thread.tacv2"},
+            "channel": {"id": "19:channel@thread.tacv2"},
+        },
+    )
+    assert (await bot_client.post("/api/messages", json=body)).status == 201
+    (reply,) = rec.sent()
+    assert "won't see this one" in reply["text"]
+    assert not rec.cards()
+    body["text"] = "<at>Defender Experts</at> help"
+    await bot_client.post("/api/messages", json=body)
+    assert "What I can do" in texts(rec.cards()[0])
