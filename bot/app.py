@@ -49,6 +49,7 @@ class Services:
 
     async def start(self) -> None:
         """Resume background work (contact emails, provisioning) after a restart."""
+        await self.onboarding.resume()
         if self.contact_mail is not None:
             await self.contact_mail.start()
         if self.provisioning is not None:

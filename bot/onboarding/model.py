@@ -280,6 +280,8 @@ class SettingsRecord:
     settings: ServiceSettings
     audit: tuple[AuditEntry, ...] = ()
     teams_requested_at: str = ""
+    previous: ServiceSettings | None = None
+    """The settings this version replaced, so that a commit's follow-up work can be redone."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -287,15 +289,18 @@ class SettingsRecord:
             "settings": self.settings.to_json(),
             "audit": [a.to_json() for a in self.audit],
             "teamsRequestedAt": self.teams_requested_at,
+            "previousSettings": None if self.previous is None else self.previous.to_json(),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SettingsRecord:
+        previous = d.get("previousSettings")
         return cls(
             version=int(d["version"]),
             settings=ServiceSettings.from_json(d["settings"]),
             audit=tuple(AuditEntry.from_json(a) for a in d.get("audit", [])),
             teams_requested_at=str(d.get("teamsRequestedAt", "")),
+            previous=None if previous is None else ServiceSettings.from_json(previous),
         )
 
 

@@ -436,6 +436,7 @@ class OnboardingService:
         new = SettingsRecord(
             version=record.version + 1,
             settings=draft.settings,
+            previous=record.settings,
             audit=(*record.audit, AuditEntry(record.version + 1, actor.person, now, changes))[
                 -AUDIT_KEEP:
             ],
@@ -456,11 +457,7 @@ class OnboardingService:
         except ConcurrencyError:
             log.info("draft changed while submitting; left for its editor")
         log.info("settings version %d committed with %d change(s)", new.version, len(changes))
-        for listener in self._listeners:
-            try:
-                await listener(actor.tenant_id, new, record.settings, actor)
-            except Exception:
-                log.exception("settings listener failed after commit")
+        await self._apply(actor.tenant_id, new, actor)
         if draft.mode == "edit":
             return await self._settings(
                 actor, Notice(f"Saved. Settings are now at version {new.version}.", "good")
@@ -472,6 +469,48 @@ class OnboardingService:
                 submitted_by=actor.name or "An administrator",
             )
         )
+
+    async def _apply(self, tenant_id: str, record: SettingsRecord, actor: Actor) -> None:
+        """Run the follow-up work of a commit (contact emails, provisioning), then mark the
+        version applied. Listeners are idempotent, so a crash in between is redone by
+        :meth:`resume`."""
+        previous = record.previous or ServiceSettings()
+        failed = False
+        for listener in self._listeners:
+            try:
+                await listener(tenant_id, record, previous, actor)
+            except Exception:
+                failed = True
+                log.exception("settings listener failed after commit")
+        if not failed:
+            await self._store.write(
+                self._applied_key(tenant_id), {"version": record.version}, etag="*"
+            )
+
+    async def resume(self) -> int:
+        """At start-up: redo the follow-up work of every commit that a crash (or a failing
+        listener) left unapplied. Returns how many tenants needed it."""
+        redone = 0
+        for key in await self._store.list_keys("tenants/"):
+            if not key.endswith("/settings"):
+                continue
+            item = await self._store.read(key)
+            if item is None:
+                continue
+            record = SettingsRecord.from_json(item.value)
+            tenant_id = key.removeprefix("tenants/").removesuffix("/settings")
+            applied = await self._store.read(self._applied_key(tenant_id))
+            if applied is not None and int(applied.value.get("version", 0)) >= record.version:
+                continue
+            last = record.audit[-1].by if record.audit else Person("", "")
+            log.info("redoing the follow-up of settings version %d", record.version)
+            await self._apply(tenant_id, record, Actor(last.id, last.name, tenant_id))
+            redone += 1
+        return redone
+
+    @staticmethod
+    def _applied_key(tenant_id: str) -> str:
+        return f"tenants/{tenant_id.lower()}/settings-applied"
 
     @staticmethod
     def _incomplete(s: ServiceSettings) -> str:

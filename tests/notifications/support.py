@@ -158,8 +158,10 @@ FINANCE_EXCLUDED = Exclusions(
 
 
 async def seed_settings(store: Store, record: SettingsRecord | None = None) -> None:
+    """Committed settings whose follow-up work (emails, provisioning) already ran."""
     record = record or settings_record()
     await store.write(f"tenants/{TENANT}/settings", record.to_json(), etag="*")
+    await store.write(f"tenants/{TENANT}/settings-applied", {"version": record.version}, etag="*")
 
 
 def team_reference(service_url: str) -> dict[str, Any]:

@@ -535,3 +535,48 @@ async def test_a_directory_failure_is_explained_and_changes_nothing(
     assert "Machine.Read.All" in flow.text() and "Nothing was changed" in flow.text()
     assert "403 from Defender" not in flow.text()
     assert await snapshot(store) == before
+
+
+class Killed(BaseException):
+    """Stands for the process dying right after the commit."""
+
+
+async def test_follow_up_work_lost_in_a_crash_is_redone_at_start(
+    store: MemoryStore, directory: DemoTenantDirectory
+) -> None:
+    calls: list[tuple[int, int]] = []
+
+    async def dies(tenant_id: str, record: Any, previous: Any, actor: Any) -> None:
+        raise Killed
+
+    async def records(tenant_id: str, record: Any, previous: Any, actor: Any) -> None:
+        calls.append((record.version, len(previous.contacts)))
+        assert actor.name == "Alex Wilber"
+
+    crashed = OnboardingService(store, directory, listeners=[dies])
+    with pytest.raises(Killed):
+        await complete_guide(Flow(crashed, ALEX))
+    assert (await crashed.current(TENANT)).version == 1  # committed before the crash
+
+    restarted = OnboardingService(store, directory, listeners=[records])
+    assert await restarted.resume() == 1
+    assert calls == [(1, 0)]  # version 1, replacing settings with no contacts
+    assert await restarted.resume() == 0
+    assert calls == [(1, 0)]
+
+
+async def test_a_failing_listener_is_retried_at_the_next_start(
+    store: MemoryStore, directory: DemoTenantDirectory
+) -> None:
+    attempts: list[int] = []
+
+    async def flaky(tenant_id: str, record: Any, previous: Any, actor: Any) -> None:
+        attempts.append(record.version)
+        if len(attempts) == 1:
+            raise RuntimeError("mail server down")
+
+    service = OnboardingService(store, directory, listeners=[flaky])
+    await complete_guide(Flow(service, ALEX))
+    assert await service.resume() == 1
+    assert await service.resume() == 0
+    assert attempts == [1, 1]
