@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from microsoft_teams.cards.core import AdaptiveCard, CardElement, OpenUrlAction
+from microsoft_teams.cards.core import AdaptiveCard, CardElement, Column, ColumnSet, OpenUrlAction
 
-from cards.common import card, execute, facts, header, notice, para
+from cards.common import Color, card, execute, facts, header, notice, para
 from cards.views import Notice
 
 RETRY = "provisioning.retry"
@@ -21,12 +21,12 @@ VERB_PREFIX = "provisioning."
 StepState = Literal["done", "current", "waiting", "failed", "pending"]
 Phase = Literal["running", "waiting", "ready", "failed", "removed", "off"]
 
-_MARK: dict[StepState, str] = {
-    "done": "✅",
-    "current": "⏳",
-    "waiting": "⏳",
-    "failed": "❌",
-    "pending": "⬜",
+_STATE: dict[StepState, tuple[str, Color]] = {
+    "done": ("Done", "Good"),
+    "current": ("In progress", "Accent"),
+    "waiting": ("Waiting", "Warning"),
+    "failed": ("Failed", "Attention"),
+    "pending": ("Not started", "Default"),
 }
 ADD_MEMBERS = (
     "To add people, open the **Defender Experts team**, select **More options (…)** > "
@@ -88,12 +88,34 @@ def progress_card(view: ProgressView) -> AdaptiveCard:
     title, subtitle = _title(view)
     body: list[CardElement] = [header(title, subtitle), *notice(view.notice)]
     for step in view.steps:
+        label, color = _STATE[step.state]
+        strong = step.state in ("current", "waiting", "failed")
         body.append(
-            para(
-                f"{_MARK[step.state]} {step.number}. {step.title}",
-                weight="Bolder" if step.state in ("current", "waiting", "failed") else None,
-                is_subtle=step.state == "pending",
+            ColumnSet(
                 spacing="Small",
+                columns=[
+                    Column(
+                        width="stretch",
+                        items=[
+                            para(
+                                f"{step.number}. {step.title}",
+                                weight="Bolder" if strong else None,
+                                is_subtle=step.state == "pending",
+                            )
+                        ],
+                    ),
+                    Column(
+                        width="auto",
+                        items=[
+                            para(
+                                label,
+                                color=color,
+                                is_subtle=step.state == "pending",
+                                weight="Bolder" if strong else None,
+                            )
+                        ],
+                    ),
+                ],
             )
         )
     actions: list[object] = []
