@@ -21,6 +21,7 @@ from bot.notifications.ports import (
     MessageState,
     MessageStatus,
     OutboxMessage,
+    PruneTarget,
     StoredEvent,
     UnitOfWork,
 )
@@ -48,22 +49,54 @@ CREATE TABLE IF NOT EXISTS notification_outbox (
     available_at REAL NOT NULL,
     lease_until REAL,
     finished_at REAL,
-    last_error TEXT NOT NULL DEFAULT ''
+    last_error TEXT NOT NULL DEFAULT '',
+    emailed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS notification_outbox_open
     ON notification_outbox(partition, seq) WHERE state IN ('pending', 'leased');
 CREATE INDEX IF NOT EXISTS notification_outbox_due
     ON notification_outbox(available_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS notification_outbox_finished
+    ON notification_outbox(finished_at) WHERE state IN ('done', 'dead');
 CREATE TABLE IF NOT EXISTS notification_receipts (
     id TEXT PRIMARY KEY,
     received_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS notification_receipts_received
+    ON notification_receipts(received_at);
 CREATE TABLE IF NOT EXISTS notification_events (
     cursor INTEGER PRIMARY KEY AUTOINCREMENT,
     body TEXT NOT NULL,
     at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS notification_events_at ON notification_events(at);
 """
+# Columns added after the first release, for databases created before them.
+_MIGRATIONS = (
+    (
+        "notification_outbox",
+        "emailed",
+        "ALTER TABLE notification_outbox ADD COLUMN emailed INTEGER NOT NULL DEFAULT 0",
+    ),
+)
+
+# Pruning: one statement per target, deleting at most ``limit`` rows, oldest first. Only finished
+# outbox messages are candidates (the state is checked in the selection and again on delete); a
+# dead letter is a candidate once it was emailed, or if it is a card refresh (nothing to email).
+_PRUNE = {
+    "receipts": "DELETE FROM notification_receipts WHERE rowid IN ("
+    "  SELECT rowid FROM notification_receipts WHERE received_at < ? "
+    "  ORDER BY received_at LIMIT ?)",
+    "messages": "DELETE FROM notification_outbox WHERE seq IN ("
+    "  SELECT seq FROM notification_outbox "
+    "  WHERE state IN ('done', 'dead') AND finished_at < ? "
+    "  AND (state = 'done' OR emailed = 1 OR kind = 'refresh') "
+    "  ORDER BY finished_at LIMIT ?"
+    ") AND state IN ('done', 'dead')",
+    "events": "DELETE FROM notification_events WHERE cursor IN ("
+    "  SELECT cursor FROM notification_events WHERE at < ? ORDER BY at LIMIT ?)",
+}
+AUTO_VACUUM_INCREMENTAL = 2
 
 
 def _leased(row: tuple[Any, ...]) -> Leased:
@@ -95,6 +128,13 @@ class SqliteLedger(Ledger):
         self._read_lock = threading.Lock()
 
         def create(conn: sqlite3.Connection) -> None:
+            for table, column, alter in _MIGRATIONS:
+                exists = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+                ).fetchone()
+                columns = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+                if exists and column not in columns:
+                    conn.execute(alter)
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -157,9 +197,14 @@ class SqliteLedger(Ledger):
             if unit.complete is not None and unit.dead_letter_error is not None:
                 done = conn.execute(
                     "UPDATE notification_outbox SET state = 'dead', attempts = attempts + 1, "
-                    "lease_until = NULL, finished_at = ?, last_error = ? "
+                    "lease_until = NULL, finished_at = ?, last_error = ?, emailed = ? "
                     "WHERE seq = ? AND state = 'leased'",
-                    (now, unit.dead_letter_error[:MAX_ERROR], unit.complete.seq),
+                    (
+                        now,
+                        unit.dead_letter_error[:MAX_ERROR],
+                        int(unit.dead_letter_emailed),
+                        unit.complete.seq,
+                    ),
                 )
                 if done.rowcount != 1:
                     raise ConcurrencyError(f"outbox message {unit.complete.message.id} not leased")
@@ -337,6 +382,33 @@ class SqliteLedger(Ledger):
 
         return await self._reading(op)
 
+    async def prune(self, target: PruneTarget, before: float, limit: int) -> int:
+        statement = _PRUNE[target]
+
+        def op(conn: sqlite3.Connection) -> int:
+            return int(conn.execute(statement, (before, max(0, limit))).rowcount)
+
+        return await self._store.transaction(op)
+
+    async def vacuum(self, pages: int) -> int:
+        """``PRAGMA incremental_vacuum``, if the database uses incremental auto-vacuum. The
+        store creates databases without it (deleted pages stay in SQLite's free list and are
+        reused by new rows, so the file stops growing); switching an existing database needs a
+        full ``VACUUM``, which an operator runs while the bot is stopped (docs/notifications.md).
+        Python's sqlite3 steps a pragma once, and each step frees one page, so the pragma is run
+        once per page."""
+
+        def op(conn: sqlite3.Connection) -> int:
+            mode = conn.execute("PRAGMA auto_vacuum").fetchone()[0]
+            if mode != AUTO_VACUUM_INCREMENTAL:
+                return 0
+            before = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+            for _ in range(min(before, max(0, pages))):
+                conn.execute("PRAGMA incremental_vacuum(1)").fetchall()
+            return before - int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+
+        return await self._store.transaction(op)
+
     async def close(self) -> None:
         """The store owns the writing connection; this closes the reading one."""
         with self._read_lock:
@@ -353,6 +425,7 @@ class _Row:
     available_at: float
     finished_at: float | None = None
     last_error: str = ""
+    emailed: bool = False
 
 
 class MemoryLedger(Ledger):
@@ -362,8 +435,10 @@ class MemoryLedger(Ledger):
         self._clock = clock
         self._docs = MemoryStore()
         self._rows: list[_Row] = []
-        self._receipts: set[str] = set()
-        self._events: list[StoredEvent] = []
+        self._receipts: dict[str, float] = {}
+        self._events: list[tuple[StoredEvent, float]] = []
+        self._seq = 0
+        self._cursor = 0
         self._lock = asyncio.Lock()
 
     async def read(self, key: str) -> Item | None:
@@ -391,19 +466,23 @@ class MemoryLedger(Ledger):
             for w in unit.writes:
                 await self._docs.write(w.key, copy.deepcopy(w.value), etag=ANY_ETAG)
             if unit.receipt is not None:
-                self._receipts.add(unit.receipt)
+                self._receipts[unit.receipt] = now
             for m in unit.enqueue:
-                seq = len(self._rows) + 1
+                self._seq += 1
                 self._rows.append(
-                    _Row(seq, copy.deepcopy(m), "pending", 0, enqueued_at=now, available_at=now)
+                    _Row(
+                        self._seq, copy.deepcopy(m), "pending", 0, enqueued_at=now, available_at=now
+                    )
                 )
             for body in unit.events:
-                self._events.append(StoredEvent(len(self._events) + 1, copy.deepcopy(body)))
+                self._cursor += 1
+                self._events.append((StoredEvent(self._cursor, copy.deepcopy(body)), now))
             if row is not None and unit.dead_letter_error is not None:
                 row.state = "dead"
                 row.attempts += 1
                 row.finished_at = now
                 row.last_error = unit.dead_letter_error[:MAX_ERROR]
+                row.emailed = unit.dead_letter_emailed
             elif row is not None:
                 row.state = "done"
                 row.finished_at = now
@@ -483,7 +562,38 @@ class MemoryLedger(Ledger):
         ]
 
     async def events_after(self, cursor: int, limit: int) -> list[StoredEvent]:
-        return [copy.deepcopy(e) for e in self._events if e.cursor > cursor][:limit]
+        return [copy.deepcopy(e) for e, _ in self._events if e.cursor > cursor][:limit]
+
+    @staticmethod
+    def _prunable(row: _Row, before: float) -> bool:
+        finished = row.state == "done" or (
+            row.state == "dead" and (row.emailed or row.message.kind == "refresh")
+        )
+        return finished and row.finished_at is not None and row.finished_at < before
+
+    async def prune(self, target: PruneTarget, before: float, limit: int) -> int:
+        async with self._lock:
+            limit = max(0, limit)
+            if target == "receipts":
+                old = sorted((at, rid) for rid, at in self._receipts.items() if at < before)
+                for _, rid in old[:limit]:
+                    del self._receipts[rid]
+                return min(len(old), limit)
+            if target == "messages":
+                rows = sorted(
+                    (r for r in self._rows if self._prunable(r, before)),
+                    key=lambda r: (r.finished_at or 0.0, r.seq),
+                )[:limit]
+                gone = {r.seq for r in rows}
+                self._rows = [r for r in self._rows if r.seq not in gone]
+                return len(gone)
+            events = sorted((at, e.cursor) for e, at in self._events if at < before)[:limit]
+            cursors = {c for _, c in events}
+            self._events = [(e, at) for e, at in self._events if e.cursor not in cursors]
+            return len(cursors)
+
+    async def vacuum(self, pages: int) -> int:
+        return 0
 
     async def close(self) -> None:
         """Nothing to release."""

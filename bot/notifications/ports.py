@@ -26,6 +26,7 @@ JSON = dict[str, Any]
 
 MessageKind = Literal["notification", "refresh"]
 MessageState = Literal["pending", "leased", "done", "dead"]
+PruneTarget = Literal["receipts", "messages", "events"]
 
 
 class DuplicateError(BotError):
@@ -107,6 +108,9 @@ class UnitOfWork:
     complete: Leased | None = None
     dead_letter_error: str | None = None
     """With ``complete``: finish the message as a dead letter with this error instead of done."""
+    dead_letter_emailed: bool = False
+    """With ``dead_letter_error``: the notification was emailed to the incident contacts, so the
+    dead letter is settled and is pruned after the retention period like a done message."""
 
 
 class Ledger(Protocol):
@@ -142,7 +146,26 @@ class Ledger(Protocol):
 
     async def messages(self, partition: str, limit: int = 100) -> list[MessageStatus]: ...
 
-    async def events_after(self, cursor: int, limit: int) -> list[StoredEvent]: ...
+    async def events_after(self, cursor: int, limit: int) -> list[StoredEvent]:
+        """Events with a cursor above ``cursor``, oldest first. Cursors only grow, even after
+        pruning: a new event never gets the cursor of a deleted one."""
+        ...
+
+    async def prune(self, target: PruneTarget, before: float, limit: int) -> int:
+        """Delete, in one transaction, up to ``limit`` of the oldest records of ``target`` from
+        before ``before`` (clock time); returns how many.
+
+        * ``receipts``: webhook ids received before it;
+        * ``messages``: outbox messages finished before it, that are done, or dead and either
+          emailed or a card refresh. Never an open (pending or leased) message;
+        * ``events``: events that happened before it.
+        """
+        ...
+
+    async def vacuum(self, pages: int) -> int:
+        """Give up to ``pages`` free pages back to the file system, in one transaction, where
+        the store supports it; returns how many (0 if it doesn't)."""
+        ...
 
     async def close(self) -> None: ...
 

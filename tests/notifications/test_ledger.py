@@ -179,3 +179,121 @@ async def test_concurrent_units_fail_alone(ledger: Ledger) -> None:
     assert [e.body["type"] for e in await ledger.events_after(0, 10)] in (["a"], ["b"])
     item = await ledger.read("k7")
     assert item is not None and item.value == {"i": 7}
+
+
+# ---- retention: what prune may delete, for every adapter ---------------------------------------
+
+DAY = 86_400.0
+
+
+async def _finish(ledger: Ledger, mid: str, how: str, partition: str = "p") -> None:
+    """Lease ``mid`` (the head of its partition) and finish it: done, dead (emailed or not), or
+    dead through ``Ledger.dead_letter`` (the path without a document)."""
+    leased = [m for m in await ledger.lease(100, 60) if m.message.id == mid]
+    assert leased, f"{mid} is not due"
+    if how == "done":
+        await ledger.commit(UnitOfWork(complete=leased[0]))
+    elif how == "dead-emailed":
+        await ledger.commit(
+            UnitOfWork(complete=leased[0], dead_letter_error="x", dead_letter_emailed=True)
+        )
+    elif how == "dead-not-emailed":
+        await ledger.commit(UnitOfWork(complete=leased[0], dead_letter_error="x"))
+    else:
+        await ledger.dead_letter(leased[0], error="x")
+    await ledger.reclaim()  # give back the others leased on the way
+
+
+async def test_prune_deletes_receipts_before_the_cutoff(ledger: Ledger, clock: FakeClock) -> None:
+    await ledger.commit(UnitOfWork(receipt="old"))
+    await clock.sleep(DAY)
+    await ledger.commit(UnitOfWork(receipt="new"))
+    assert await ledger.prune("receipts", clock.now - 1, 500) == 1
+    assert not await ledger.has_receipt("old") and await ledger.has_receipt("new")
+    await ledger.commit(UnitOfWork(receipt="old"))  # the id can be recorded again
+    assert await ledger.has_receipt("old")
+
+
+async def test_prune_deletes_only_settled_finished_messages(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    refresh = OutboxMessage("refresh", "r", "refresh", {}, 1)
+    await ledger.commit(
+        UnitOfWork(
+            enqueue=(
+                msg("done", "a"),
+                msg("emailed", "b"),
+                msg("unsent", "c"),
+                msg("nodoc", "d"),
+                refresh,
+                msg("pending", "e"),
+                msg("leased", "f"),
+                msg("retrying", "g"),
+            )
+        )
+    )
+    await _finish(ledger, "done", "done")
+    await _finish(ledger, "emailed", "dead-emailed")
+    await _finish(ledger, "unsent", "dead-not-emailed")
+    await _finish(ledger, "nodoc", "dead_letter")
+    (leased_refresh,) = [m for m in await ledger.lease(100, 60) if m.message.id == "refresh"]
+    await ledger.commit(UnitOfWork(complete=leased_refresh, dead_letter_error="404"))
+    await ledger.reclaim()
+    for leased in await ledger.lease(100, 60):
+        if leased.message.id == "retrying":
+            await ledger.retry(leased, delay=10 * 365 * DAY, error="HTTP 429")
+        elif leased.message.id == "pending":
+            await ledger.retry(leased, delay=0, error="")
+    await clock.sleep(400 * DAY)
+    # A cutoff in the future: every finished message is old enough; open ones still stay.
+    assert await ledger.prune("messages", clock.now + 1000 * DAY, 500) == 3
+    remaining = {s.id: s.state for p in "abcdefgr" for s in await ledger.messages(p)}
+    assert remaining == {
+        "unsent": "dead",
+        "nodoc": "dead",
+        "pending": "pending",
+        "leased": "leased",
+        "retrying": "pending",
+    }
+    assert await ledger.open_count() == 3
+
+
+async def test_prune_keeps_messages_finished_after_the_cutoff(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    await ledger.commit(UnitOfWork(enqueue=(msg("m1", "a"), msg("m2", "b"))))
+    await _finish(ledger, "m1", "done", "a")
+    await clock.sleep(10 * DAY)
+    await _finish(ledger, "m2", "done", "b")
+    assert await ledger.prune("messages", clock.now - DAY, 500) == 1
+    assert await ledger.messages("a") == [] and len(await ledger.messages("b")) == 1
+
+
+async def test_prune_works_in_batches_oldest_first(ledger: Ledger, clock: FakeClock) -> None:
+    for i in range(5):
+        await ledger.commit(UnitOfWork(receipt=f"w{i}", events=({"type": f"e{i}"},)))
+        await clock.sleep(1)
+    assert await ledger.prune("receipts", clock.now, 2) == 2
+    assert [await ledger.has_receipt(f"w{i}") for i in range(5)] == [False] * 2 + [True] * 3
+    assert await ledger.prune("events", clock.now, 3) == 3
+    assert [e.body["type"] for e in await ledger.events_after(0, 10)] == ["e3", "e4"]
+
+
+async def test_event_cursors_stay_monotonic_after_pruning(ledger: Ledger, clock: FakeClock) -> None:
+    await ledger.commit(UnitOfWork(events=({"type": "a"}, {"type": "b"})))
+    last = (await ledger.events_after(0, 10))[-1].cursor
+    await clock.sleep(100 * DAY)
+    assert await ledger.prune("events", clock.now, 500) == 2
+    assert await ledger.events_after(0, 10) == []
+    await ledger.commit(UnitOfWork(events=({"type": "c"},)))
+    (c,) = await ledger.events_after(0, 10)
+    assert c.cursor > last
+    # A client that read up to ``last`` before the pruning just goes on.
+    assert [e.body["type"] for e in await ledger.events_after(last, 10)] == ["c"]
+    assert [e.body["type"] for e in await ledger.events_after(1, 10)] == ["c"]
+
+
+async def test_vacuum_is_a_no_op_without_incremental_auto_vacuum(ledger: Ledger) -> None:
+    await ledger.commit(UnitOfWork(events=tuple({"pad": "x" * 2000} for _ in range(50))))
+    assert await ledger.prune("events", float("inf"), 500) == 50
+    assert await ledger.vacuum(1000) == 0
