@@ -95,6 +95,7 @@ class Settings:
     experts_webhook_secret: str = field(default="", repr=False)
     notify_max_attempts: int = 10
     notify_tenant_rps: int = 50
+    notify_retention_days: int = 90
 
     @property
     def local_mode(self) -> bool:
@@ -266,6 +267,7 @@ def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "experts_webhook_secret": secret,
         "notify_max_attempts": _int(env, "NOTIFY_MAX_ATTEMPTS", 10, low=1, high=100),
         "notify_tenant_rps": _int(env, "NOTIFY_TENANT_RPS", 50, low=1, high=50),
+        "notify_retention_days": _int(env, "NOTIFY_RETENTION_DAYS", 90, low=1, high=3650),
     }
 
 

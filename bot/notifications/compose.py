@@ -15,6 +15,7 @@ from bot.notifications.ledger import open_ledger
 from bot.notifications.mail import PerRecipientMailer
 from bot.notifications.ports import Mailer, SettingsSource
 from bot.notifications.ratelimit import TENANT_WINDOWS, TeamsRateLimiter
+from bot.notifications.retention import RetentionPolicy
 from bot.notifications.service import NotificationService
 from bot.notifications.worker import DeliveryWorker, WorkerOptions
 from bot.retry import RetryPolicy
@@ -73,6 +74,7 @@ def build_delivery_worker(
             max_delay=300.0,
             max_retry_after=3600.0,
         ),
+        retention=RetentionPolicy.of_days(settings.notify_retention_days),
     )
     worker = DeliveryWorker(
         service.ledger,

@@ -37,6 +37,7 @@ from bot.notifications.ports import (
     UnitOfWork,
 )
 from bot.notifications.render import incident_view, when
+from bot.notifications.retention import INCIDENT_LIST_KEEP, bound_incident
 from bot.notifications.schema import INCIDENT_ID
 from bot.storage import Item
 from bot.tenant import TenantDirectory
@@ -47,7 +48,7 @@ from cards.views import MessageView, Notice
 
 log = logging.getLogger(__name__)
 
-HISTORY_KEEP = 200
+HISTORY_KEEP = INCIDENT_LIST_KEEP
 CONFLICT_RETRIES = 8
 EVENTS_MAX = 500
 
@@ -205,6 +206,7 @@ class NotificationService:
                 )
                 result = Acceptance("accepted", notification.incident_id, revision, message_id)
             doc["history"] = [*doc.get("history", []), entry][-HISTORY_KEEP:]
+            bound_incident(doc)
             unit = UnitOfWork(
                 writes=(DocWrite(key, doc, item.etag if item else None),),
                 enqueue=enqueue,
@@ -344,6 +346,7 @@ class NotificationService:
             payload={},
             revision=(doc.get("shown") or {}).get("revision", 0),
         )
+        bound_incident(doc)
         await self._ledger.commit(
             UnitOfWork(writes=(DocWrite(key, doc, item.etag),), enqueue=(refresh,), events=(event,))
         )

@@ -9,6 +9,9 @@
   emailed.
 * Crash safety: the new post's activity id is committed before the message is marked done, and
   each later step checks what is already recorded, so a restart resumes without posting twice.
+* Retention: the loop also runs the ledger's :class:`~bot.notifications.retention.Pruner`, at
+  most once an hour, beside delivery (never in its way), and every document it writes is
+  bounded (:func:`~bot.notifications.retention.bound_incident`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from bot.notifications.ports import (
 )
 from bot.notifications.ratelimit import TeamsRateLimiter, thread_of
 from bot.notifications.render import card_json, what_changed
+from bot.notifications.retention import Pruner, PruneReport, RetentionPolicy, bound_incident
 from bot.notifications.service import iso, post_key
 from bot.retry import RetryPolicy
 
@@ -57,6 +61,7 @@ class WorkerOptions:
             attempts=10, base_delay=1.0, max_delay=300.0, max_retry_after=3600.0
         )
     )
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
 
 class _GiveUp(Exception):
@@ -90,6 +95,8 @@ class DeliveryWorker:
         self._rand = rand
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._pruner = Pruner(ledger, self._options.retention, clock)
+        self._pruning: asyncio.Task[PruneReport] | None = None
 
     # ---- loop -------------------------------------------------------------------------------
 
@@ -110,6 +117,7 @@ class DeliveryWorker:
         try:
             while True:
                 self._wake.clear()
+                self._prune_if_due()
                 leased = await self._fill()
                 timeout = await self._idle_timeout(leased)
                 waiter = asyncio.ensure_future(self._wake.wait())
@@ -122,9 +130,16 @@ class DeliveryWorker:
                 finally:
                     waiter.cancel()
         finally:
-            for task in list(self._inflight):
+            pruning = [self._pruning] if self._pruning is not None else []
+            for task in [*self._inflight, *pruning]:
                 task.cancel()
-            await asyncio.gather(*self._inflight, return_exceptions=True)
+            await asyncio.gather(*self._inflight, *pruning, return_exceptions=True)
+
+    def _prune_if_due(self) -> None:
+        """Start pruning if the last run is an hour old and none is running. It runs beside
+        delivery, in small transactions, so the loop keeps leasing meanwhile."""
+        if (self._pruning is None or self._pruning.done()) and self._pruner.due():
+            self._pruning = asyncio.create_task(self._pruner.run())
 
     async def _fill(self) -> int:
         free = self._options.concurrency - len(self._inflight)
@@ -236,6 +251,7 @@ class DeliveryWorker:
         *,
         complete: bool = False,
         dead_letter_error: str | None = None,
+        dead_letter_emailed: bool = False,
     ) -> dict[str, Any]:
         """Read-modify-write the incident document, optionally finishing the message with it."""
         key = leased.message.partition
@@ -245,10 +261,12 @@ class DeliveryWorker:
                 raise _GiveUp(f"incident document {key} is missing")
             doc = item.value
             extra = mutate(doc)
+            bound_incident(doc)
             unit = UnitOfWork(
                 writes=(DocWrite(key, doc, item.etag), *extra),
                 complete=leased if complete else None,
                 dead_letter_error=dead_letter_error,
+                dead_letter_emailed=dead_letter_emailed,
             )
             try:
                 await self._ledger.commit(unit)
@@ -454,6 +472,12 @@ class DeliveryWorker:
             return []
 
         try:
-            await self._update(leased, dead, complete=True, dead_letter_error=error)
+            await self._update(
+                leased,
+                dead,
+                complete=True,
+                dead_letter_error=error,
+                dead_letter_emailed=bool(emailed),
+            )
         except _GiveUp:
             await self._ledger.dead_letter(leased, error=error)
