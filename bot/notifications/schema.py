@@ -278,6 +278,9 @@ def _signed_headers() -> list[JSON]:
             "required": True,
             "schema": {"type": "string", "pattern": "^[\\x21-\\x7E]{1,256}$"},
             "description": "Unique per message; a repeated id is a duplicate (200, nothing new). "
+            "Ids are remembered for 24 hours: a request is refused once its timestamp is 5 "
+            "minutes old, so a later repeat must be re-signed, and is then answered by its "
+            "revision (202 'ignored', nothing delivered again). "
             "Any printable ASCII characters without spaces, 1 to 256 of them.",
         },
         {
@@ -351,7 +354,8 @@ def openapi_document() -> JSON:
                             },
                         },
                         "200": {
-                            "description": "A repeated webhook-id: already stored, nothing new.",
+                            "description": "A repeated webhook-id (within 24 hours): already "
+                            "stored, nothing new.",
                             "content": {
                                 "application/json": {
                                     "schema": {"$ref": "#/components/schemas/Accepted"}
@@ -387,6 +391,10 @@ def openapi_document() -> JSON:
                 "get": {
                     "operationId": "getIncidentDelivery",
                     "summary": "The delivery state of an incident: revisions, post, dead letters",
+                    "description": "The incident's record (revisions, post, deliveries, answers) "
+                    "is kept, the latest 200 entries of each list. Its outbox messages are shown "
+                    "until NOTIFY_RETENTION_DAYS (90 by default) after they finished; a dead "
+                    "letter that could not be emailed to anyone is kept.",
                     "parameters": [
                         *signed,
                         {
@@ -414,12 +422,19 @@ def openapi_document() -> JSON:
                 "get": {
                     "operationId": "listCustomerEvents",
                     "summary": "The customer's actions on incident cards, after a cursor",
+                    "description": "Events are kept NOTIFY_RETENTION_DAYS (90 by default) after "
+                    "they happened, then deleted. Cursors only grow and are never reused, also "
+                    "after a deletion: a client holding an older cursor just gets the events "
+                    "that remain, oldest first. Read the feed at least once per retention period "
+                    "to see every event.",
                     "parameters": [
                         *signed,
                         {
                             "name": "after",
                             "in": "query",
                             "required": False,
+                            "description": "The 'next' of the last page read; 0 for the oldest "
+                            "event kept.",
                             "schema": {"type": "integer", "minimum": 0, "default": 0},
                         },
                         {
@@ -481,9 +496,28 @@ def openapi_document() -> JSON:
                         "shownRevision": {"type": ["integer", "null"]},
                         "post": {"type": ["object", "null"]},
                         "acknowledged": {"type": ["object", "null"]},
-                        "actionResponses": {"type": "object"},
-                        "revisions": {"type": "array", "items": {"type": "object"}},
-                        "outbox": {"type": "array", "items": {"type": "object"}},
+                        "deliveries": {
+                            "type": "object",
+                            "description": "Per revision (the latest 200): posted, updated, "
+                            "emailed or deadLettered.",
+                        },
+                        "actionResponses": {
+                            "type": "object",
+                            "description": "The members' answers, per action id: those to the "
+                            "actions on the card, and the latest others up to 200.",
+                        },
+                        "revisions": {
+                            "type": "array",
+                            "items": {"type": "object"},
+                            "description": "The latest 200 revisions accepted or ignored.",
+                        },
+                        "outbox": {
+                            "type": "array",
+                            "items": {"type": "object"},
+                            "description": "Open messages, and finished ones for "
+                            "NOTIFY_RETENTION_DAYS.",
+                        },
+                        "deadLetters": {"type": "array", "items": {"type": "object"}},
                     },
                 },
                 "EventPage": {
