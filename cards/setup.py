@@ -144,28 +144,15 @@ def _group_tab(tab: GroupTabView, *, rev: int, kind: str) -> list[CardElement]:
     )
     items: list[CardElement] = [
         para(title, size="Medium", weight="Bolder", separator=True, spacing="Large"),
-        ColumnSet(
-            columns=[
-                Column(
-                    width="stretch",
-                    items=[
-                        TextInput(
-                            id=f"{kind}_query",
-                            label=f"Search {singular}s",
-                            placeholder=f"Search {singular}s by name",
-                            value=tab.query or None,
-                            max_length=100,
-                        ),
-                    ],
-                ),
-                Column(
-                    width="auto",
-                    vertical_content_alignment="Bottom",
-                    items=[
-                        buttons(execute(f"Search {title.lower()}", search_verb, {"rev": rev})),
-                    ],
-                ),
-            ]
+        _search_row(
+            TextInput(
+                id=f"{kind}_query",
+                label=f"Search {singular}s",
+                placeholder=f"Search {singular}s by name",
+                value=tab.query or None,
+                max_length=100,
+            ),
+            execute(f"Search {title.lower()}", search_verb, {"rev": rev}),
         ),
     ]
     if tab.results:
@@ -195,6 +182,16 @@ def _group_tab(tab: GroupTabView, *, rev: int, kind: str) -> list[CardElement]:
         ),
     ]
     return items
+
+
+def _search_row(box: TextInput, search: ExecuteAction) -> ColumnSet:
+    """A search box with its Search button beside it."""
+    return ColumnSet(
+        columns=[
+            Column(width="stretch", items=[box]),
+            Column(width="auto", vertical_content_alignment="Bottom", items=[buttons(search)]),
+        ]
+    )
 
 
 def _removable(o: Option, title: str, verb: str, rev: int) -> ColumnSet:
@@ -255,28 +252,15 @@ def contacts_card(view: ContactsView) -> AdaptiveCard:
             "**Service review** contacts join ongoing security briefings with our service "
             "delivery team. Each contact you add gets an email."
         ),
-        ColumnSet(
-            columns=[
-                Column(
-                    width="stretch",
-                    items=[
-                        TextInput(
-                            id="contact_query",
-                            label="Contact person or team",
-                            placeholder="Search people and teams",
-                            value=view.query or None,
-                            max_length=100,
-                        ),
-                    ],
-                ),
-                Column(
-                    width="auto",
-                    vertical_content_alignment="Bottom",
-                    items=[
-                        buttons(execute("Search", verbs.CONTACTS_SEARCH, {"rev": view.rev})),
-                    ],
-                ),
-            ]
+        _search_row(
+            TextInput(
+                id="contact_query",
+                label="Contact person or team",
+                placeholder="Search people and teams",
+                value=view.query or None,
+                max_length=100,
+            ),
+            execute("Search", verbs.CONTACTS_SEARCH, {"rev": view.rev}),
         ),
     ]
     if view.results:
