@@ -195,3 +195,14 @@ def open_urls(card: dict[str, Any]) -> list[dict[str, Any]]:
     from tests.support import walk
 
     return [n for n in walk(card) if n.get("type") == "Action.OpenUrl"]
+
+
+async def provision(service: Any, store: Store) -> None:
+    """Run a whole provisioning: Teams turned on by the admin, then the bot's installation."""
+    await remember_admin_chat(store)
+    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
+    await service.wait_idle()
+    record = await service.record(TENANT)
+    assert record is not None
+    await service.on_team_installation(installation(record.team_id))
+    await service.wait_idle()

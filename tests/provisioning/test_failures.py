@@ -26,6 +26,7 @@ from tests.provisioning.support import (
     FakeMessenger,
     card_action,
     installation,
+    provision,
     remember_admin_chat,
 )
 from tests.standins.microsoft import ALEX, TENANT, Microsoft
@@ -339,13 +340,7 @@ async def test_an_archived_channel_is_restored(
     messenger: FakeMessenger,
 ) -> None:
     service = make_service()
-    await remember_admin_chat(store)
-    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.wait_idle()
-    record = await service.record(TENANT)
-    assert record is not None
-    await service.on_team_installation(installation(record.team_id))
-    await service.wait_idle()
+    await provision(service, store)
     (team,) = microsoft.graph.team_named(TEAM_NAME)
     target = await channel_target(store, TENANT)
     assert target is not None
@@ -366,13 +361,7 @@ async def test_an_archived_channel_that_cant_be_restored(
     messenger: FakeMessenger,
 ) -> None:
     service = make_service()
-    await remember_admin_chat(store)
-    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.wait_idle()
-    record = await service.record(TENANT)
-    assert record is not None
-    await service.on_team_installation(installation(record.team_id))
-    await service.wait_idle()
+    await provision(service, store)
     (team,) = microsoft.graph.team_named(TEAM_NAME)
     target = await channel_target(store, TENANT)
     assert target is not None
@@ -391,13 +380,7 @@ async def test_a_deleted_channel_whose_name_is_still_taken(
 ) -> None:
     microsoft.graph.reserve_deleted_names = True
     service = make_service()
-    await remember_admin_chat(store)
-    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.wait_idle()
-    record = await service.record(TENANT)
-    assert record is not None
-    await service.on_team_installation(installation(record.team_id))
-    await service.wait_idle()
+    await provision(service, store)
     (team,) = microsoft.graph.team_named(TEAM_NAME)
     target = await channel_target(store, TENANT)
     assert target is not None
