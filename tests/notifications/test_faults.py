@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,17 +39,18 @@ async def flaky() -> AsyncIterator[ConnectorStandIn]:
         yield c
 
 
-async def test_everything_is_delivered_in_order_without_duplicates(
-    tmp_path: Path, flaky: ConnectorStandIn
-) -> None:
+async def pipeline(
+    tmp_path: Path, connector: ConnectorStandIn, *, attempts: int
+) -> tuple[SqliteStore, Any, Any, RecordingMailer, FakeClock]:
+    """The real accept-and-deliver path on SQLite, posting through botbuilder to ``connector``."""
     store = SqliteStore(tmp_path / "bot.sqlite3")
     await seed_settings(store)
-    await seed_channel(store, flaky.url)
+    await seed_channel(store, connector.url)
     clock = FakeClock()
     directory = DemoTenantDirectory.load()
     onboarding = OnboardingService(store, directory)
     service = build_notification_service(store, directory, onboarding, clock=clock)
-    settings = Settings(data_dir=tmp_path, notify_max_attempts=30)
+    settings = Settings(data_dir=tmp_path, notify_max_attempts=attempts)
     mailer = RecordingMailer()
     worker = build_delivery_worker(
         settings,
@@ -61,6 +63,13 @@ async def test_everything_is_delivered_in_order_without_duplicates(
         monotonic=clock,
         sleep=clock.sleep,
     )
+    return store, service, worker, mailer, clock
+
+
+async def test_everything_is_delivered_in_order_without_duplicates(
+    tmp_path: Path, flaky: ConnectorStandIn
+) -> None:
+    store, service, worker, mailer, clock = await pipeline(tmp_path, flaky, attempts=30)
     # Interleaved: every incident's three revisions arrive while earlier ones are in flight.
     for revision in (1, 2, 3):
         for incident in INCIDENTS:
@@ -90,26 +99,7 @@ async def test_everything_is_delivered_in_order_without_duplicates(
 async def test_each_worker_attempt_is_one_http_call(tmp_path: Path) -> None:
     """msrest would re-send a POST after a 5xx by itself; only the outbox may retry."""
     async with ConnectorStandIn(fault_rate=1.0, fault_statuses=(500,)) as down:
-        store = SqliteStore(tmp_path / "bot.sqlite3")
-        await seed_settings(store)
-        await seed_channel(store, down.url)
-        clock = FakeClock()
-        directory = DemoTenantDirectory.load()
-        onboarding = OnboardingService(store, directory)
-        service = build_notification_service(store, directory, onboarding, clock=clock)
-        settings = Settings(data_dir=tmp_path, notify_max_attempts=3)
-        mailer = RecordingMailer()
-        worker = build_delivery_worker(
-            settings,
-            service,
-            store,
-            onboarding,
-            notification_messenger(settings, BOT_ID),
-            mailer=mailer,
-            clock=clock,
-            monotonic=clock,
-            sleep=clock.sleep,
-        )
+        store, service, worker, mailer, clock = await pipeline(tmp_path, down, attempts=3)
         await service.accept("w-1", revised(1))
         await drain(worker, service.ledger, clock)
         assert down.calls == 3
