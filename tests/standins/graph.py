@@ -524,19 +524,8 @@ class GraphStandIn(StandIn):
                 "message": "Group creation is disabled in this tenant (EnableGroupCreation).",
             }
         elif owner_id in self.unlicensed:
-            operation.steps = ("notStarted", "inProgress", "failed")
-            operation.error = {
-                "code": "BadRequest",
-                "message": f"User '{owner_id}' doesn't have a valid Microsoft Teams license.",
-            }
-        self.operations[operation.id] = operation
-        return web.Response(
-            status=202,
-            headers={
-                "Location": f"/teams('{group_id}')/operations('{operation.id}')",
-                "Content-Location": f"/teams('{group_id}')",
-            },
-        )
+            _fail_unlicensed(operation, owner_id)
+        return self._accepted(group_id, operation)
 
     def _team_from_group(self, body: dict[str, Any]) -> web.Response:
         """Create team, "create a team from group": the team takes the group's name, visibility
@@ -565,11 +554,11 @@ class GraphStandIn(StandIn):
         operation = Operation(str(uuid.uuid4()), group_id, self.operation_steps)
         unlicensed = sorted(set(group["owners"]) & self.unlicensed)
         if unlicensed:
-            operation.steps = ("notStarted", "inProgress", "failed")
-            operation.error = {
-                "code": "BadRequest",
-                "message": f"User '{unlicensed[0]}' doesn't have a valid Microsoft Teams license.",
-            }
+            _fail_unlicensed(operation, unlicensed[0])
+        return self._accepted(group_id, operation)
+
+    def _accepted(self, group_id: str, operation: Operation) -> web.Response:
+        """202 with the teamsAsyncOperation's Location, as POST /teams answers."""
         self.operations[operation.id] = operation
         return web.Response(
             status=202,
@@ -838,3 +827,12 @@ def _searched(item: dict[str, Any], search: str) -> bool:
         if value.startswith(text) or any(w.startswith(text) for w in words):
             return True
     return False
+
+
+def _fail_unlicensed(operation: Operation, owner_id: str) -> None:
+    """The operation fails because the owner has no Teams license."""
+    operation.steps = ("notStarted", "inProgress", "failed")
+    operation.error = {
+        "code": "BadRequest",
+        "message": f"User '{owner_id}' doesn't have a valid Microsoft Teams license.",
+    }
