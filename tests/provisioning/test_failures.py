@@ -311,14 +311,8 @@ async def test_a_deleted_channel_is_detected_on_the_next_delivery_and_repaired(
     messenger: FakeMessenger,
 ) -> None:
     service = make_service()
-    await remember_admin_chat(store)
-    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.wait_idle()
-    record = await service.record(TENANT)
-    assert record is not None
+    await provision(service, store)
     (team,) = microsoft.graph.team_named(TEAM_NAME)
-    await service.on_team_installation(installation(record.team_id))
-    await service.wait_idle()
     old = await channel_target(store, TENANT)
     assert old is not None
     microsoft.graph.delete_channel(team, old.channel_id)
