@@ -22,7 +22,11 @@ def serve() -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    run(settings)
+    try:
+        run(settings)
+    except ConfigError as exc:  # found at start-up: the database can't be used, for example
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -71,7 +71,7 @@ class Settings:
     app_tenant_id: str = ""
     app_type: str = "MultiTenant"
     data_dir: Path = Path(".data")
-    storage_url: str = ""
+    storage_url: str = field(default="", repr=False)
     tenant_backend: str = "demo"
     demo_tenant_file: Path | None = None
     tenant_allow_list: tuple[str, ...] = ()
@@ -129,10 +129,12 @@ class Settings:
             raise ConfigError("MicrosoftAppPassword is set but MicrosoftAppId is not")
 
         storage_url = _str(env, "STORAGE_URL")
-        if storage_url and not storage_url.startswith("sqlite:///"):
+        if storage_url and not storage_url.startswith(
+            ("sqlite:///", "postgresql://", "postgres://")
+        ):
             raise ConfigError(
-                "STORAGE_URL must be sqlite:///<path>; this build has no other durable store "
-                "(Azure Blob and Queue Storage are planned for scale-out)"
+                "STORAGE_URL must be sqlite:///<path> (one instance) or "
+                "postgresql://user:password@host:port/database (several instances)"
             )
         demo_file = _str(env, "DEMO_TENANT_FILE")
         allow = tuple(
