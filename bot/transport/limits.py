@@ -48,6 +48,17 @@ def guard_middleware(settings: Settings) -> Any:
             try:
                 async with asyncio.timeout(settings.body_timeout):
                     await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return web.json_response(
+                    {
+                        "error": {
+                            "code": "tooLarge",
+                            "message": f"The body must be at most {request.client_max_size} bytes",
+                        }
+                    },
+                    status=413,
+                    headers={"Connection": "close"},
+                )
             except TimeoutError:
                 log.warning(
                     "request body to %s not received within %.0f s",
