@@ -17,7 +17,7 @@ def serve() -> int:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         run(settings)
     except ConfigError as exc:  # found at start-up: the database can't be used, for example

@@ -71,12 +71,21 @@ class BoundedFormatter(logging.Formatter):
         return _cut(super().formatException(ei), MAX_TRACEBACK_CHARS)
 
 
-def configure_logging(level: str) -> None:
-    """Root logging for the server: one bounded line per record (tracebacks bounded too)."""
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Root logging for the server: one bounded line per record (tracebacks bounded too), as
+    text or, with ``log_format="json"``, one JSON object per line with the correlation id,
+    tenant and incident the line concerns (:mod:`bot.logcontext`)."""
+    from bot.logcontext import ContextFilter, JsonFormatter
+
     logging.basicConfig(level=level)
-    formatter = BoundedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    formatter: logging.Formatter = (
+        JsonFormatter()
+        if log_format == "json"
+        else BoundedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     for handler in logging.getLogger().handlers:
         handler.setFormatter(formatter)
+        handler.addFilter(ContextFilter())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 

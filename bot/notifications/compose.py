@@ -14,7 +14,7 @@ from bot.notifications.channels import FailureReporter, StoredChannelDirectory
 from bot.notifications.ledger import open_ledger
 from bot.notifications.mail import PerRecipientMailer
 from bot.notifications.ports import Mailer, SettingsSource
-from bot.notifications.ratelimit import TENANT_WINDOWS, TeamsRateLimiter
+from bot.notifications.ratelimit import TENANT_WINDOWS, RateLimiter, TeamsRateLimiter
 from bot.notifications.retention import RetentionPolicy
 from bot.notifications.service import NotificationService
 from bot.notifications.worker import DeliveryWorker, WorkerOptions
@@ -61,12 +61,16 @@ def build_delivery_worker(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     on_channel_failure: FailureReporter | None = None,
 ) -> DeliveryWorker:
-    limiter = TeamsRateLimiter(
-        clock=monotonic,
-        sleep=sleep,
-        tenant_windows=tuple((span, settings.notify_tenant_rps) for span, _ in TENANT_WINDOWS),
+    tenant_windows = tuple((span, settings.notify_tenant_rps) for span, _ in TENANT_WINDOWS)
+    limiter: RateLimiter = TeamsRateLimiter(
+        clock=monotonic, sleep=sleep, tenant_windows=tenant_windows
     )
+    claim = None
+    shared = shared_coordination(store)
+    if shared is not None:  # several instances: the limits and the schedule are shared
+        limiter, claim = shared(sleep, tenant_windows)
     options = WorkerOptions(
+        lease_seconds=settings.notify_lease_seconds,
         max_attempts=settings.notify_max_attempts,
         retry=RetryPolicy(
             attempts=settings.notify_max_attempts,
@@ -88,6 +92,31 @@ def build_delivery_worker(
         options=options,
         clock=clock,
         sleep=sleep,
+        claim=claim,
     )
     service.set_on_enqueued(worker.wake)
     return worker
+
+
+SharedCoordination = Callable[
+    [Callable[[float], Awaitable[None]], tuple[tuple[float, int], ...]],
+    tuple[RateLimiter, Callable[[str, str], Awaitable[bool]]],
+]
+
+
+def shared_coordination(store: Store) -> SharedCoordination | None:
+    """For a store shared by several instances (PostgreSQL): a limiter that counts Teams' limits
+    across all of them, and claims that run scheduled work once per period."""
+    from bot.storage.postgres import PostgresStore
+
+    if not isinstance(store, PostgresStore):
+        return None
+    from bot.storage.postgres_coordination import PeriodicRuns, PostgresRateLimiter
+
+    def make(
+        sleep: Callable[[float], Awaitable[None]], tenant_windows: tuple[tuple[float, int], ...]
+    ) -> tuple[RateLimiter, Callable[[str, str], Awaitable[bool]]]:
+        limiter = PostgresRateLimiter(store, sleep=sleep, tenant_windows=tenant_windows)
+        return limiter, PeriodicRuns(store).claim
+
+    return make

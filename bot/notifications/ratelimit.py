@@ -14,8 +14,23 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 Window = tuple[float, int]
+
+
+class RateLimiter(Protocol):
+    """Teams' limits for one process (:class:`TeamsRateLimiter`) or for every instance together
+    (the PostgreSQL limiter in ``bot.storage.postgres_coordination``)."""
+
+    async def acquire(self, tenant_id: str, thread_id: str) -> None:
+        """Wait, if needed, then take a slot for one connector call on this thread."""
+        ...
+
+    def back_off(self, thread_id: str, seconds: float) -> None:
+        """The connector answered 429 for this thread: hold every send to it for a while."""
+        ...
+
 
 THREAD_WINDOWS: tuple[Window, ...] = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
 TENANT_WINDOWS: tuple[Window, ...] = ((1.0, 50),)

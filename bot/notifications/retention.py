@@ -106,6 +106,11 @@ class Pruner:
         now = self._clock()
         return now < self._last or now >= self._last + self._policy.interval_seconds
 
+    def skip(self) -> PruneReport:
+        """Another instance prunes this interval: wait for the next one."""
+        self._last = self._clock()
+        return PruneReport(receipts=0, messages=0, events=0, pages=0, transactions=0)
+
     async def run_if_due(self) -> PruneReport | None:
         return await self.run() if self.due() else None
 

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 import time
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import ConcurrencyError
+from bot.logcontext import set_fields
 from bot.logsafe import safe
 from bot.messaging import ChannelMessenger, DeliveryError
 from bot.notifications.mail import incident_email
@@ -35,11 +37,12 @@ from bot.notifications.ports import (
     Leased,
     Ledger,
     Mailer,
+    MailMessage,
     ManagedChannel,
     SettingsSource,
     UnitOfWork,
 )
-from bot.notifications.ratelimit import TeamsRateLimiter, thread_of
+from bot.notifications.ratelimit import RateLimiter, thread_of
 from bot.notifications.render import card_json, what_changed
 from bot.notifications.retention import Pruner, PruneReport, RetentionPolicy, bound_incident
 from bot.notifications.service import iso, post_key
@@ -48,6 +51,39 @@ from bot.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 CONFLICT_RETRIES = 8
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+_CURRENT: contextvars.ContextVar[int | None] = contextvars.ContextVar("delivering", default=None)
+
+
+def _incident_fields(partition: str) -> dict[str, str]:
+    """``tenants/<tenant>/incidents/<id>`` as log fields."""
+    parts = partition.split("/")
+    if len(parts) == 4 and parts[0] == "tenants" and parts[2] == "incidents":
+        return {"tenant": parts[1], "incident": parts[3]}
+    return {}
+
+
+@dataclass
+class DeliveryStats:
+    """Counters for /metrics: results by kind, 429s, and acceptance-to-done latency."""
+
+    results: dict[str, int] = field(default_factory=dict)
+    throttled: int = 0
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    latency_count: int = 0
+    latency_sum: float = 0.0
+
+    def count(self, result: str) -> None:
+        self.results[result] = self.results.get(result, 0) + 1
+
+    def observe(self, seconds: float) -> None:
+        seconds = max(0.0, seconds)
+        self.latency_count += 1
+        self.latency_sum += seconds
+        for i, bound in enumerate(LATENCY_BUCKETS):
+            if seconds <= bound:
+                self.latency_buckets[i] += 1
 
 
 @dataclass(frozen=True)
@@ -76,12 +112,13 @@ class DeliveryWorker:
         channels: ChannelDirectory,
         settings: SettingsSource,
         mailer: Mailer,
-        limiter: TeamsRateLimiter,
+        limiter: RateLimiter,
         *,
         options: WorkerOptions | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        claim: Callable[[str, str], Awaitable[bool]] | None = None,
     ) -> None:
         self._ledger = ledger
         self._messenger = messenger
@@ -97,6 +134,15 @@ class DeliveryWorker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._pruner = Pruner(ledger, self._options.retention, clock)
         self._pruning: asyncio.Task[PruneReport] | None = None
+        self._claim = claim
+        self._leases: dict[asyncio.Task[None], Leased] = {}
+        self._touched: set[int] = set()
+        self._draining = False
+        self.stats = DeliveryStats()
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._ledger
 
     # ---- loop -------------------------------------------------------------------------------
 
@@ -139,18 +185,83 @@ class DeliveryWorker:
         """Start pruning if the last run is an hour old and none is running. It runs beside
         delivery, in small transactions, so the loop keeps leasing meanwhile."""
         if (self._pruning is None or self._pruning.done()) and self._pruner.due():
-            self._pruning = asyncio.create_task(self._pruner.run())
+            self._pruning = asyncio.create_task(self._prune())
+
+    async def _prune(self) -> PruneReport:
+        """Prune, unless another instance claimed this interval (``claim``, several instances)."""
+        if self._claim is not None:
+            interval = self._pruner.policy.interval_seconds
+            period = str(int(self._clock() // interval))
+            if not await self._claim("notifications-retention", period):
+                return self._pruner.skip()
+        return await self._pruner.run()
 
     async def _fill(self) -> int:
         free = self._options.concurrency - len(self._inflight)
-        if free <= 0:
+        if free <= 0 or self._draining:
             return 0
         leased = await self._ledger.lease(free, self._options.lease_seconds)
         for item in leased:
             task = asyncio.create_task(self.process(item))
             self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            self._leases[task] = item
+            task.add_done_callback(self._forget)
         return len(leased)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        item = self._leases.pop(task, None)
+        if item is not None:
+            self._touched.discard(item.seq)
+
+    async def drain(self, grace: float) -> tuple[int, int]:
+        """Stop leasing; let deliveries in flight finish for up to ``grace`` seconds; then stop
+        the rest and give back the leases of those that hadn't sent anything yet (another
+        instance delivers them now; on SQLite the restart takes them back). A message whose send
+        had started keeps its lease until it expires: its recorded progress decides, so nothing
+        is posted twice. Returns (finished, given back)."""
+        self._draining = True
+        self.wake()
+        running = set(self._inflight)
+        if not running:
+            return 0, 0
+        done, pending = await asyncio.wait(running, timeout=grace)
+        leases = {task: self._leases.get(task) for task in pending}
+        untouched = [
+            item for item in leases.values() if item is not None and item.seq not in self._touched
+        ]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        # Only a shared ledger gives leases back; one instance's own reclaims them at start-up.
+        release: Callable[[Leased], Awaitable[None]] | None = getattr(self._ledger, "release", None)
+        if release is not None:
+            for item in untouched:
+                await release(item)
+        else:
+            untouched = []
+        if pending:
+            log.warning(
+                "stopping: %d delivery(ies) finished, %d given back, %d left to their lease",
+                len(done),
+                len(untouched),
+                len(pending) - len(untouched),
+            )
+        return len(done), len(untouched)
+
+    async def _acquire(self, tenant_id: str, thread_id: str) -> None:
+        """Wait for Teams' limits; from here on this message may reach Teams."""
+        await self._limiter.acquire(tenant_id, thread_id)
+        self._mark_touched()
+
+    async def _send_mail(self, message: MailMessage) -> None:
+        self._mark_touched()
+        await self._mailer.send(message)
+
+    def _mark_touched(self) -> None:
+        seq = _CURRENT.get()
+        if seq is not None:
+            self._touched.add(seq)
 
     async def _idle_timeout(self, leased: int) -> float:
         due = await self._ledger.next_due()
@@ -165,14 +276,20 @@ class DeliveryWorker:
     async def process(self, leased: Leased) -> None:
         """Deliver one leased message. It ends done, waiting for a retry, or a dead letter; only
         cancellation propagates. The run loop calls this for each message it leases."""
+        _CURRENT.set(leased.seq)
+        set_fields(correlation_id=leased.message.id, **_incident_fields(leased.message.partition))
         try:
             if leased.message.kind == "notification":
                 await self._deliver(leased)
             else:
                 await self._refresh(leased)
+            self.stats.count("delivered")
+            self.stats.observe(self._clock() - leased.enqueued_at)
         except asyncio.CancelledError:
             raise
         except DeliveryError as exc:
+            if exc.status == 429:
+                self.stats.throttled += 1
             await self._failed(leased, exc, exc.status, exc.retry_after, exc.retryable)
         except _GiveUp as exc:
             await self._dead(leased, str(exc))
@@ -195,6 +312,7 @@ class DeliveryWorker:
         if not retryable or attempts >= self._options.max_attempts:
             await self._dead(leased, f"{error} (after {attempts} attempt(s))")
             return
+        self.stats.count("retried")
         delay = self._options.retry.delay(attempts, retry_after, self._rand)
         if status == 429:
             thread = await self._thread_of(leased)
@@ -313,7 +431,7 @@ class DeliveryWorker:
         n = parse_notification(message.payload["notification"])
         item = await self._ledger.read(message.partition)
         card = card_json(n, item.value if item else {})
-        await self._limiter.acquire(tenant, channel.channel_id)
+        await self._acquire(tenant, channel.channel_id)
         posted = await self._messenger.post_to_channel(
             channel.team_reference, channel.channel_id, card=card
         )
@@ -358,7 +476,7 @@ class DeliveryWorker:
             shown = doc.get("shown")
             before = parse_notification(shown["notification"]) if shown else None
             reply = what_changed(before, n)
-            await self._limiter.acquire(tenant, thread)
+            await self._acquire(tenant, thread)
             await self._messenger.update(
                 post["reference"], str(post["activityId"]), card=card_json(n, doc)
             )
@@ -377,7 +495,7 @@ class DeliveryWorker:
             doc = await self._update(leased, updated)
             delivery = doc["deliveries"][key]
         if not delivery.get("replyId"):
-            await self._limiter.acquire(tenant, thread)
+            await self._acquire(tenant, thread)
             reply_id = await self._messenger.send(post["reference"], text=str(delivery["reply"]))
 
             def replied(d: dict[str, Any]) -> list[DocWrite]:
@@ -397,7 +515,7 @@ class DeliveryWorker:
         if post and shown:
             n = parse_notification(shown["notification"])
             thread = thread_of(str(post["conversationId"]))
-            await self._limiter.acquire(str(doc["tenantId"]), thread)
+            await self._acquire(str(doc["tenantId"]), thread)
             await self._messenger.update(
                 post["reference"], str(post["activityId"]), card=card_json(n, doc)
             )
@@ -419,7 +537,7 @@ class DeliveryWorker:
             )
         n = parse_notification(message.payload["notification"])
         intro = f"You're getting this by email because {reason}."
-        await self._mailer.send(
+        await self._send_mail(
             incident_email(n, message_id=message.id, to=to, reason=intro, names=names)
         )
         now = iso(self._clock())
@@ -438,6 +556,7 @@ class DeliveryWorker:
 
     async def _dead(self, leased: Leased, error: str) -> None:
         message = leased.message
+        self.stats.count("dead_letter")
         log.warning("dead letter %s: %s", safe(message.id), safe(error, 300))
         emailed: list[str] = []
         if message.kind == "notification":
@@ -451,7 +570,7 @@ class DeliveryWorker:
                     f"({error}), so here it is by email."
                 )
                 try:
-                    await self._mailer.send(
+                    await self._send_mail(
                         incident_email(
                             n,
                             message_id=f"{message.id}.dead",

@@ -23,6 +23,7 @@ from botframework.connector.auth import ClaimsIdentity, ConnectorFactory
 from bot.app import Services, build_mailer
 from bot.config import Settings
 from bot.errors import ConcurrencyError, DependencyError, ValidationError
+from bot.logcontext import set_fields
 from bot.logsafe import safe
 from bot.messaging import ChannelMessenger
 from bot.notifications.compose import build_delivery_worker, messenger_app_id
@@ -33,6 +34,7 @@ from bot.notifications.schema import MAX_BODY_BYTES, openapi_document
 from bot.notifications.service import NotificationService
 from bot.notifications.signing import SignatureError, WebhookVerifier, request_line
 from bot.notifications.worker import DeliveryWorker
+from bot.transport import operations
 from bot.transport.adapter import ReusingAuthentication, build_adapter
 from bot.transport.messenger import BotMessenger
 
@@ -58,6 +60,20 @@ async def read_bounded(request: web.Request, limit: int = MAX_BODY_BYTES) -> byt
     return None if len(body) > limit else body
 
 
+def _log_fields(document: object) -> dict[str, str]:
+    """The tenant and incident a webhook body names, for the log lines of this request."""
+    if not isinstance(document, dict):
+        return {}
+    incident = document.get("incident")
+    incident_id = incident.get("id") if isinstance(incident, dict) else None
+    tenant = document.get("tenantId")
+    return {
+        name: safe(value, 64)
+        for name, value in (("tenant", tenant), ("incident", incident_id))
+        if isinstance(value, str)
+    }
+
+
 def _verify(request: web.Request, body: bytes) -> str | web.Response:
     try:
         return request.app[VERIFIER].verify(request.headers, body)
@@ -73,6 +89,7 @@ async def post_notification(request: web.Request) -> web.Response:
     if isinstance(verified, web.Response):
         return verified
     webhook_id = verified
+    set_fields(correlation_id=webhook_id)
     service = request.app[NOTIFICATIONS]
     if await service.is_duplicate(webhook_id):
         return web.json_response({"status": "duplicate", "webhookId": webhook_id}, status=200)
@@ -80,6 +97,7 @@ async def post_notification(request: web.Request) -> web.Response:
         return error(415, "unsupportedMediaType", "Content-Type must be application/json")
     try:
         document = load_json(body)
+        set_fields(**_log_fields(document))
         acceptance = await service.accept(webhook_id, document)
     except BodyError as exc:
         return error(400, "badRequest", str(exc))
@@ -183,12 +201,15 @@ def notification_messenger(settings: Settings, bot_app_id: str) -> ChannelMessen
 
 
 @contextlib.asynccontextmanager
-async def running(worker: DeliveryWorker) -> AsyncIterator[None]:
-    """Run the delivery worker in the background for the duration of the block."""
+async def running(worker: DeliveryWorker, grace: float = 0.0) -> AsyncIterator[None]:
+    """Run the delivery worker in the background for the duration of the block; at the end
+    (SIGTERM), drain it: deliveries in flight get ``grace`` seconds, the rest are given back."""
     task = asyncio.create_task(worker.run(), name="notification-delivery")
     try:
         yield
     finally:
+        if not task.done():
+            await worker.drain(grace)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -211,8 +232,9 @@ async def serving(
             services.provisioning.report_delivery_failure if services.provisioning else None
         ),
     )
+    app[operations.DELIVERY_WORKER] = worker
     try:
-        async with running(worker):
+        async with running(worker, settings.shutdown_grace_seconds):
             yield
     finally:
         await services.notifications.ledger.close()

@@ -15,7 +15,7 @@ from bot.graph.http import create_http_session
 from bot.notifications.compose import messenger_app_id
 from bot.storage import Store
 from bot.tenant import TenantDirectory
-from bot.transport import limits, notifications_api
+from bot.transport import limits, notifications_api, operations
 from bot.transport.activity_shape import MAX_DEPTH, ActivityShapeError, check_activity
 from bot.transport.adapter import RetryingCloudAdapter, build_adapter, invoke_body
 from bot.transport.botauth import (
@@ -97,6 +97,7 @@ def create_app(
                 "requests. Never expose this endpoint."
             )
         await services.start()
+        app[operations.STORE] = services.store
         yield
         await services.close()
         await app[AUTH].close()
@@ -113,6 +114,7 @@ def create_app(
     notifications_api.add_routes(app, settings)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
+    operations.add_routes(app, settings)
     return app
 
 

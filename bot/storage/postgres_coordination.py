@@ -1,0 +1,200 @@
+"""Coordination of several instances through PostgreSQL.
+
+* :class:`PostgresRateLimiter`: Teams' per-thread and per-tenant limits counted across every
+  instance together. Each connector call takes a slot in ``rate_slots`` inside a transaction that
+  holds the tenant's and the thread's advisory locks, so two instances never both take the last
+  slot of a window. Time is the database's clock, the same for every instance.
+* :class:`PeriodicRuns`: scheduled work (retention, re-assessments, monthly reports) runs once
+  per period: the first instance to claim ``(job, period)`` runs it, the others skip it.
+* :func:`exclusive`: a session advisory lock around a piece of work (one provisioning saga per
+  tenant at a time, across instances).
+* :class:`PostgresFanOut`: ``LISTEN``/``NOTIFY`` between instances behind a small port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+
+from bot.notifications.ratelimit import TENANT_WINDOWS, THREAD_WINDOWS, Window, with_margin
+from bot.storage.postgres import PostgresStore
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class PostgresRateLimiter:
+    """The :class:`~bot.notifications.ratelimit.RateLimiter` port for several instances."""
+
+    def __init__(
+        self,
+        store: PostgresStore,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        thread_windows: Sequence[Window] = THREAD_WINDOWS,
+        tenant_windows: Sequence[Window] = TENANT_WINDOWS,
+        margin: bool = True,
+    ) -> None:
+        self._store = store
+        self._sleep = sleep
+        self._threads = tuple(with_margin(thread_windows) if margin else thread_windows)
+        self._tenants = tuple(with_margin(tenant_windows) if margin else tenant_windows)
+        self._span = max(span for span, _ in (*self._threads, *self._tenants))
+        self._pending: set[asyncio.Task[None]] = set()
+        self.calls = 0
+
+    async def try_acquire(self, tenant_id: str, thread_id: str) -> float:
+        """Take a slot now and return 0, or return the seconds to wait before asking again."""
+        tenant_key, thread_key = f"tenant:{tenant_id}", f"thread:{thread_id}"
+        windows = [(tenant_key, s, n) for s, n in self._tenants] + [
+            (thread_key, s, n) for s, n in self._threads
+        ]
+        async with self._store.transaction() as cur:
+            # Always the tenant's lock first, then the thread's: no two instances deadlock.
+            await cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s)), "
+                "pg_advisory_xact_lock(hashtext(%s)), extract(epoch FROM clock_timestamp())",
+                (tenant_key, thread_key),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            now = float(row[2])
+            at = now
+            for key, span, limit in windows:
+                await cur.execute(
+                    "SELECT at FROM rate_slots WHERE key = %s ORDER BY at DESC OFFSET %s LIMIT 1",
+                    (key, limit - 1),
+                )
+                found = await cur.fetchone()
+                if found is not None:
+                    at = max(at, float(found[0]) + span)
+            await cur.execute("SELECT until FROM rate_blocks WHERE key = %s", (thread_key,))
+            blocked = await cur.fetchone()
+            if blocked is not None:
+                at = max(at, float(blocked[0]))
+            if at > now:
+                return at - now
+            await cur.execute(
+                "INSERT INTO rate_slots(key, at) VALUES (%s, %s), (%s, %s)",
+                (tenant_key, now, thread_key, now),
+            )
+            await cur.execute(
+                "DELETE FROM rate_slots WHERE key IN (%s, %s) AND at <= %s",
+                (tenant_key, thread_key, now - self._span),
+            )
+        self.calls += 1
+        return 0.0
+
+    async def acquire(self, tenant_id: str, thread_id: str) -> None:
+        while (wait := await self.try_acquire(tenant_id, thread_id)) > 0:
+            await self._sleep(wait)
+
+    def back_off(self, thread_id: str, seconds: float) -> None:
+        """Record the block for every instance (in the background: the caller is sync)."""
+        task = asyncio.get_running_loop().create_task(self.block(thread_id, seconds))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def block(self, thread_id: str, seconds: float) -> None:
+        async with self._store.transaction() as cur:
+            await cur.execute(
+                "INSERT INTO rate_blocks(key, until) "
+                "VALUES (%s, extract(epoch FROM clock_timestamp()) + %s) "
+                "ON CONFLICT (key) DO UPDATE SET until = greatest(rate_blocks.until, "
+                "excluded.until)",
+                (f"thread:{thread_id}", max(0.0, seconds)),
+            )
+
+
+class PeriodicRuns:
+    """Claims of scheduled work: ``claim(job, period)`` is True for exactly one instance."""
+
+    def __init__(self, store: PostgresStore, owner: str | None = None) -> None:
+        self._store = store
+        self.owner = owner or uuid.uuid4().hex
+
+    async def claim(self, job: str, period: str) -> bool:
+        async with self._store.transaction() as cur:
+            await cur.execute(
+                "INSERT INTO scheduled_runs(job, period, owner, started_at) "
+                "VALUES (%s, %s, %s, extract(epoch FROM clock_timestamp())) "
+                "ON CONFLICT DO NOTHING",
+                (job, period, self.owner),
+            )
+            return cur.rowcount == 1
+
+
+@contextlib.asynccontextmanager
+async def exclusive(store: PostgresStore, name: str) -> AsyncIterator[None]:
+    """Hold a session advisory lock named ``name`` for the block (waits for another holder)."""
+    async with store.pool.connection() as conn:
+        await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
+        try:
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
+
+
+Listener = Callable[[dict[str, Any]], Awaitable[None] | None]
+
+
+class PostgresFanOut:
+    """Publish a small JSON message to every instance listening on a channel (``NOTIFY``).
+
+    One dedicated connection listens; a message published by any instance (this one included)
+    reaches every subscriber of its channel on every instance. Payloads must stay under
+    PostgreSQL's 8,000-byte limit: send ids, and read the rest from the store."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._subscribers: dict[str, list[Listener]] = {}
+        self._conn: AsyncConnection[Any] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        payload = json.dumps(message, separators=(",", ":"))
+        if len(payload.encode()) >= 8000:
+            raise ValueError("fan-out messages must be under 8,000 bytes")
+        async with self._store.transaction() as cur:
+            await cur.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+    async def subscribe(self, channel: str, listener: Listener) -> None:
+        first = channel not in self._subscribers
+        self._subscribers.setdefault(channel, []).append(listener)
+        if self._conn is None:
+            self._conn = await AsyncConnection.connect(self._store.url, autocommit=True)
+            self._task = asyncio.create_task(self._listen(), name="pg-fan-out")
+        if first:
+            await self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+    async def _listen(self) -> None:
+        assert self._conn is not None
+        async for note in self._conn.notifies():
+            try:
+                message = json.loads(note.payload)
+            except ValueError:
+                continue
+            for listener in list(self._subscribers.get(note.channel, ())):
+                try:
+                    result = listener(message)
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception:
+                    log.exception("a fan-out listener failed")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._conn is not None:
+            await self._conn.close()
