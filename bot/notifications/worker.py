@@ -157,9 +157,34 @@ class DeliveryWorker:
             log.warning("recovered %d notification(s) that were in flight at the last stop", count)
         return count
 
+    async def _renew_leases(
+        self, extend: Callable[[list[Leased], float], Awaitable[set[int]]]
+    ) -> None:
+        """While deliveries wait (on Teams' limits, on retries of a call), keep their leases:
+        a short lease lets another instance take over soon after this one dies, never while it
+        is alive."""
+        seconds = self._options.lease_seconds
+        while True:
+            await self._sleep(seconds / 3)
+            held = list(self._leases.values())
+            try:
+                kept = await extend(held, seconds)
+            except Exception:
+                log.exception("renewing delivery leases failed")
+                continue
+            lost = [item.message.id for item in held if item.seq not in kept]
+            if lost:
+                log.warning("lost the lease of %d delivery(ies) to another instance", len(lost))
+
     async def run(self) -> None:
         """Deliver until cancelled."""
         await self.recover()
+        extend = getattr(self._ledger, "extend", None)
+        renewing = (
+            asyncio.create_task(self._renew_leases(extend), name="lease-renewal")
+            if extend is not None
+            else None
+        )
         try:
             while True:
                 self._wake.clear()
@@ -176,7 +201,8 @@ class DeliveryWorker:
                 finally:
                     waiter.cancel()
         finally:
-            pruning = [self._pruning] if self._pruning is not None else []
+            pruning: list[asyncio.Task[Any]] = [self._pruning] if self._pruning else []
+            pruning += [renewing] if renewing is not None else []
             for task in [*self._inflight, *pruning]:
                 task.cancel()
             await asyncio.gather(*self._inflight, *pruning, return_exceptions=True)
@@ -225,6 +251,9 @@ class DeliveryWorker:
         running = set(self._inflight)
         if not running:
             return 0, 0
+        log.info(
+            "stopping: waiting up to %.0f s for %d delivery(ies) in flight", grace, len(running)
+        )
         done, pending = await asyncio.wait(running, timeout=grace)
         leases = {task: self._leases.get(task) for task in pending}
         untouched = [
@@ -264,8 +293,10 @@ class DeliveryWorker:
             self._touched.add(seq)
 
     async def _idle_timeout(self, leased: int) -> float:
-        due = await self._ledger.next_due()
         poll = self._options.poll_seconds
+        if len(self._inflight) >= self._options.concurrency:
+            return poll  # full: the loop wakes when a delivery ends, not by polling
+        due = await self._ledger.next_due()
         if due is None:
             return poll
         wait = min(poll, max(0.0, due - self._clock()))

@@ -45,8 +45,11 @@ class PostgresRateLimiter:
     ) -> None:
         self._store = store
         self._sleep = sleep
-        self._threads = tuple(with_margin(thread_windows) if margin else thread_windows)
-        self._tenants = tuple(with_margin(tenant_windows) if margin else tenant_windows)
+        # A wider margin than one process needs: a slot is taken in one process and the call
+        # reaches Teams from another, each with its own scheduling delay on a busy host.
+        widen = (lambda w: with_margin(w, seconds=0.3, share=0.05)) if margin else tuple
+        self._threads = tuple(widen(thread_windows))
+        self._tenants = tuple(widen(tenant_windows))
         self._span = max(span for span, _ in (*self._threads, *self._tenants))
         self._pending: set[asyncio.Task[None]] = set()
         self.calls = 0

@@ -204,6 +204,20 @@ class PostgresLedger(Ledger):
                 (now + max(0.0, delay), error[:MAX_ERROR], leased.seq, leased.lease_id),
             )
 
+    async def extend(self, leases: list[Leased], lease_seconds: float) -> set[int]:
+        """Renew leases still held (the holder is alive and working on them); returns the seqs
+        that are still this holder's."""
+        if not leases:
+            return set()
+        now = self._clock()
+        async with self._store.transaction() as cur:
+            await cur.execute(
+                "UPDATE notification_outbox SET lease_until = %s "
+                "WHERE state = 'leased' AND lease_id = ANY(%s) RETURNING seq",
+                (now + lease_seconds, [item.lease_id for item in leases]),
+            )
+            return {int(r[0]) for r in await cur.fetchall()}
+
     async def release(self, leased: Leased) -> None:
         """Give the message back untried (the instance is stopping): due at once, no attempt
         counted."""

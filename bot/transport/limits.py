@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -116,8 +117,16 @@ def serve(app: web.Application, settings: Settings) -> None:
 
     async def main() -> None:
         runner = await start(app, settings)
+        # Our own handlers replace aiohttp's (which raise GracefulExit out of the event loop, so
+        # that asyncio.run cancels every task at once): the signal only ends this wait, and the
+        # cleanup below drains the delivery worker before anything is cancelled.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
+            log.info("stopping: no new requests; finishing the work in flight")
         finally:
             await runner.cleanup()
 

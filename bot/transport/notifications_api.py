@@ -65,8 +65,9 @@ def _log_fields(document: object) -> dict[str, str]:
     if not isinstance(document, dict):
         return {}
     incident = document.get("incident")
-    incident_id = incident.get("id") if isinstance(incident, dict) else None
-    tenant = document.get("tenantId")
+    incident = incident if isinstance(incident, dict) else {}
+    incident_id = incident.get("id")
+    tenant = incident.get("tenantId") or document.get("tenantId")
     return {
         name: safe(value, 64)
         for name, value in (("tenant", tenant), ("incident", incident_id))

@@ -93,6 +93,7 @@ class ConnectorStandIn:
     ops: list[Op] = field(default_factory=list)
     faults: int = 0
     calls: int = 0
+    arrived: int = 0
     violations: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _gate: asyncio.Event = field(default_factory=asyncio.Event)
@@ -148,6 +149,7 @@ class ConnectorStandIn:
     # ---- the API ----------------------------------------------------------------------------
 
     async def _gatekeeper(self, thread: str) -> web.Response | None:
+        self.arrived += 1  # counted before ``hold`` makes the call wait
         await self._gate.wait()
         self.calls += 1
         if self.script:
