@@ -68,6 +68,11 @@ SECTIONS = (
     Section("permissions", "Permissions", (("Investigate", "On"), ("Respond", "Off"))),
     Section("contacts", "Notification contacts", ()),
 )
+CHANGED = (
+    Section("permissions", "Permissions", (("Investigate", "On"), ("Respond", "On")), ("Respond",)),
+    SECTIONS[1],
+)
+COMMANDS = (Command("setup", "Run setup"), Command("settings", "Show settings"))
 TAB = GroupTabView("fin", (Option("1", HOSTILE),), (Option("2", "Domain controllers"),), True)
 EMPTY_TAB = GroupTabView("", (), (), False)
 GROUP = Option("g1", "Security Operations", "secops@contoso.com")
@@ -150,8 +155,9 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {
     "messages.welcome_card": each(
         messages.welcome_card, (WelcomeView("Alex", False), WelcomeView("", True))
     ),
-    "messages.help_card": each(
-        lambda n: messages.help_card(HelpView((Command("setup", "Run setup"),), n)), WITH_NOTICES
+    "messages.help_card": (
+        *each(lambda n: messages.help_card(HelpView(COMMANDS, n)), WITH_NOTICES),
+        lambda: messages.help_card(HelpView(COMMANDS, configured=True)),
     ),
     "messages.not_authorized_card": each(
         messages.not_authorized_card, (NotAuthorizedView(("Global Administrator",), "Adele"),)
@@ -190,6 +196,7 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {
         (
             *(ReviewView(6, SECTIONS, notice=n) for n in WITH_NOTICES),
             ReviewView(6, SECTIONS, "edit"),
+            ReviewView(6, CHANGED, "edit", NOTICES[0]),
         ),
     ),
     "setup.submitted_card": each(
