@@ -20,9 +20,10 @@ from typing import Any
 from microsoft_teams.cards.core import AdaptiveCard
 
 import cards
-from cards import common, incident, messages, provisioning, setup
+from cards import common, incident, messages, provisioning, readiness, setup
 from cards.incident_views import CompletedRow, IncidentView, PendingRow
 from cards.provisioning import ProgressView, StepLine, WelcomePostView
+from cards.readiness import ActionView, FigureView, ReadinessView
 from cards.views import (
     Command,
     ContactRow,
@@ -150,6 +151,38 @@ def each(build: Callable[[Any], AdaptiveCard], values: Iterable[Any]) -> tuple[S
 
 
 WITH_NOTICES = (None, *NOTICES)
+
+
+def _readiness(notice: Notice | None = None, changes: tuple[str, ...] = ()) -> ReadinessView:
+    devices = FigureView("Devices", 40, 50, 10, "Onboard more.", "Onboard", "https://x.example")
+    unread = FigureView("Identities", None, None, None, "", "", "", "The directory timed out.")
+    return ReadinessView(
+        phase_label="Readiness",
+        assessed_at=WHEN,
+        needed=1,
+        in_progress=1,
+        completed=1,
+        figures=(devices, unread),
+        actions=tuple(
+            ActionView(
+                status,
+                f"Action {status}",
+                "Why it matters.",
+                "https://x.example",
+                status,
+                status,
+                detail="Marked by Alex" if status == "inProgress" else "",
+                can_mark=status == "completeNow",
+                settings=status == "completed",
+            )
+            for status in ("completeNow", "inProgress", "completed")
+        ),
+        rev=3,
+        notice=notice,
+        changes=changes,
+    )
+
+
 SAMPLES: dict[str, tuple[Sample, ...]] = {
     "common.card": each(lambda n: common.card([common.header("T"), *common.notice(n)]), NOTICES),
     "messages.welcome_card": each(
@@ -225,6 +258,10 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {
             *(_progress(p) for p in PHASES),
             *(_progress("running", notice=n) for n in NOTICES),
         ),
+    ),
+    "readiness.readiness_card": (
+        *each(lambda n: readiness.readiness_card(_readiness(n)), WITH_NOTICES),
+        lambda: readiness.readiness_card(_readiness(changes=("Devices: 40 protected",))),
     ),
     "provisioning.welcome_post_card": each(
         provisioning.welcome_post_card,

@@ -54,7 +54,27 @@ def _schema() -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-VALIDATOR = jsonschema.Draft6Validator(_schema())
+SCHEMA = _schema()
+VALIDATOR = jsonschema.Draft6Validator(SCHEMA)
+
+
+def as_1_5(node: Any) -> Any:
+    """What a 1.5 client reads: an element the 1.5 schema doesn't define (Teams' charts) is
+    replaced by its declared fallback, as the spec asks of a client that doesn't know it."""
+    if isinstance(node, list):
+        return [as_1_5(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    kind = node.get("type")
+    if isinstance(kind, str) and kind not in SCHEMA["definitions"] and "fallback" in node:
+        return as_1_5(node["fallback"])
+    if kind == "Table" and "firstRowAsHeaders" in node:
+        # The official renderer and Teams read "firstRowAsHeaders"; the bundled schema-1.5.json
+        # spells it "firstRowAsHeader".
+        node = {("firstRowAsHeader" if k == "firstRowAsHeaders" else k): v for k, v in node.items()}
+    return {k: as_1_5(v) for k, v in node.items()}
+
+
 SECTIONS = (
     Section("permissions", "Permissions", (("a", "b"),)),
     Section("contacts", "Notification contacts", ()),
@@ -98,7 +118,7 @@ SAMPLES = all_cases()
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_card_is_valid_adaptive_card_1_5(name: str) -> None:
-    card = to_json(SAMPLES[name]())
+    card = as_1_5(to_json(SAMPLES[name]()))
     errors = sorted(VALIDATOR.iter_errors(card), key=lambda e: list(e.path))
     assert not errors, [f"{list(e.path)}: {e.message[:200]}" for e in errors]
     assert card["version"] == "1.5"
