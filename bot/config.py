@@ -96,6 +96,7 @@ class Settings:
     notify_max_attempts: int = 10
     notify_tenant_rps: int = 50
     notify_retention_days: int = 90
+    readiness_interval_hours: int = 24
     bot_openid_metadata: str = ""  # empty: the public cloud's (bot.transport.botauth)
     bot_openid_timeout: float = 10.0
     header_timeout: float = 20.0
@@ -275,6 +276,7 @@ def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "notify_max_attempts": _int(env, "NOTIFY_MAX_ATTEMPTS", 10, low=1, high=100),
         "notify_tenant_rps": _int(env, "NOTIFY_TENANT_RPS", 50, low=1, high=50),
         "notify_retention_days": _int(env, "NOTIFY_RETENTION_DAYS", 90, low=1, high=3650),
+        "readiness_interval_hours": _int(env, "READINESS_INTERVAL_HOURS", 24, low=1, high=720),
     }
 
 

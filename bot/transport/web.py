@@ -89,6 +89,7 @@ def create_app(
                 **services.card_actions,
             },
             team_listeners=services.team_listeners,
+            commands=services.commands,
         )
         if settings.local_mode:
             log.warning(
