@@ -142,6 +142,7 @@ async def build_services(
     bot can't post, and Teams provisioning is left out.
     """
     store = store or open_store(settings.resolved_storage_url)
+    await store.open()
     apis = None
     if settings.tenant_backend == "graph" and http is not None:
         apis = build_apis(settings, http, sleep=sleep)
