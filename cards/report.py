@@ -75,8 +75,10 @@ class ReportView:
     notice: Notice | None = None
 
 
-def fact_set(pairs: Sequence[tuple[str, int | str]], empty: str = "None") -> FactSet:
-    return FactSet(facts=[Fact(title=k, value=str(v)) for k, v in pairs] or [Fact(title=empty)])
+def fact_set(pairs: Sequence[tuple[str, int | str]]) -> CardElement:
+    if not pairs:
+        return para("None in this range.")
+    return FactSet(facts=[Fact(title=k, value=str(v)) for k, v in pairs])
 
 
 def _heading(text: str) -> TextBlock:
