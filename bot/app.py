@@ -7,13 +7,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.actions import CardActionHandler, TeamInstallationListener
+from bot.chat.compose import build_chat_service
+from bot.chat.service import ChatService
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.graph.clients import MicrosoftApis, build_apis
 from bot.mail.ports import Mailer
 from bot.mail.service import ContactMailService
 from bot.messaging import ChannelMessenger
-from bot.notifications.compose import build_notification_service
+from bot.notifications.compose import build_notification_service, build_rate_limiter
+from bot.notifications.ratelimit import TeamsRateLimiter
 from bot.notifications.service import NotificationService
 from bot.onboarding import OnboardingService
 from bot.provisioning.ports import TeamsProvisioner
@@ -41,6 +44,8 @@ class Services:
     directory: TenantDirectory
     onboarding: OnboardingService
     notifications: NotificationService
+    chat: ChatService
+    limiter: TeamsRateLimiter
     contact_mail: ContactMailService | None = None
     provisioning: ProvisioningService | None = None
     apis: MicrosoftApis | None = None
@@ -62,6 +67,7 @@ class Services:
             await self.contact_mail.close()
         if self.apis is not None:
             self.apis.close()
+        await self.chat.store.close()
         await self.store.close()
 
 
@@ -147,12 +153,15 @@ async def build_services(
         )
         onboarding.add_listener(provisioning.on_settings)
     notifications = build_notification_service(store, directory, onboarding)
+    chat = build_chat_service(settings, store, directory)
     return Services(
         settings=settings,
         store=store,
         directory=directory,
         onboarding=onboarding,
         notifications=notifications,
+        chat=chat,
+        limiter=build_rate_limiter(settings, sleep=sleep),
         contact_mail=contact_mail,
         provisioning=provisioning,
         apis=apis,

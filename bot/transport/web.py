@@ -15,7 +15,7 @@ from bot.graph.http import create_http_session
 from bot.notifications.compose import messenger_app_id
 from bot.storage import Store
 from bot.tenant import TenantDirectory
-from bot.transport import notifications_api
+from bot.transport import console, notifications_api
 from bot.transport.adapter import RetryingCloudAdapter, build_adapter, invoke_body
 from bot.transport.handler import DefenderExpertsBot, on_turn_error
 from bot.transport.messenger import BotMessenger
@@ -62,6 +62,7 @@ def create_app(
                 **services.card_actions,
             },
             team_listeners=services.team_listeners,
+            conversations=services.chat,
         )
         if settings.local_mode:
             log.warning(
@@ -81,7 +82,14 @@ def create_app(
             yield
 
     app.cleanup_ctx.append(notifications_ctx)
+
+    async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with console.serving(app, settings, app[SERVICES]):
+            yield
+
+    app.cleanup_ctx.append(chat_ctx)
     notifications_api.add_routes(app, settings)
+    console.add_routes(app, settings)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     return app

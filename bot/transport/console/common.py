@@ -1,0 +1,67 @@
+"""What the console and the Experts chat API share: the service key, errors, bounded bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from bot.chat.service import ChatService
+
+CHAT = web.AppKey("chat", ChatService)
+MAX_BODY = 128 * 1024
+CHUNK = 64 * 1024
+
+
+def error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    return web.json_response({"error": body}, status=status)
+
+
+async def read_bounded(request: web.Request, limit: int = MAX_BODY) -> bytes | None:
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_object(body: bytes) -> dict[str, Any] | web.Response:
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return error(400, "badRequest", "The body is not valid JSON")
+    if not isinstance(value, dict):
+        return error(400, "badRequest", "The body must be a JSON object")
+    return value
+
+
+def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """A non-negative integer query parameter, clamped; ValueError(name) if malformed."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 18:
+        raise ValueError(name)
+    return max(low, min(high, int(raw)))
+
+
+def bool_query(request: web.Request, name: str) -> bool:
+    raw = request.query.get(name, "").lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ValueError(name)
+
+
+def bad_query(name: str) -> web.Response:
+    return error(400, "badRequest", f"'{name}' has a value that isn't allowed", name)
