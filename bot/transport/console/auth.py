@@ -1,11 +1,14 @@
 """Who is signed in to the expert console.
 
 * **OpenID Connect** against the MDR provider's Microsoft Entra ID: the authorization code flow
-  with PKCE, run by msal (``initiate_auth_code_flow`` / ``acquire_token_by_auth_code_flow``,
-  which also checks ``state``); the id token is then verified with PyJWT against the provider's
-  published keys (signature RS256, ``aud`` = the client id, ``iss`` from discovery, ``exp``,
-  ``nonce``) and the expert must be in the experts' group (``groups`` claim) or tenant
-  (``tid``). msal is blocking, so it runs in a thread.
+  with PKCE and ``response_mode=form_post``, run by msal (``initiate_auth_code_flow`` /
+  ``acquire_token_by_auth_code_flow``, which also checks ``state``). Entra posts the code to
+  ``/console/auth/callback`` from its own site, so the browser sends no SameSite cookie there:
+  that page posts it on to ``/console/auth/finish`` from the console's own origin, where the
+  login cookie binds the flow to the browser that started it. The id token is then verified
+  with PyJWT against the provider's published keys (signature RS256, ``aud`` = the client id,
+  ``iss`` from discovery, ``exp``, ``nonce``) and the expert must be in the experts' group
+  (``groups`` claim) or tenant (``tid``). msal is blocking, so it runs in a thread.
 * **Development sign-in** (local mode only, never with ``MicrosoftAppId``): choose a demo
   expert. It is logged as a warning at start-up.
 
@@ -16,6 +19,7 @@ with its own CSRF token; a restart signs everyone out.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
@@ -162,7 +166,7 @@ class OidcSignIn:
 
         def start() -> dict[str, Any]:
             flow: dict[str, Any] = self._msal().initiate_auth_code_flow(
-                scopes=[], redirect_uri=self._redirect_uri
+                scopes=[], redirect_uri=self._redirect_uri, response_mode="form_post"
             )
             return flow
 
@@ -179,13 +183,19 @@ class OidcSignIn:
                 result = await asyncio.to_thread(redeem)
         except ValueError as exc:  # msal: state mismatch or a malformed response
             raise SignInError("The sign-in response didn't match this sign-in") from exc
+        except RuntimeError as exc:  # msal: the id token's nonce isn't this flow's
+            log.warning("console sign-in refused: %s", str(exc)[:60])
+            raise SignInError("The id token doesn't belong to this sign-in (nonce)") from exc
         if "error" in result or not result.get("id_token"):
             log.warning(
                 "console sign-in refused by the authority: %s",
                 str(result.get("error", "no id token"))[:100],
             )
             raise SignInError("The identity provider refused the sign-in")
-        claims = await self._verify(str(result["id_token"]), str(flow.get("nonce", "")))
+        nonce = str(flow.get("nonce", ""))
+        # msal sends the SHA-256 of the flow's nonce; the id token carries that.
+        expected = hashlib.sha256(nonce.encode("ascii")).hexdigest() if nonce else ""
+        claims = await self._verify(str(result["id_token"]), expected)
         return self._expert(claims)
 
     async def _verify(self, token: str, nonce: str) -> dict[str, Any]:

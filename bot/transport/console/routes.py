@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import ipaddress
 import json
 import logging
@@ -54,6 +55,7 @@ STATIC = Path(__file__).parent / "static"
 SESSIONS = web.AppKey("console_sessions", Sessions)
 OIDC = web.AppKey("console_oidc", OidcSignIn)
 CONSOLE_SETTINGS = web.AppKey("console_settings", Settings)
+SESSION = web.RequestKey("console_session", Session)
 MAX_ANSWER_BODY = 96 * 1024
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -114,7 +116,7 @@ def _page(name: str) -> web.FileResponse:
 
 def _start_session(request: web.Request, expert: Expert) -> web.Response:
     session = request.app[SESSIONS].create(expert)
-    response = web.HTTPSeeOther("/console")
+    response = web.Response(status=303, headers={"Location": "/console"})
     _set_cookie(response, request, SESSION_COOKIE, session.id)
     response.del_cookie(LOGIN_COOKIE, path="/console")
     log.info("expert %s signed in to the console", expert.id[:64])
@@ -158,7 +160,7 @@ async def sign_in_options(request: web.Request) -> web.Response:
 
 async def static_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
-    if name not in ("console.js", "console.css", "sign-in.js"):
+    if name not in ("console.js", "console.css", "sign-in.js", "finish.js"):
         raise web.HTTPNotFound()
     return _page(name)
 
@@ -166,22 +168,52 @@ async def static_file(request: web.Request) -> web.StreamResponse:
 async def oidc_login(request: web.Request) -> web.StreamResponse:
     flow = await request.app[OIDC].begin()
     state = request.app[SESSIONS].begin_login(flow)
-    response = web.HTTPSeeOther(str(flow["auth_uri"]))
+    response = web.Response(status=303, headers={"Location": str(flow["auth_uri"])})
     _set_cookie(response, request, LOGIN_COOKIE, state)
     return response
 
 
+async def _auth_form(request: web.Request) -> dict[str, str]:
+    form = await request.post()
+    return {
+        k: str(form[k])[:4096]
+        for k in ("code", "state", "error", "error_description")
+        if isinstance(form.get(k), str)
+    }
+
+
 async def oidc_callback(request: web.Request) -> web.StreamResponse:
-    state = request.query.get("state", "")
+    """Entra's form post (cross-site, so without our cookies): relay it from our origin."""
+    fields = await _auth_form(request)
+    if "error" in fields:
+        return _sign_in_failed("the identity provider refused the sign-in")
+    if not fields.get("code") or not fields.get("state"):
+        return _sign_in_failed("the sign-in response is incomplete")
+    inputs = "".join(
+        f'<input type="hidden" name="{k}" value="{html.escape(fields[k])}">'
+        for k in ("code", "state")
+    )
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Signing in</title>'
+        '<script src="/console/static/finish.js" defer></script></head><body>'
+        f'<form method="post" action="/console/auth/finish">{inputs}'
+        '<p>Finishing sign-in…</p><button type="submit">Continue</button></form></body></html>'
+    )
+    return web.Response(text=page, content_type="text/html", headers=SECURITY_HEADERS)
+
+
+async def oidc_finish(request: web.Request) -> web.StreamResponse:
+    if not _origin_ok(request, required=False):
+        return _sign_in_failed("the sign-in didn't come from the console")
+    fields = await _auth_form(request)
+    state = fields.get("state", "")
     if not state or request.cookies.get(LOGIN_COOKIE) != state:
         return _sign_in_failed("this sign-in wasn't started in this browser")
     flow = request.app[SESSIONS].finish_login(state)
     if flow is None:
         return _sign_in_failed("the sign-in took too long or was already used")
-    if "error" in request.query:
-        return _sign_in_failed("the identity provider refused the sign-in")
     try:
-        expert = await request.app[OIDC].finish(flow, dict(request.query))
+        expert = await request.app[OIDC].finish(flow, fields)
     except SignInError as exc:
         return _sign_in_failed(str(exc))
     return _start_session(request, expert)
@@ -225,14 +257,14 @@ def signed_in(handler: Handler, *, changes: bool = False) -> Handler:
                 return error(403, "forbidden", "The request didn't come from the console")
             if not session.csrf_ok(request.headers.get("X-CSRF-Token")):
                 return error(403, "forbidden", "Missing or wrong CSRF token: reload the console")
-        request["session"] = session
+        request[SESSION] = session
         return await handler(request)
 
     return guarded
 
 
 async def me(request: web.Request) -> web.Response:
-    session: Session = request["session"]
+    session = request[SESSION]
     return web.json_response(
         {
             "expert": {"id": session.expert.id, "name": session.expert.name},
@@ -268,7 +300,7 @@ async def transcript(request: web.Request) -> web.Response:
 
 
 async def answer(request: web.Request) -> web.Response:
-    session: Session = request["session"]
+    session = request[SESSION]
     raw = await read_bounded(request, MAX_ANSWER_BODY)
     if raw is None:
         return error(413, "tooLarge", "The answer is too long for one Teams message")
@@ -372,7 +404,8 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     else:
         app[OIDC] = OidcSignIn(settings)
         app.router.add_get("/console/auth/login", oidc_login)
-        app.router.add_get("/console/auth/callback", oidc_callback)
+        app.router.add_post("/console/auth/callback", oidc_callback)
+        app.router.add_post("/console/auth/finish", oidc_finish)
     app.router.add_get("/console", console_page)
     app.router.add_get("/console/sign-in", sign_in_page)
     app.router.add_get("/console/sign-in/options", sign_in_options)
