@@ -11,6 +11,9 @@ from bot.transport.web import create_app
 from tests.chat.support import ChatWorld, ClientFactory
 from tests.notifications.support import SECRET, seed_channel, seed_settings
 from tests.standins.connector import ConnectorStandIn
+from tests.standins.microsoft import standin_ca
+
+__all__ = ["standin_ca"]
 
 
 @pytest.fixture

@@ -34,8 +34,6 @@ EXPERT = {
     "groups": [EXPERTS_GROUP],
 }
 
-pytest_plugins = ["tests.standins.microsoft"]
-
 
 def form_of(page: str) -> tuple[str, dict[str, str]]:
     """The action and hidden fields of the one form on a page."""

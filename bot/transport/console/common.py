@@ -8,30 +8,12 @@ from typing import Any
 from aiohttp import web
 
 from bot.chat.service import ChatService
+from bot.transport.notifications_api import error, read_bounded
 
 CHAT = web.AppKey("chat", ChatService)
 MAX_BODY = 128 * 1024
-CHUNK = 64 * 1024
 
-
-def error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if field:
-        body["field"] = field
-    return web.json_response({"error": body}, status=status)
-
-
-async def read_bounded(request: web.Request, limit: int = MAX_BODY) -> bytes | None:
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(CHUNK):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+__all__ = ["CHAT", "MAX_BODY", "error", "read_bounded"]
 
 
 def json_object(body: bytes) -> dict[str, Any] | web.Response:
