@@ -20,7 +20,8 @@ from typing import Any
 from microsoft_teams.cards.core import AdaptiveCard
 
 import cards
-from cards import common, incident, messages, provisioning, setup
+from cards import chat, common, incident, messages, provisioning, setup
+from cards.chat import AnswerView, AskView
 from cards.incident_views import CompletedRow, IncidentView, PendingRow
 from cards.provisioning import ProgressView, StepLine, WelcomePostView
 from cards.views import (
@@ -217,6 +218,19 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {
         (
             *(_progress(p) for p in PHASES),
             *(_progress("running", notice=n) for n in NOTICES),
+        ),
+    ),
+    "chat.answer_card": each(
+        chat.answer_card,
+        (AnswerView("Jordan Avery", HOSTILE), AnswerView("assistant", "Received.", True)),
+    ),
+    "chat.ask_card": each(
+        chat.ask_card,
+        (
+            AskView("Alex", True),
+            AskView("", True),
+            AskView("Adele", False),
+            AskView("A", True, False),
         ),
     ),
     "provisioning.welcome_post_card": each(
