@@ -90,6 +90,7 @@ def create_app(
             },
             team_listeners=services.team_listeners,
             conversations=services.chat,
+            commands=services.commands,
         )
         if settings.local_mode:
             log.warning(
