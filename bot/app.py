@@ -8,13 +8,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.actions import CardActionHandler, TeamInstallationListener
+from bot.chat.compose import build_chat_service
+from bot.chat.service import ChatService
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.graph.clients import MicrosoftApis, build_apis
 from bot.mail.ports import Mailer
 from bot.mail.service import ContactMailService
 from bot.messaging import ChannelMessenger
-from bot.notifications.compose import build_notification_service
+from bot.notifications.compose import build_notification_service, build_rate_limiter
+from bot.notifications.ratelimit import TeamsRateLimiter
 from bot.notifications.service import NotificationService
 from bot.onboarding import Actor, OnboardingService
 from bot.provisioning.ports import TeamsProvisioner
@@ -50,6 +53,8 @@ class Services:
     directory: TenantDirectory
     onboarding: OnboardingService
     notifications: NotificationService
+    chat: ChatService
+    limiter: TeamsRateLimiter
     contact_mail: ContactMailService | None = None
     provisioning: ProvisioningService | None = None
     apis: MicrosoftApis | None = None
@@ -79,6 +84,7 @@ class Services:
             await self.contact_mail.close()
         if self.apis is not None:
             self.apis.close()
+        await self.chat.store.close()
         await self.store.close()
 
 
@@ -166,6 +172,7 @@ async def build_services(
         )
         onboarding.add_listener(provisioning.on_settings)
     notifications = build_notification_service(store, directory, onboarding)
+    chat = build_chat_service(settings, store, directory)
     readiness = build_readiness_service(
         settings, store, directory, onboarding, notifications.ledger, apis=apis, messenger=messenger
     )
@@ -183,6 +190,8 @@ async def build_services(
         directory=directory,
         onboarding=onboarding,
         notifications=notifications,
+        chat=chat,
+        limiter=build_rate_limiter(settings, sleep=sleep),
         contact_mail=contact_mail,
         provisioning=provisioning,
         apis=apis,

@@ -20,7 +20,8 @@ from typing import Any
 from microsoft_teams.cards.core import AdaptiveCard
 
 import cards
-from cards import common, incident, messages, provisioning, readiness, report, setup
+from cards import chat, common, incident, messages, provisioning, readiness, report, setup
+from cards.chat import AnswerView, AskView
 from cards.incident_views import CompletedRow, IncidentView, PendingRow
 from cards.provisioning import ProgressView, StepLine, WelcomePostView
 from cards.readiness import ActionView, FigureView, ReadinessView
@@ -288,6 +289,19 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {
         (
             *(_progress(p) for p in PHASES),
             *(_progress("running", notice=n) for n in NOTICES),
+        ),
+    ),
+    "chat.answer_card": each(
+        chat.answer_card,
+        (AnswerView("Jordan Avery", HOSTILE), AnswerView("assistant", "Received.", True)),
+    ),
+    "chat.ask_card": each(
+        chat.ask_card,
+        (
+            AskView("Alex", True),
+            AskView("", True),
+            AskView("Adele", False),
+            AskView("A", True, False),
         ),
     ),
     "readiness.readiness_card": (
