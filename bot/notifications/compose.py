@@ -48,6 +48,26 @@ def messenger_app_id(settings: Settings) -> str:
     return str(bot.get("id", "")) if isinstance(bot, dict) else ""
 
 
+def build_rate_limiter(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> RateLimiter:
+    """Teams' per-thread and per-tenant limits, shared by everything that posts as the bot
+    (incident posts and the chat's answers count against the same threads). With a store shared
+    by several instances (PostgreSQL), counted across all of them."""
+    tenant_windows = tuple((span, settings.notify_tenant_rps) for span, _ in TENANT_WINDOWS)
+    if store is not None and is_shared(store):
+        from bot.storage.postgres import PostgresStore
+        from bot.storage.postgres_coordination import PostgresRateLimiter
+
+        assert isinstance(store, PostgresStore)
+        return PostgresRateLimiter(store, sleep=sleep, tenant_windows=tenant_windows)
+    return TeamsRateLimiter(clock=monotonic, sleep=sleep, tenant_windows=tenant_windows)
+
+
 def build_delivery_worker(
     settings: Settings,
     service: NotificationService,
@@ -60,15 +80,9 @@ def build_delivery_worker(
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     on_channel_failure: FailureReporter | None = None,
+    limiter: RateLimiter | None = None,
 ) -> DeliveryWorker:
-    tenant_windows = tuple((span, settings.notify_tenant_rps) for span, _ in TENANT_WINDOWS)
-    limiter: RateLimiter = TeamsRateLimiter(
-        clock=monotonic, sleep=sleep, tenant_windows=tenant_windows
-    )
-    claim = None
-    shared = shared_coordination(store)
-    if shared is not None:  # several instances: the limits and the schedule are shared
-        limiter, claim = shared(sleep, tenant_windows)
+    limiter = limiter or build_rate_limiter(settings, store=store, monotonic=monotonic, sleep=sleep)
     options = WorkerOptions(
         lease_seconds=settings.notify_lease_seconds,
         max_attempts=settings.notify_max_attempts,
@@ -92,31 +106,25 @@ def build_delivery_worker(
         options=options,
         clock=clock,
         sleep=sleep,
-        claim=claim,
+        claim=shared_claim(store),
     )
     service.set_on_enqueued(worker.wake)
     return worker
 
 
-SharedCoordination = Callable[
-    [Callable[[float], Awaitable[None]], tuple[tuple[float, int], ...]],
-    tuple[RateLimiter, Callable[[str, str], Awaitable[bool]]],
-]
-
-
-def shared_coordination(store: Store) -> SharedCoordination | None:
-    """For a store shared by several instances (PostgreSQL): a limiter that counts Teams' limits
-    across all of them, and claims that run scheduled work once per period."""
+def is_shared(store: Store) -> bool:
+    """True for a store several instances share (PostgreSQL)."""
     from bot.storage.postgres import PostgresStore
 
-    if not isinstance(store, PostgresStore):
+    return isinstance(store, PostgresStore)
+
+
+def shared_claim(store: Store) -> Callable[[str, str], Awaitable[bool]] | None:
+    """For a shared store: claims that run scheduled work once per period across instances."""
+    if not is_shared(store):
         return None
-    from bot.storage.postgres_coordination import PeriodicRuns, PostgresRateLimiter
+    from bot.storage.postgres import PostgresStore
+    from bot.storage.postgres_coordination import PeriodicRuns
 
-    def make(
-        sleep: Callable[[float], Awaitable[None]], tenant_windows: tuple[tuple[float, int], ...]
-    ) -> tuple[RateLimiter, Callable[[str, str], Awaitable[bool]]]:
-        limiter = PostgresRateLimiter(store, sleep=sleep, tenant_windows=tenant_windows)
-        return limiter, PeriodicRuns(store).claim
-
-    return make
+    assert isinstance(store, PostgresStore)
+    return PeriodicRuns(store).claim

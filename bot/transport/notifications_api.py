@@ -30,7 +30,8 @@ from bot.notifications.compose import build_delivery_worker, messenger_app_id
 from bot.notifications.enforcement import RETRY_AFTER_SECONDS
 from bot.notifications.mail import PerRecipientMailer
 from bot.notifications.model import BodyError, load_json
-from bot.notifications.schema import MAX_BODY_BYTES, openapi_document
+from bot.notifications.openapi import openapi_document
+from bot.notifications.schema import MAX_BODY_BYTES
 from bot.notifications.service import NotificationService
 from bot.notifications.signing import SignatureError, WebhookVerifier, request_line
 from bot.notifications.worker import DeliveryWorker
@@ -96,6 +97,8 @@ async def post_notification(request: web.Request) -> web.Response:
         return web.json_response({"status": "duplicate", "webhookId": webhook_id}, status=200)
     if request.content_type != "application/json":
         return error(415, "unsupportedMediaType", "Content-Type must be application/json")
+    if (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
+        return error(415, "unsupportedMediaType", "The body must be UTF-8 (charset=utf-8)")
     try:
         document = load_json(body)
         set_fields(**_log_fields(document))
@@ -232,6 +235,7 @@ async def serving(
         on_channel_failure=(
             services.provisioning.report_delivery_failure if services.provisioning else None
         ),
+        limiter=services.limiter,
     )
     app[operations.DELIVERY_WORKER] = worker
     try:
