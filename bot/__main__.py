@@ -23,6 +23,10 @@ TOOLS: dict[str, tuple[str, str]] = {
         "play the experts: send signed notifications to the Experts API, read delivery state",
     ),
     "report": ("bot.report.cli", "email the service report to the service review contacts now"),
+    "migrate": (
+        "bot.storage.copy_to_postgres",
+        "copy this bot's SQLite data into an empty PostgreSQL database (--to postgresql://...)",
+    ),
 }
 """Commands handled by a module's ``main(argv) -> int``, which parses (and documents) its own
 arguments."""

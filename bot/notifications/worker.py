@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 CONFLICT_RETRIES = 8
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
-_CURRENT: contextvars.ContextVar[int | None] = contextvars.ContextVar("delivering", default=None)
+_CURRENT: contextvars.ContextVar[Leased | None] = contextvars.ContextVar("delivering", default=None)
 
 
 def _incident_fields(partition: str) -> dict[str, str]:
@@ -98,6 +98,10 @@ class WorkerOptions:
         )
     )
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+
+
+class LeaseLost(Exception):
+    """Another instance took the message over (this one's lease expired): leave it to them."""
 
 
 class _GiveUp(Exception):
@@ -172,7 +176,8 @@ class DeliveryWorker:
             except Exception:
                 log.exception("renewing delivery leases failed")
                 continue
-            lost = [item.message.id for item in held if item.seq not in kept]
+            running = {item.seq for item in self._leases.values()}  # some finished meanwhile
+            lost = [item for item in held if item.seq not in kept and item.seq in running]
             if lost:
                 log.warning("lost the lease of %d delivery(ies) to another instance", len(lost))
 
@@ -279,7 +284,18 @@ class DeliveryWorker:
         return len(done), len(untouched)
 
     async def _acquire(self, tenant_id: str, thread_id: str) -> None:
-        """Wait for Teams' limits; from here on this message may reach Teams."""
+        """Wait for Teams' limits; from here on this message may reach Teams. With a shared
+        ledger, the lease is renewed first: if it expired meanwhile (another instance has the
+        message now), nothing is sent. (Renewed before the wait for a slot, not after, so that
+        the call leaves as soon as the slot is taken.)"""
+        leased = _CURRENT.get()
+        extend = getattr(self._ledger, "extend", None)
+        if (
+            leased is not None
+            and extend is not None
+            and leased.seq not in await extend([leased], self._options.lease_seconds)
+        ):
+            raise LeaseLost(leased.message.id)
         await self._limiter.acquire(tenant_id, thread_id)
         self._mark_touched()
 
@@ -288,9 +304,9 @@ class DeliveryWorker:
         await self._mailer.send(message)
 
     def _mark_touched(self) -> None:
-        seq = _CURRENT.get()
-        if seq is not None:
-            self._touched.add(seq)
+        leased = _CURRENT.get()
+        if leased is not None:
+            self._touched.add(leased.seq)
 
     async def _idle_timeout(self, leased: int) -> float:
         poll = self._options.poll_seconds
@@ -307,7 +323,7 @@ class DeliveryWorker:
     async def process(self, leased: Leased) -> None:
         """Deliver one leased message. It ends done, waiting for a retry, or a dead letter; only
         cancellation propagates. The run loop calls this for each message it leases."""
-        _CURRENT.set(leased.seq)
+        _CURRENT.set(leased)
         set_fields(correlation_id=leased.message.id, **_incident_fields(leased.message.partition))
         try:
             if leased.message.kind == "notification":
@@ -318,6 +334,10 @@ class DeliveryWorker:
             self.stats.observe(self._clock() - leased.enqueued_at)
         except asyncio.CancelledError:
             raise
+        except LeaseLost:
+            log.warning(
+                "the lease of %s expired; another instance delivers it", safe(leased.message.id)
+            )
         except DeliveryError as exc:
             if exc.status == 429:
                 self.stats.throttled += 1

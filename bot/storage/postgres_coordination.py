@@ -47,7 +47,7 @@ class PostgresRateLimiter:
         self._sleep = sleep
         # A wider margin than one process needs: a slot is taken in one process and the call
         # reaches Teams from another, each with its own scheduling delay on a busy host.
-        widen = (lambda w: with_margin(w, seconds=0.3, share=0.05)) if margin else tuple
+        widen = (lambda w: with_margin(w, seconds=0.5, share=0.1)) if margin else tuple
         self._threads = tuple(widen(thread_windows))
         self._tenants = tuple(widen(tenant_windows))
         self._span = max(span for span, _ in (*self._threads, *self._tenants))

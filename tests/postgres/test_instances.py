@@ -98,11 +98,11 @@ async def test_two_instances_deliver_1000_notifications_exactly_once_across_a_ki
         pg_url,
         tmp_path,
         "a",
-        NOTIFY_LEASE_SECONDS="5",
+        NOTIFY_LEASE_SECONDS="15",
         PYTHONPATH=str(CRASH_SITE),
         DE_TEST_STALL_AFTER_CALLS="20",
     )
-    b = instance(pg_url, tmp_path, "b", NOTIFY_LEASE_SECONDS="5")
+    b = instance(pg_url, tmp_path, "b", NOTIFY_LEASE_SECONDS="15")
     bots = [a, b]
     await asyncio.gather(asyncio.to_thread(a.start), asyncio.to_thread(b.start))
     try:
