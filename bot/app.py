@@ -29,6 +29,7 @@ from bot.retry import Sleep
 from bot.storage import Store, open_store
 from bot.tenant import TenantDirectory
 from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
+from cards.chat import VERB_PREFIX as CHAT_VERBS
 from cards.provisioning import VERB_PREFIX as PROVISIONING_VERBS
 from cards.readiness import VERB_PREFIX as READINESS_VERBS
 
@@ -167,12 +168,16 @@ async def build_services(
         )
         onboarding.add_listener(provisioning.on_settings)
     notifications = build_notification_service(store, directory, onboarding)
-    chat = build_chat_service(settings, store, directory)
+    chat = build_chat_service(settings, store, directory, onboarding)
+    notifications.add_event_listener(chat.on_incident_event)
     readiness = build_readiness_service(
         settings, store, directory, onboarding, notifications.ledger, apis=apis, messenger=messenger
     )
     onboarding.add_listener(readiness.on_settings)
-    card_actions: dict[str, CardActionHandler] = {READINESS_VERBS: readiness.on_card_action}
+    card_actions: dict[str, CardActionHandler] = {
+        READINESS_VERBS: readiness.on_card_action,
+        CHAT_VERBS: chat.on_card_action,
+    }
     if provisioning is not None:
         card_actions[PROVISIONING_VERBS] = provisioning.on_card_action
     return Services(
@@ -189,6 +194,10 @@ async def build_services(
         readiness=readiness,
         scheduler=Scheduler([readiness.run_due], sleep=sleep),
         card_actions=card_actions,
-        commands={"status": readiness.status_command, "readiness": readiness.status_command},
+        commands={
+            "status": readiness.status_command,
+            "readiness": readiness.status_command,
+            **chat.commands(),
+        },
         team_listeners=[provisioning.on_team_installation] if provisioning is not None else [],
     )

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot.chat.openapi import add_chat_api
 from bot.notifications.schema import INCIDENT_ID, MAX_BODY_BYTES, notification_schema
 
 JSON = dict[str, Any]
@@ -85,15 +86,16 @@ def openapi_document() -> JSON:
     components = json.loads(json.dumps(defs).replace("#/$defs/", "#/components/schemas/"))
     signed = _signed_headers()
     unauthorized = _error("Missing or bad signature, or a timestamp outside 5 minutes.")
-    return {
+    document: JSON = {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {
             "title": "Defender Experts for Teams: Experts API",
             "version": "1.0.0",
             "description": "How the experts send incident notifications to the customer's "
-            "Managed response channel, read the delivery state, and read the customer's "
-            "actions on the incident cards. Every operation except this document is signed per "
+            "Managed response channel, read the delivery state, read the customer's "
+            "actions on the incident cards, and chat with the customer in the incidents' "
+            "threads and personal chats (/api/chat). Every operation except this document is signed per "
             "Standard Webhooks (https://www.standardwebhooks.com/).",
         },
         "paths": {
@@ -327,6 +329,8 @@ def openapi_document() -> JSON:
             }
         },
     }
+    add_chat_api(document, signed, _error)
+    return document
 
 
 def render(document: JSON) -> str:
