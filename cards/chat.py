@@ -116,8 +116,9 @@ TOP_LEVEL_NOTICE = (
 )
 
 
-def acknowledgement_text(minutes: int) -> str:
+def acknowledgement_text(minutes: int, *, personal: bool = False) -> str:
+    where = "chat" if personal else "thread"
     return (
-        "Thanks, your message has reached Defender Experts. An expert will answer in this thread, "
-        f"usually within {minutes} minutes. You don't need to send it again."
+        "Thanks, your message has reached Defender Experts. An expert will answer in this "
+        f"{where}, usually within {minutes} minutes. You don't need to send it again."
     )

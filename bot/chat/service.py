@@ -435,7 +435,9 @@ class ChatService:
         """Post the acknowledgements that are due now; returns how many were posted."""
         posted = 0
         for conversation in await self._store.due_acks(self._clock()):
-            text = acknowledgement_text(self._options.expected_answer_minutes)
+            text = acknowledgement_text(
+                self._options.expected_answer_minutes, personal=conversation.kind == "personal"
+            )
             if await self._assistant(conversation, text, mark="ack") is not None:
                 posted += 1
         return posted

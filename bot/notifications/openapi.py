@@ -95,8 +95,8 @@ def openapi_document() -> JSON:
             "description": "How the experts send incident notifications to the customer's "
             "Managed response channel, read the delivery state, read the customer's "
             "actions on the incident cards, and chat with the customer in the incidents' "
-            "threads and personal chats (/api/chat). Every operation except this document is signed per "
-            "Standard Webhooks (https://www.standardwebhooks.com/).",
+            "threads and personal chats (/api/chat). Every operation except this document is "
+            "signed per Standard Webhooks (https://www.standardwebhooks.com/).",
         },
         "paths": {
             "/api/notifications": {
