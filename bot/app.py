@@ -25,6 +25,8 @@ from bot.provisioning.service import DEFAULT_WAITING_HINT, ProvisioningService
 from bot.readiness.compose import build_readiness_service
 from bot.readiness.schedule import Scheduler
 from bot.readiness.service import ReadinessService
+from bot.report.compose import build_report_service
+from bot.report.service import ReportService
 from bot.retry import Sleep
 from bot.storage import Store, open_store
 from bot.tenant import TenantDirectory
@@ -32,6 +34,7 @@ from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
 from cards.chat import VERB_PREFIX as CHAT_VERBS
 from cards.provisioning import VERB_PREFIX as PROVISIONING_VERBS
 from cards.readiness import VERB_PREFIX as READINESS_VERBS
+from cards.report import VERB_PREFIX as REPORT_VERBS
 
 if TYPE_CHECKING:
     import aiohttp
@@ -57,6 +60,7 @@ class Services:
     provisioning: ProvisioningService | None = None
     apis: MicrosoftApis | None = None
     readiness: ReadinessService | None = None
+    report: ReportService | None = None
     scheduler: Scheduler | None = None
     card_actions: dict[str, CardActionHandler] = field(default_factory=dict)
     commands: dict[str, Callable[[Actor], Awaitable[AdaptiveCard]]] = field(default_factory=dict)
@@ -151,7 +155,8 @@ async def build_services(
         apis = build_apis(settings, http, sleep=sleep)
     directory = directory or build_directory(settings, apis)
     onboarding = OnboardingService(store, directory)
-    contact_mail = ContactMailService(store, mailer or build_mailer(settings, apis), sleep=sleep)
+    mailer = mailer or build_mailer(settings, apis)
+    contact_mail = ContactMailService(store, mailer, sleep=sleep)
     onboarding.add_listener(contact_mail.on_settings)
     provisioning = None
     if messenger is not None:
@@ -174,8 +179,10 @@ async def build_services(
         settings, store, directory, onboarding, notifications.ledger, apis=apis, messenger=messenger
     )
     onboarding.add_listener(readiness.on_settings)
+    report = build_report_service(store, directory.tenant_id, onboarding, mailer)
     card_actions: dict[str, CardActionHandler] = {
         READINESS_VERBS: readiness.on_card_action,
+        REPORT_VERBS: report.on_card_action,
         CHAT_VERBS: chat.on_card_action,
     }
     if provisioning is not None:
@@ -192,11 +199,13 @@ async def build_services(
         provisioning=provisioning,
         apis=apis,
         readiness=readiness,
-        scheduler=Scheduler([readiness.run_due], sleep=sleep),
+        report=report,
+        scheduler=Scheduler([readiness.run_due, report.run_due], sleep=sleep),
         card_actions=card_actions,
         commands={
             "status": readiness.status_command,
             "readiness": readiness.status_command,
+            "report": report.command,
             **chat.commands(),
         },
         team_listeners=[provisioning.on_team_installation] if provisioning is not None else [],
