@@ -36,14 +36,16 @@ from bot.notifications.ports import (
     SettingsSource,
     UnitOfWork,
 )
-from bot.notifications.render import incident_view, when
+from bot.notifications.render import incident_view
 from bot.notifications.retention import INCIDENT_LIST_KEEP, bound_incident
+from bot.notifications.revisions import revision_key, revision_record
 from bot.notifications.schema import INCIDENT_ID
 from bot.storage import Item
 from bot.tenant import TenantDirectory
 from cards.incident import incident_card
 from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE, ACTION_SKIP
 from cards.messages import message_card
+from cards.text import when
 from cards.views import MessageView, Notice
 
 log = logging.getLogger(__name__)
@@ -207,8 +209,15 @@ class NotificationService:
                 result = Acceptance("accepted", notification.incident_id, revision, message_id)
             doc["history"] = [*doc.get("history", []), entry][-HISTORY_KEEP:]
             bound_incident(doc)
+            writes = [DocWrite(key, doc, item.etag if item else None)]
+            # The report's record of this revision (an older one that arrives late too).
+            rev_key = revision_key(tenant, notification.incident_id, revision)
+            if revision > latest or (
+                revision < latest and await self._ledger.read(rev_key) is None
+            ):
+                writes.append(DocWrite(rev_key, revision_record(notification, now), None))
             unit = UnitOfWork(
-                writes=(DocWrite(key, doc, item.etag if item else None),),
+                writes=tuple(writes),
                 enqueue=enqueue,
                 receipt=webhook_id,
             )
