@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.chat.openapi import add_chat_api
 from bot.notifications.schema import INCIDENT_ID, MAX_BODY_BYTES, notification_schema
+from bot.readiness import openapi as readiness_openapi
 
 JSON = dict[str, Any]
 
@@ -330,7 +331,7 @@ def openapi_document() -> JSON:
         },
     }
     add_chat_api(document, signed, _error)
-    return document
+    return readiness_openapi.extend(document, signed)
 
 
 def render(document: JSON) -> str:
