@@ -30,7 +30,6 @@ from bot.tenant.ports import (
     SECURITY_ADMINISTRATOR,
     DirectoryEntry,
     GroupRef,
-    LicenseCounts,
 )
 
 log = logging.getLogger(__name__)
@@ -39,10 +38,6 @@ ADMIN_ROLE_TEMPLATES = frozenset({GLOBAL_ADMINISTRATOR, SECURITY_ADMINISTRATOR})
 EVENTUAL = {"ConsistencyLevel": "eventual"}
 MACHINES_PAGE_SIZE = 10_000
 MAX_QUERY = 100
-# Service plans that carry Defender for Endpoint and Defender for Identity.
-ENDPOINT_PLANS = frozenset({"WINDEFATP", "MDE_LITE", "MDE_SMB"})
-IDENTITY_PLANS = frozenset({"ATA"})
-DEVICES_PER_ENDPOINT_LICENSE = 5
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _MACHINE_ID = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
@@ -60,7 +55,6 @@ class _Machines:
     groups: tuple[GroupRef, ...]
     group_of: dict[str, str]
     high_value: frozenset[str]
-    onboarded: int
 
 
 class _Cache:
@@ -151,7 +145,6 @@ class GraphTenantDirectory:
         groups: dict[str, str] = {}
         group_of: dict[str, str] = {}
         high: set[str] = set()
-        onboarded = 0
         async for machine in self._all_machines():
             machine_id = str(machine.get("id") or "")
             raw_group = machine.get("rbacGroupId")
@@ -163,12 +156,10 @@ class GraphTenantDirectory:
                     group_of[machine_id] = gid
             if str(machine.get("deviceValue") or "") == "High" and machine_id:
                 high.add(machine_id)
-            if str(machine.get("onboardingStatus") or "Onboarded") == "Onboarded":
-                onboarded += 1
         ordered = tuple(
             GroupRef(gid, name) for gid, name in sorted(groups.items(), key=lambda g: g[1].lower())
         )
-        return _Machines(ordered, group_of, frozenset(high), onboarded)
+        return _Machines(ordered, group_of, frozenset(high))
 
     async def _all_machines(self) -> AsyncIterator[dict[str, Any]]:
         """Every machine: ``$top``/``$skip`` pages, following ``@odata.nextLink`` if given."""
@@ -358,29 +349,6 @@ class GraphTenantDirectory:
             return False
         members: frozenset[str] = await self._high_value_users.get(self._load_high_value_users)
         return user_id.lower() in members
-
-    # ---- readiness ---------------------------------------------------------------------
-
-    async def license_counts(self) -> LicenseCounts:
-        endpoint = identity = identity_used = 0
-        async for sku in self._graph.pages(
-            "subscribedSkus",
-            params={"$select": "skuPartNumber,prepaidUnits,consumedUnits,servicePlans"},
-        ):
-            plans = {str(p.get("servicePlanName", "")) for p in sku.get("servicePlans") or []}
-            enabled = int((sku.get("prepaidUnits") or {}).get("enabled") or 0)
-            if plans & ENDPOINT_PLANS:
-                endpoint += enabled * DEVICES_PER_ENDPOINT_LICENSE
-            if plans & IDENTITY_PLANS:
-                identity += enabled
-                identity_used += int(sku.get("consumedUnits") or 0)
-        inventory = await self._inventory()
-        return LicenseCounts(
-            endpoint_devices=endpoint,
-            identity_identities=identity,
-            onboarded_devices=inventory.onboarded,
-            protected_identities=min(identity_used, identity) if identity else identity_used,
-        )
 
 
 async def _collect(items: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -11,18 +11,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.graph.errors import (
-    GraphAuthError,
-    GraphBadRequest,
-    GraphConflict,
-    GraphError,
-    GraphForbidden,
-    GraphNotFound,
-    GraphThrottled,
-)
 from bot.messaging import DeliveryError
 from bot.provisioning.model import CHANNEL_NAME, TEAM_NAME, Failure
-from bot.provisioning.ports import OperationState
+from bot.provisioning.ports import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    OperationState,
+    PortError,
+    Refused,
+    SignInFailed,
+    Throttled,
+)
 
 # The application permissions each call needs (least privileged), named when Graph doesn't.
 CALL_PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -199,7 +199,7 @@ def archived(step: int, what: str, request_id: str = "") -> Failure:
     )
 
 
-def credentials(step: int, error: GraphError) -> Failure:
+def credentials(step: int, error: PortError) -> Failure:
     return Failure(
         kind="credentials",
         title="Defender Experts couldn't sign in to Microsoft Graph",
@@ -281,13 +281,13 @@ def classify(exc: BaseException, step: int) -> Verdict:
         if error.retryable:
             return Verdict(unavailable(step), True)
         return Verdict(generic(step, detail=f" (Teams answered {error.status})"), False)
-    if not isinstance(error, GraphError):
+    if not isinstance(error, PortError):
         return Verdict(generic(step), False)
     rid = error.request_id
     text = f"{error.code} {error.message}"
-    if isinstance(error, GraphAuthError):
+    if isinstance(error, SignInFailed):
         return Verdict(credentials(step, error), False)
-    if isinstance(error, GraphThrottled):
+    if isinstance(error, Throttled):
         return Verdict(throttled(step, rid), True)
     if error.retryable:
         return Verdict(unavailable(step, rid), True)
@@ -298,14 +298,14 @@ def classify(exc: BaseException, step: int) -> Verdict:
     licensed_calls = ("create_team", "create_team_from_group", "install_app", "create_channel")
     if _LICENSE.search(text) and call in licensed_calls:
         return Verdict(no_teams_license(step, rid), False)
-    if isinstance(error, GraphForbidden):
-        named = error.required_permissions() or CALL_PERMISSIONS.get(call, ())
+    if isinstance(error, Forbidden):
+        named = error.permissions or CALL_PERMISSIONS.get(call, ())
         return Verdict(missing_permissions(step, named, rid), False)
-    if call == "install_app" and isinstance(error, GraphNotFound | GraphBadRequest):
+    if call == "install_app" and isinstance(error, NotFound | Refused):
         return Verdict(app_not_in_catalog(step, rid), False)
-    if call == "create_channel" and (isinstance(error, GraphConflict) or _NAME_TAKEN.search(text)):
+    if call == "create_channel" and (isinstance(error, Conflict) or _NAME_TAKEN.search(text)):
         return Verdict(channel_name_taken(step, rid), False)
-    if isinstance(error, GraphNotFound) and call not in ("create_team", "find_team"):
+    if isinstance(error, NotFound) and call not in ("create_team", "find_team"):
         # A new team's resources can take a while to replicate.
         return Verdict(
             Failure(

@@ -28,16 +28,6 @@ class DirectoryEntry:
     kind: Literal["user", "group"]
 
 
-@dataclass(frozen=True)
-class LicenseCounts:
-    """License targets and protected counts for the readiness assessment."""
-
-    endpoint_devices: int
-    identity_identities: int
-    onboarded_devices: int
-    protected_identities: int
-
-
 class TenantDirectory(Protocol):
     """The customer's directory, read-only. Implemented by the demo tenant and by Graph."""
 
@@ -71,5 +61,3 @@ class TenantDirectory(Protocol):
         ...
 
     async def is_high_value_user(self, user_id: str) -> bool: ...
-
-    async def license_counts(self) -> LicenseCounts: ...

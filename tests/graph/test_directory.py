@@ -236,14 +236,6 @@ async def test_without_a_high_value_group_nobody_is_high_value(apis: MicrosoftAp
     assert not await directory.is_high_value_user(PATTI)
 
 
-async def test_license_counts(directory: GraphTenantDirectory) -> None:
-    counts = await directory.license_counts()
-    assert counts.endpoint_devices == 250
-    assert counts.identity_identities == 50
-    assert counts.onboarded_devices == 6
-    assert counts.protected_identities == 42
-
-
 async def test_every_directory_call_survives_throttling(
     directory: GraphTenantDirectory, microsoft: Microsoft, sleep: FakeSleep
 ) -> None:
@@ -257,7 +249,6 @@ async def test_every_directory_call_survives_throttling(
         "get_contact": lambda: directory.get_contact(PATTI),
         "user_group_ids": lambda: directory.user_group_ids(PATTI),
         "is_high_value_user": lambda: directory.is_high_value_user(PATTI),
-        "license_counts": lambda: directory.license_counts(),
     }
     for name, check in checks.items():
         before = len(microsoft.graph.calls) + len(microsoft.defender.calls)
