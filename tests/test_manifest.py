@@ -18,12 +18,12 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 
 from bot.devtools.manifest import (
-    TEMPLATE_DIR,
     ManifestError,
     build_package,
     main,
     render_manifest,
 )
+from bot.teamsapp import TEMPLATE_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = REPO / "node_modules" / "@microsoft" / "app-manifest" / "build" / "json-schemas" / "teams"

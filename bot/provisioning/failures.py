@@ -37,8 +37,10 @@ CALL_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "get_channel": ("Channel.ReadBasic.All",),
     "create_channel": ("Channel.Create",),
     "unarchive_channel": ("ChannelSettings.ReadWrite.All",),
-    "app_installed": ("TeamsAppInstallation.ReadWriteSelfForTeam.All",),
-    "install_app": ("TeamsAppInstallation.ReadWriteSelfForTeam.All",),
+    # The app asks for resource-specific consent: only the ...AndConsent... permissions can
+    # install it (the Graph adapter names ...AndConsentForTeam.All for a separate Graph app).
+    "app_installed": ("TeamsAppInstallation.ReadWriteAndConsentSelfForTeam.All",),
+    "install_app": ("TeamsAppInstallation.ReadWriteAndConsentSelfForTeam.All",),
 }
 
 _GROUP_CREATION = re.compile(
@@ -48,6 +50,10 @@ _GROUP_CREATION = re.compile(
 )
 _APP_POLICY = re.compile(r"permission polic|app polic|blocked by|app is blocked", re.IGNORECASE)
 _LICENSE = re.compile(r"licen[cs]e", re.IGNORECASE)
+# What POST /teams answers at once (403) when the owner has no Teams license, as reported
+# publicly: "Failed to execute Templates backend request CreateTeamFromTemplateRequest. ...
+# GetApplicableSkuCategoriesForUserFailed". It names neither licenses nor group creation.
+_OWNER_SKUS = re.compile(r"GetApplicableSkuCategoriesForUser", re.IGNORECASE)
 _NAME_TAKEN = re.compile(r"already exist|NameAlreadyExists|name .*(?:in use|taken)", re.IGNORECASE)
 
 
@@ -122,12 +128,13 @@ def app_blocked(step: int, request_id: str = "") -> Failure:
     )
 
 
-def no_teams_license(step: int, request_id: str = "") -> Failure:
+def no_teams_license(step: int, request_id: str = "", *, said: str = "") -> Failure:
     return Failure(
         kind="no_teams_license",
         title="A Microsoft Teams license is missing",
         message=(
-            f"The admin who turned on Teams becomes the owner of the {TEAM_NAME}, and needs a "
+            said
+            + f"The admin who turned on Teams becomes the owner of the {TEAM_NAME}, and needs a "
             "Microsoft Teams license. Assign one in the Microsoft 365 admin center (Users > "
             "Active users > Licenses and apps) and wait a few minutes. " + _retry_text()
         ),
@@ -295,6 +302,13 @@ def classify(exc: BaseException, step: int) -> Verdict:
         return Verdict(group_creation_disabled(step, rid), False)
     if call == "install_app" and _APP_POLICY.search(text):
         return Verdict(app_blocked(step, rid), False)
+    if call in ("create_team", "create_team_from_group") and _OWNER_SKUS.search(text):
+        said = (
+            "Microsoft Teams couldn't look up the licenses of the team's owner "
+            "(GetApplicableSkuCategoriesForUserFailed), which it answers when the owner has no "
+            "Teams license. "
+        )
+        return Verdict(no_teams_license(step, rid, said=said), False)
     licensed_calls = ("create_team", "create_team_from_group", "install_app", "create_channel")
     if _LICENSE.search(text) and call in licensed_calls:
         return Verdict(no_teams_license(step, rid), False)
