@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,17 +16,22 @@ from bot.mail.service import ContactMailService
 from bot.messaging import ChannelMessenger
 from bot.notifications.compose import build_notification_service
 from bot.notifications.service import NotificationService
-from bot.onboarding import OnboardingService
+from bot.onboarding import Actor, OnboardingService
 from bot.provisioning.ports import TeamsProvisioner
 from bot.provisioning.service import DEFAULT_WAITING_HINT, ProvisioningService
+from bot.readiness.compose import build_readiness_service
+from bot.readiness.schedule import Scheduler
+from bot.readiness.service import ReadinessService
 from bot.retry import Sleep
 from bot.storage import Store, open_store
 from bot.tenant import TenantDirectory
 from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
 from cards.provisioning import VERB_PREFIX as PROVISIONING_VERBS
+from cards.readiness import VERB_PREFIX as READINESS_VERBS
 
 if TYPE_CHECKING:
     import aiohttp
+    from microsoft_teams.cards.core import AdaptiveCard
 
 LOCAL_WAITING_HINT = (
     "In the Microsoft 365 Agents Playground, open the Managed response channel of the Defender "
@@ -44,18 +50,25 @@ class Services:
     contact_mail: ContactMailService | None = None
     provisioning: ProvisioningService | None = None
     apis: MicrosoftApis | None = None
+    readiness: ReadinessService | None = None
+    scheduler: Scheduler | None = None
     card_actions: dict[str, CardActionHandler] = field(default_factory=dict)
+    commands: dict[str, Callable[[Actor], Awaitable[AdaptiveCard]]] = field(default_factory=dict)
     team_listeners: list[TeamInstallationListener] = field(default_factory=list)
 
     async def start(self) -> None:
         """Resume background work (contact emails, provisioning) after a restart."""
         await self.onboarding.resume()
+        if self.scheduler is not None:
+            self.scheduler.start()
         if self.contact_mail is not None:
             await self.contact_mail.start()
         if self.provisioning is not None:
             await self.provisioning.start()
 
     async def close(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.close()
         if self.provisioning is not None:
             await self.provisioning.close()
         if self.contact_mail is not None:
@@ -125,6 +138,7 @@ async def build_services(
     bot can't post, and Teams provisioning is left out.
     """
     store = store or open_store(settings.resolved_storage_url)
+    await store.open()
     apis = None
     if settings.tenant_backend == "graph" and http is not None:
         apis = build_apis(settings, http, sleep=sleep)
@@ -147,6 +161,13 @@ async def build_services(
         )
         onboarding.add_listener(provisioning.on_settings)
     notifications = build_notification_service(store, directory, onboarding)
+    readiness = build_readiness_service(
+        settings, store, directory, onboarding, notifications.ledger, apis=apis, messenger=messenger
+    )
+    onboarding.add_listener(readiness.on_settings)
+    card_actions: dict[str, CardActionHandler] = {READINESS_VERBS: readiness.on_card_action}
+    if provisioning is not None:
+        card_actions[PROVISIONING_VERBS] = provisioning.on_card_action
     return Services(
         settings=settings,
         store=store,
@@ -156,8 +177,9 @@ async def build_services(
         contact_mail=contact_mail,
         provisioning=provisioning,
         apis=apis,
-        card_actions=(
-            {PROVISIONING_VERBS: provisioning.on_card_action} if provisioning is not None else {}
-        ),
+        readiness=readiness,
+        scheduler=Scheduler([readiness.run_due], sleep=sleep),
+        card_actions=card_actions,
+        commands={"status": readiness.status_command, "readiness": readiness.status_command},
         team_listeners=[provisioning.on_team_installation] if provisioning is not None else [],
     )

@@ -599,7 +599,7 @@ class MemoryLedger(Ledger):
         """Nothing to release."""
 
 
-def open_ledger(store: Store, clock: Clock = time.time) -> Ledger:
+def open_ledger(store: Store, clock: Clock = time.time, *, owner: str | None = None) -> Ledger:
     """The ledger that shares the store's database, so that a document and its outbox message
     commit together. A durable store without a ledger adapter is refused, never paired with an
     in-memory ledger that would lose accepted notifications."""
@@ -607,4 +607,10 @@ def open_ledger(store: Store, clock: Clock = time.time) -> Ledger:
         return SqliteLedger(store, clock)
     if isinstance(store, MemoryStore):
         return MemoryLedger(clock)
+    from bot.storage.postgres import PostgresStore
+
+    if isinstance(store, PostgresStore):
+        from bot.storage.postgres_ledger import PostgresLedger
+
+        return PostgresLedger(store, clock, owner=owner)
     raise ConfigError(f"notifications have no outbox for a {type(store).__name__}")

@@ -11,6 +11,8 @@ from bot.errors import ConfigError
 
 JSON = dict[str, Any]
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
 ANY_ETAG = "*"
 """Pass as ``etag`` to overwrite whatever is there."""
 
@@ -43,6 +45,9 @@ class Store(ABC):
     @abstractmethod
     async def list_keys(self, prefix: str) -> list[str]: ...
 
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect and bring the schema up to date, where the store needs it (start-up)."""
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
 
@@ -54,9 +59,13 @@ def validate_key(key: str) -> str:
 
 
 def open_store(url: str) -> Store:
-    """Open the store a settings URL names: ``sqlite:///path``."""
+    """Open the store a settings URL names: ``sqlite:///path`` or ``postgresql://...``."""
     if url.startswith("sqlite:///"):
         from bot.storage.sqlite import SqliteStore
 
         return SqliteStore(url.removeprefix("sqlite:///"))
+    if url.startswith(POSTGRES_SCHEMES):
+        from bot.storage.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise ConfigError(f"STORAGE_URL names an unsupported store: {url.split(':', 1)[0]}")

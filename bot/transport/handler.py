@@ -85,6 +85,7 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         card_actions: Mapping[str, CardActionHandler] | None = None,
         team_listeners: Sequence[TeamInstallationListener] = (),
         allowed_tenants: Sequence[str] = (),
+        commands: Mapping[str, Callable[[Actor], Awaitable[AdaptiveCard]]] | None = None,
     ) -> None:
         super().__init__()
         self._allowed_tenants = frozenset(t.lower() for t in allowed_tenants)
@@ -98,6 +99,7 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
             "get started": onboarding.start,
             "settings": onboarding.show_settings,
             "help": self._help,
+            **(commands or {}),
         }
 
     async def on_turn(self, turn_context: TurnContext) -> None:

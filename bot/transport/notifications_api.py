@@ -28,7 +28,8 @@ from bot.messaging import ChannelMessenger
 from bot.notifications.compose import build_delivery_worker, messenger_app_id
 from bot.notifications.enforcement import RETRY_AFTER_SECONDS
 from bot.notifications.model import BodyError, load_json
-from bot.notifications.schema import MAX_BODY_BYTES, openapi_document
+from bot.notifications.openapi import openapi_document
+from bot.notifications.schema import MAX_BODY_BYTES
 from bot.notifications.service import NotificationService
 from bot.notifications.signing import SignatureError, WebhookVerifier, request_line
 from bot.notifications.worker import DeliveryWorker
@@ -40,8 +41,6 @@ log = logging.getLogger(__name__)
 NOTIFICATIONS = web.AppKey("notifications", NotificationService)
 VERIFIER = web.AppKey("webhook_verifier", WebhookVerifier)
 
-CHUNK = 64 * 1024
-
 
 def error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
     body: dict[str, Any] = {"code": code, "message": message}
@@ -51,17 +50,12 @@ def error(status: int, code: str, message: str, field: str | None = None) -> web
 
 
 async def read_bounded(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
-    """The body, or None if it is over ``limit`` bytes (read no further than that)."""
+    """The body, or None if it is over ``limit`` bytes. The server's guard middleware has
+    already read it (bounded by MAX_REQUEST_BYTES, within BODY_TIMEOUT_SECONDS)."""
     if request.content_length is not None and request.content_length > limit:
         return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(CHUNK):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = await request.read()
+    return None if len(body) > limit else body
 
 
 def _verify(request: web.Request, body: bytes) -> str | web.Response:
@@ -84,6 +78,8 @@ async def post_notification(request: web.Request) -> web.Response:
         return web.json_response({"status": "duplicate", "webhookId": webhook_id}, status=200)
     if request.content_type != "application/json":
         return error(415, "unsupportedMediaType", "Content-Type must be application/json")
+    if (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
+        return error(415, "unsupportedMediaType", "The body must be UTF-8 (charset=utf-8)")
     try:
         document = load_json(body)
         acceptance = await service.accept(webhook_id, document)

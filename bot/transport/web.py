@@ -15,8 +15,15 @@ from bot.graph.http import create_http_session
 from bot.notifications.compose import messenger_app_id
 from bot.storage import Store
 from bot.tenant import TenantDirectory
-from bot.transport import notifications_api
+from bot.transport import limits, notifications_api
+from bot.transport.activity_shape import MAX_DEPTH, ActivityShapeError, check_activity
 from bot.transport.adapter import RetryingCloudAdapter, build_adapter, invoke_body
+from bot.transport.botauth import (
+    DEFAULT_METADATA_URL,
+    BotAuthenticator,
+    BotTokenVerifier,
+    KeysUnavailable,
+)
 from bot.transport.handler import DefenderExpertsBot, on_turn_error
 from bot.transport.messenger import BotMessenger
 from cards.incident_views import VERB_PREFIX as INCIDENT_VERBS
@@ -27,6 +34,7 @@ SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)
 ADAPTER = web.AppKey("adapter", RetryingCloudAdapter)
 BOT = web.AppKey("bot", DefenderExpertsBot)
+AUTH = web.AppKey("auth", BotAuthenticator)
 
 
 def create_app(
@@ -37,14 +45,33 @@ def create_app(
     adapter: RetryingCloudAdapter | None = None,
 ) -> web.Application:
     """Build the web application. Ports may be injected; the defaults come from settings."""
-    app = web.Application(client_max_size=settings.max_request_bytes)
+    app = web.Application(
+        client_max_size=settings.max_request_bytes,
+        middlewares=[limits.guard_middleware(settings)],
+    )
     app[SETTINGS] = settings
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         bot_adapter = adapter or build_adapter(settings)
         bot_adapter.on_turn_error = on_turn_error
         app[ADAPTER] = bot_adapter
-        http = create_http_session(settings) if settings.tenant_backend == "graph" else None
+        token_mode = not settings.local_mode
+        http = (
+            create_http_session(settings)
+            if settings.tenant_backend == "graph" or token_mode
+            else None
+        )
+        verifier = (
+            BotTokenVerifier(
+                settings.app_id,
+                http,
+                metadata_url=settings.bot_openid_metadata or DEFAULT_METADATA_URL,
+                timeout=settings.bot_openid_timeout,
+            )
+            if token_mode and http is not None
+            else None
+        )
+        app[AUTH] = BotAuthenticator(bot_adapter.bot_framework_authentication, verifier)
         services = await build_services(
             settings,
             store=store,
@@ -62,6 +89,7 @@ def create_app(
                 **services.card_actions,
             },
             team_listeners=services.team_listeners,
+            commands=services.commands,
         )
         if settings.local_mode:
             log.warning(
@@ -71,6 +99,7 @@ def create_app(
         await services.start()
         yield
         await services.close()
+        await app[AUTH].close()
         if http is not None:
             await http.close()
 
@@ -89,7 +118,7 @@ def create_app(
 
 def run(settings: Settings) -> None:
     """Serve until interrupted."""
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    limits.serve(create_app(settings), settings)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -104,19 +133,30 @@ async def messages(request: web.Request) -> web.Response:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise web.HTTPBadRequest(text="The body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="The body must be a JSON object")
-    activity = Activity().deserialize(body)
+    except RecursionError:
+        raise web.HTTPBadRequest(
+            text=f"Malformed activity: the activity is nested deeper than {MAX_DEPTH} levels"
+        ) from None
+    try:
+        check_activity(body)
+        activity = Activity().deserialize(body)
+    except ActivityShapeError as exc:
+        raise web.HTTPBadRequest(text=f"Malformed activity: {exc}") from None
+    except Exception:  # msrest's own checks: whatever it refuses is the sender's fault
+        raise web.HTTPBadRequest(text="Malformed activity") from None
     if not activity.type:
         raise web.HTTPBadRequest(text="The activity has no type")
     auth_header = request.headers.get("Authorization", "")
-    adapter = request.app[ADAPTER]
     try:
-        invoke_response = await adapter.process_activity(
-            auth_header, activity, request.app[BOT].on_turn
-        )
+        authenticated = await request.app[AUTH].authenticate(activity, auth_header)
+    except KeysUnavailable:
+        raise web.HTTPServiceUnavailable(headers={"Retry-After": "10"}) from None
     except PermissionError:
-        raise web.HTTPUnauthorized(text="Unauthorized") from None
+        raise web.HTTPUnauthorized() from None
+    adapter = request.app[ADAPTER]
+    invoke_response = await adapter.process_activity(
+        authenticated, activity, request.app[BOT].on_turn
+    )
     if invoke_response:
         return web.json_response(
             data=invoke_body(invoke_response.body), status=invoke_response.status
