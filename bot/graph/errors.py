@@ -57,7 +57,7 @@ class GraphError(PortError):
             request_id=request_id,
             retry_after=retry_after,
             service=service,
-            permissions=self.required_permissions(message) if status == 403 else (),
+            permissions=named_permissions(message) if status == 403 else (),
             sent=service != "login" and not isinstance(self, Untrusted),
         )
         self.client_request_id = client_request_id
@@ -90,15 +90,19 @@ class GraphError(PortError):
             )
         return f"{api} didn't answer. Try again in a few minutes."
 
-    @staticmethod
-    def required_permissions(message: str) -> tuple[str, ...]:
-        """The permissions a 403's message says the call needs, when it names them."""
-        for pattern in (_REQUIRES_ONE_OF, _REQUIRED_ROLES):
-            found = pattern.search(message)
-            if found:
-                names = (p.strip().strip(".") for p in found.group(1).split(","))
-                return tuple(n for n in names if n)
-        return ()
+    def required_permissions(self) -> tuple[str, ...]:
+        """The permissions a 403 says the call needs (``permissions``), when it names them."""
+        return self.permissions
+
+
+def named_permissions(message: str) -> tuple[str, ...]:
+    """The permissions a 403's message says the call needs, when it names them."""
+    for pattern in (_REQUIRES_ONE_OF, _REQUIRED_ROLES):
+        found = pattern.search(message)
+        if found:
+            names = (p.strip().strip(".") for p in found.group(1).split(","))
+            return tuple(n for n in names if n)
+    return ()
 
 
 class GraphAuthError(GraphError, SignInFailed):
