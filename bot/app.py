@@ -8,13 +8,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.actions import CardActionHandler, TeamInstallationListener
+from bot.chat.compose import build_chat_service
+from bot.chat.service import ChatService
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.graph.clients import MicrosoftApis, build_apis
 from bot.mail.ports import Mailer
 from bot.mail.service import ContactMailService
 from bot.messaging import ChannelMessenger
-from bot.notifications.compose import build_notification_service
+from bot.notifications.compose import build_notification_service, build_rate_limiter
+from bot.notifications.ratelimit import TeamsRateLimiter
 from bot.notifications.service import NotificationService
 from bot.onboarding import Actor, OnboardingService
 from bot.provisioning.ports import TeamsProvisioner
@@ -22,12 +25,15 @@ from bot.provisioning.service import DEFAULT_WAITING_HINT, ProvisioningService
 from bot.readiness.compose import build_readiness_service
 from bot.readiness.schedule import Scheduler
 from bot.readiness.service import ReadinessService
+from bot.report.compose import build_report_service
+from bot.report.service import ReportService
 from bot.retry import Sleep
 from bot.storage import Store, open_store
 from bot.tenant import TenantDirectory
 from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
 from cards.provisioning import VERB_PREFIX as PROVISIONING_VERBS
 from cards.readiness import VERB_PREFIX as READINESS_VERBS
+from cards.report import VERB_PREFIX as REPORT_VERBS
 
 if TYPE_CHECKING:
     import aiohttp
@@ -47,10 +53,13 @@ class Services:
     directory: TenantDirectory
     onboarding: OnboardingService
     notifications: NotificationService
+    chat: ChatService
+    limiter: TeamsRateLimiter
     contact_mail: ContactMailService | None = None
     provisioning: ProvisioningService | None = None
     apis: MicrosoftApis | None = None
     readiness: ReadinessService | None = None
+    report: ReportService | None = None
     scheduler: Scheduler | None = None
     card_actions: dict[str, CardActionHandler] = field(default_factory=dict)
     commands: dict[str, Callable[[Actor], Awaitable[AdaptiveCard]]] = field(default_factory=dict)
@@ -75,6 +84,7 @@ class Services:
             await self.contact_mail.close()
         if self.apis is not None:
             self.apis.close()
+        await self.chat.store.close()
         await self.store.close()
 
 
@@ -144,7 +154,8 @@ async def build_services(
         apis = build_apis(settings, http, sleep=sleep)
     directory = directory or build_directory(settings, apis)
     onboarding = OnboardingService(store, directory)
-    contact_mail = ContactMailService(store, mailer or build_mailer(settings, apis), sleep=sleep)
+    mailer = mailer or build_mailer(settings, apis)
+    contact_mail = ContactMailService(store, mailer, sleep=sleep)
     onboarding.add_listener(contact_mail.on_settings)
     provisioning = None
     if messenger is not None:
@@ -161,11 +172,16 @@ async def build_services(
         )
         onboarding.add_listener(provisioning.on_settings)
     notifications = build_notification_service(store, directory, onboarding)
+    chat = build_chat_service(settings, store, directory)
     readiness = build_readiness_service(
         settings, store, directory, onboarding, notifications.ledger, apis=apis, messenger=messenger
     )
     onboarding.add_listener(readiness.on_settings)
-    card_actions: dict[str, CardActionHandler] = {READINESS_VERBS: readiness.on_card_action}
+    report = build_report_service(store, directory.tenant_id, onboarding, mailer)
+    card_actions: dict[str, CardActionHandler] = {
+        READINESS_VERBS: readiness.on_card_action,
+        REPORT_VERBS: report.on_card_action,
+    }
     if provisioning is not None:
         card_actions[PROVISIONING_VERBS] = provisioning.on_card_action
     return Services(
@@ -174,12 +190,19 @@ async def build_services(
         directory=directory,
         onboarding=onboarding,
         notifications=notifications,
+        chat=chat,
+        limiter=build_rate_limiter(settings, sleep=sleep),
         contact_mail=contact_mail,
         provisioning=provisioning,
         apis=apis,
         readiness=readiness,
-        scheduler=Scheduler([readiness.run_due], sleep=sleep),
+        report=report,
+        scheduler=Scheduler([readiness.run_due, report.run_due], sleep=sleep),
         card_actions=card_actions,
-        commands={"status": readiness.status_command, "readiness": readiness.status_command},
+        commands={
+            "status": readiness.status_command,
+            "readiness": readiness.status_command,
+            "report": report.command,
+        },
         team_listeners=[provisioning.on_team_installation] if provisioning is not None else [],
     )

@@ -9,6 +9,7 @@ filtered by a mail flow rule) by that header. See docs/graph.md.
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import quote
 
 from bot.graph.http import ApiClient
@@ -37,6 +38,23 @@ class GraphMailer:
                     "internetMessageHeaders": [
                         {"name": MESSAGE_ID_HEADER, "value": message.message_id[:200]}
                     ],
+                    **(
+                        {
+                            "attachments": [
+                                {
+                                    "@odata.type": "#microsoft.graph.fileAttachment",
+                                    "name": a.filename,
+                                    "contentType": a.content_type,
+                                    "contentBytes": base64.b64encode(a.data).decode("ascii"),
+                                    "isInline": bool(a.content_id),
+                                    **({"contentId": a.content_id} if a.content_id else {}),
+                                }
+                                for a in message.attachments
+                            ]
+                        }
+                        if message.attachments
+                        else {}
+                    ),
                 },
                 "saveToSentItems": False,
             },

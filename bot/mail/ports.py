@@ -27,6 +27,7 @@ from bot.errors import (
 )
 
 __all__ = [
+    "Attachment",
     "Forbidden",
     "MailMessage",
     "Mailer",
@@ -38,6 +39,17 @@ __all__ = [
     "Unavailable",
     "Untrusted",
 ]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with an email; with ``content_id`` it is an inline image the HTML shows
+    as ``<img src="cid:{content_id}">``."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,8 @@ class MailMessage:
     html: str = ""
     names: tuple[str, ...] = ()
     """Display names, in the order of ``to`` (optional)."""
+    attachments: tuple[Attachment, ...] = ()
+    """Files sent with it (the monthly report's charts and CSV); not kept in an outbox."""
 
     def recipients(self) -> list[tuple[str, str]]:
         """``(name, address)`` pairs, in order."""

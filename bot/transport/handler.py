@@ -7,7 +7,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
@@ -15,10 +15,12 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccoun
 from microsoft_teams.cards.core import AdaptiveCard
 
 from bot.actions import CardAction, CardActionHandler, TeamInstallation, TeamInstallationListener
+from bot.chat.model import TeamsChange, TeamsMessage
 from bot.errors import ConcurrencyError
 from bot.logsafe import safe
 from bot.onboarding import Actor, OnboardingService
 from bot.storage import Store
+from bot.transport.chat import root_of, teams_change, teams_message
 from cards import CARD_CONTENT_TYPE, to_json
 from cards.messages import message_card
 from cards.views import MessageView, Notice
@@ -27,11 +29,15 @@ log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 MAX_TEXT = 2000
-CHANNEL_REPLY = (
-    "I can't pass messages on to the Defender Experts from here yet, so they won't see this "
-    "one. Use the buttons on the incident's card, or contact the experts the way your service "
-    "delivery manager agreed. Mention me with **help** to see what I can do."
-)
+
+
+class ConversationListener(Protocol):
+    """Takes the conversational messages (chat with the experts): ``receive`` returns False if
+    the message isn't for it, so the handler shows help."""
+
+    async def receive(self, message: TeamsMessage) -> bool: ...
+
+    async def change(self, change: TeamsChange) -> None: ...
 
 
 def card_attachment(card: AdaptiveCard) -> Attachment:
@@ -85,9 +91,11 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         card_actions: Mapping[str, CardActionHandler] | None = None,
         team_listeners: Sequence[TeamInstallationListener] = (),
         allowed_tenants: Sequence[str] = (),
+        conversations: ConversationListener | None = None,
         commands: Mapping[str, Callable[[Actor], Awaitable[AdaptiveCard]]] | None = None,
     ) -> None:
         super().__init__()
+        self._conversations = conversations
         self._allowed_tenants = frozenset(t.lower() for t in allowed_tenants)
         self._known_references: dict[str, str] = {}
         self._onboarding = onboarding
@@ -130,9 +138,15 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         in_channel = bool(
             activity.conversation and activity.conversation.conversation_type == "channel"
         )
-        if command is None and in_channel and text:
-            # A reply in the Managed response channel: say plainly where it went.
-            await turn_context.send_activity(MessageFactory.text(CHANNEL_REPLY))
+        root = root_of(str(activity.conversation.id if activity.conversation else ""))
+        top_level_command = command is not None and root in ("", activity.id)
+        if (
+            self._conversations is not None
+            and ((in_channel and not top_level_command) or (not in_channel and command is None))
+            and await self._conversations.receive(teams_message(activity))
+        ):
+            return
+        if in_channel and command is None:
             return
         if command is None:
             card = self._onboarding.help(
@@ -141,6 +155,14 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         else:
             card = await command(actor)
         await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
+
+    async def on_teams_message_edit(self, turn_context: TurnContext) -> None:
+        if self._conversations is not None:
+            await self._conversations.change(teams_change(turn_context.activity, deleted=False))
+
+    async def on_teams_message_soft_delete(self, turn_context: TurnContext) -> None:
+        if self._conversations is not None:
+            await self._conversations.change(teams_change(turn_context.activity, deleted=True))
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity

@@ -212,6 +212,7 @@ async def serving(
         on_channel_failure=(
             services.provisioning.report_delivery_failure if services.provisioning else None
         ),
+        limiter=services.limiter,
     )
     try:
         async with running(worker):

@@ -15,7 +15,7 @@ from bot.graph.http import create_http_session
 from bot.notifications.compose import messenger_app_id
 from bot.storage import Store
 from bot.tenant import TenantDirectory
-from bot.transport import limits, notifications_api
+from bot.transport import console, limits, notifications_api
 from bot.transport.activity_shape import MAX_DEPTH, ActivityShapeError, check_activity
 from bot.transport.adapter import RetryingCloudAdapter, build_adapter, invoke_body
 from bot.transport.botauth import (
@@ -89,6 +89,7 @@ def create_app(
                 **services.card_actions,
             },
             team_listeners=services.team_listeners,
+            conversations=services.chat,
             commands=services.commands,
         )
         if settings.local_mode:
@@ -110,7 +111,14 @@ def create_app(
             yield
 
     app.cleanup_ctx.append(notifications_ctx)
+
+    async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with console.serving(app, settings, app[SERVICES]):
+            yield
+
+    app.cleanup_ctx.append(chat_ctx)
     notifications_api.add_routes(app, settings)
+    console.add_routes(app, settings)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     return app
