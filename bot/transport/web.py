@@ -15,7 +15,7 @@ from bot.graph.http import create_http_session
 from bot.notifications.compose import messenger_app_id
 from bot.storage import Store
 from bot.tenant import TenantDirectory
-from bot.transport import console, limits, notifications_api
+from bot.transport import console, limits, notifications_api, readiness_api
 from bot.transport.activity_shape import MAX_DEPTH, ActivityShapeError, check_activity
 from bot.transport.adapter import RetryingCloudAdapter, build_adapter, invoke_body
 from bot.transport.botauth import (
@@ -118,6 +118,8 @@ def create_app(
 
     app.cleanup_ctx.append(chat_ctx)
     notifications_api.add_routes(app, settings)
+    if settings.experts_webhook_secret:
+        readiness_api.add_routes(app, SERVICES)
     console.add_routes(app, settings)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
@@ -165,6 +167,10 @@ async def messages(request: web.Request) -> web.Response:
     invoke_response = await adapter.process_activity(
         authenticated, activity, request.app[BOT].on_turn
     )
+    if invoke_response and invoke_response.status == 501:
+        # botbuilder's answer to an invoke the bot doesn't implement: the sender asked for
+        # something this bot doesn't offer, which is a 4xx, not a server fault.
+        raise web.HTTPBadRequest(text="This bot doesn't handle that invoke")
     if invoke_response:
         return web.json_response(
             data=invoke_body(invoke_response.body), status=invoke_response.status
