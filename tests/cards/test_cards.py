@@ -18,6 +18,7 @@ from cards.provisioning import WelcomePostView, welcome_post_card
 from cards.setup import (
     contacts_card,
     exclusions_card,
+    mark_changes,
     permissions_card,
     review_card,
     settings_card,
@@ -229,3 +230,26 @@ def test_no_card_promises_a_live_chat_that_isnt_there() -> None:
         text = texts(to_json(built))
         assert THREAD_REPLIES in text
         assert "real time" not in text
+
+
+def test_changes_are_marked_against_the_saved_settings() -> None:
+    saved = (
+        Section("permissions", "Permissions", (("Respond", "Not granted"), ("Investigate", "On"))),
+        Section(
+            "contacts",
+            "Notification contacts",
+            (("Incident notification", "Patti"), ("Incident notification", "SecOps")),
+        ),
+        Section("teams", "Teams", (("Communicate on Teams", "On"),)),
+    )
+    now = (
+        Section("permissions", "Permissions", (("Respond", "Granted"), ("Investigate", "On"))),
+        Section("contacts", "Notification contacts", (("Incident notification", "SecOps"),)),
+        saved[2],
+    )
+    permissions, contacts, teams = mark_changes(now, saved)
+    assert permissions.changed == ("Respond",) and permissions.facts == now[0].facts
+    assert contacts.changed == ("Removed: Incident notification",)
+    assert ("Removed: Incident notification", "Patti") in contacts.facts
+    assert teams.changed == ()
+    assert all(not s.changed for s in mark_changes(saved, saved))
