@@ -121,7 +121,7 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         await super().on_turn(turn_context)
 
     async def _help(self, actor: Actor) -> AdaptiveCard:
-        return self._onboarding.help()
+        return await self._onboarding.help_for(actor)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -150,8 +150,9 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         if in_channel and command is None:
             return
         if command is None:
-            card = self._onboarding.help(
-                Notice("I didn't recognize that. Here is what I can do.", "info") if text else None
+            card = await self._onboarding.help_for(
+                actor,
+                Notice("I didn't recognize that. Here is what I can do.", "info") if text else None,
             )
         else:
             card = await command(actor)
