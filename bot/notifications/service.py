@@ -131,6 +131,7 @@ class NotificationService:
         self._settings = settings
         self._clock = clock
         self._on_enqueued = on_enqueued
+        self._event_listeners: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
         self._card_verbs: dict[
             str, Callable[[CardAction, dict[str, Any], Item], Awaitable[AdaptiveCard]]
         ] = {
@@ -142,6 +143,10 @@ class NotificationService:
     @property
     def ledger(self) -> Ledger:
         return self._ledger
+
+    def add_event_listener(self, listener: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Told about each customer event (a card action) after it is committed."""
+        self._event_listeners.append(listener)
 
     def set_on_enqueued(self, callback: Callable[[], None]) -> None:
         """Who to wake when there is new work (the delivery worker)."""
@@ -360,6 +365,11 @@ class NotificationService:
             UnitOfWork(writes=(DocWrite(key, doc, item.etag),), enqueue=(refresh,), events=(event,))
         )
         self._on_enqueued()
+        for listener in self._event_listeners:
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("an event listener failed on %s", safe(event.get("type")))
 
     async def _respond(self, action: CardAction, data: dict[str, Any], item: Item) -> AdaptiveCard:
         doc = item.value
