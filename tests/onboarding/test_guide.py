@@ -439,11 +439,11 @@ async def test_back_from_contacts_lands_only_on_a_step_seen(service: OnboardingS
 
 
 async def test_help_after_setup_offers_the_settings(service: OnboardingService) -> None:
-    before = to_json(await service.help_for(ALEX))
-    assert [a["title"] for a in actions(before)] == ["Get started"]
+    before = [a["title"] for a in actions(to_json(await service.help_for(ALEX)))]
+    assert "Get started" in before and "View settings" not in before
     await complete_guide(Flow(service, ALEX))
-    after = to_json(await service.help_for(ALEX))
-    assert [a["title"] for a in actions(after)] == ["View settings"]
+    after = [a["title"] for a in actions(to_json(await service.help_for(ALEX)))]
+    assert "View settings" in after and "Get started" not in after
 
 
 async def test_submit_without_changes_saves_nothing(service: OnboardingService) -> None:
