@@ -28,6 +28,7 @@ from typing import Any
 from bot.errors import ConcurrencyError
 from bot.logcontext import set_fields
 from bot.logsafe import safe
+from bot.mail.ports import Mailer, MailMessage
 from bot.messaging import ChannelMessenger, DeliveryError
 from bot.notifications.mail import incident_email
 from bot.notifications.model import parse_notification
@@ -36,8 +37,6 @@ from bot.notifications.ports import (
     DocWrite,
     Leased,
     Ledger,
-    Mailer,
-    MailMessage,
     ManagedChannel,
     SettingsSource,
     UnitOfWork,
