@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -80,11 +81,13 @@ class PostgresChatStore(SqliteChatStore):
             store.url, min_size=1, max_size=4, open=False, kwargs={"autocommit": True}
         )
         self._opened = False
+        self._opening = threading.Lock()
 
     def _run(self, fn: Callable[[Any], T]) -> T:
-        if not self._opened:
-            self._pool.open(wait=True, timeout=30)
-            self._opened = True
+        with self._opening:  # statements run on worker threads: open the pool once
+            if not self._opened:
+                self._pool.open(wait=True, timeout=30)
+                self._opened = True
         with self._pool.connection() as conn, conn.transaction():
             return fn(_Bridge(conn))
 

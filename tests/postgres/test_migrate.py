@@ -68,7 +68,7 @@ async def test_migrate_copies_everything_and_verifies_the_counts(
     store = PostgresStore(pg_url)
     await store.open()
     saga = await store.read(teams_key(TENANT))
-    assert saga is not None and saga.value["status"] == "running"
+    assert saga is not None and saga.value["state"] == "running" and saga.value["step"] == 2
     assert (await store.read(f"tenants/{TENANT}/settings")) is not None
     ledger = PostgresLedger(store)
     assert await ledger.has_receipt("msg_7")

@@ -20,7 +20,8 @@ CREATE TABLE chat_conversations (
     waiting INTEGER NOT NULL DEFAULT 0,
     ack_due_at DOUBLE PRECISION,
     last_ack_at DOUBLE PRECISION,
-    attachment_notice_at DOUBLE PRECISION
+    attachment_notice_at DOUBLE PRECISION,
+    open INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX chat_conversations_last ON chat_conversations(last_at);
 CREATE INDEX chat_conversations_ack ON chat_conversations(ack_due_at)
