@@ -26,6 +26,8 @@ JSON = dict[str, Any]
 
 MessageKind = Literal["notification", "refresh"]
 MessageState = Literal["pending", "leased", "done", "dead"]
+MAX_ERROR = 500
+"""The longest error text a ledger keeps for a message."""
 PruneTarget = Literal["receipts", "messages", "events"]
 
 
@@ -138,10 +140,6 @@ class Ledger(Protocol):
 
     async def next_due(self) -> float | None:
         """When the earliest pending message becomes due (clock time), or None if none."""
-        ...
-
-    async def open_count(self) -> int:
-        """Messages not yet done or dead."""
         ...
 
     async def messages(self, partition: str, limit: int = 100) -> list[MessageStatus]: ...

@@ -35,7 +35,8 @@ from typing import Any
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction, TeamInstallation
+from bot.actions import Access, Actor, CardAction, CardRoute, Refusal, Routes, TeamInstallation
+from bot.conversations import personal_chat_key
 from bot.errors import ConcurrencyError
 from bot.graph.errors import (
     GraphCertificateError,
@@ -46,7 +47,6 @@ from bot.graph.errors import (
 )
 from bot.logsafe import safe
 from bot.messaging import ChannelMessenger, DeliveryError
-from bot.onboarding import Actor
 from bot.onboarding.model import ServiceSettings, SettingsRecord
 from bot.provisioning import failures
 from bot.provisioning.failures import KnownFailure, StepError, classify
@@ -73,6 +73,7 @@ from cards.messages import message_card, not_authorized_card
 from cards.provisioning import (
     REFRESH,
     RETRY,
+    VERB_PREFIX,
     Phase,
     ProgressView,
     StepLine,
@@ -316,24 +317,36 @@ class ProvisioningService:
         elif record.enabled and record.status in (Status.RUNNING, Status.WAITING):
             self._kick(tenant)
 
-    async def on_card_action(self, action: CardAction) -> AdaptiveCard:
-        """Card actions ``provisioning.*``: Retry and Refresh on the admin's progress card."""
-        actor = action.actor
-        tenant = actor.tenant_id.lower()
-        record = await self.record(tenant) if tenant else None
-        allowed = bool(actor.user_id) and tenant == self._directory.tenant_id.lower()
-        if allowed:
-            allowed = await self._directory.is_admin(actor.user_id)
-        if not allowed:
-            if record is None:
-                return not_authorized_card(NotAuthorizedView(ADMIN_ROLE_NAMES, actor.name))
-            roles = " or ".join(ADMIN_ROLE_NAMES)
-            return progress_card(
-                self.view(
-                    record,
-                    Notice(f"Only a {roles} can change the Teams setup. Nothing was changed."),
-                )
+    def routes(self) -> Routes:
+        """Retry and Refresh on the progress card (tenant administrators), and the bot's
+        installation in teams."""
+        return Routes(
+            cards=(CardRoute(VERB_PREFIX, self.on_card_action, Access.ADMIN),),
+            team_listeners=(self.on_team_installation,),
+            refused=self.refused,
+        )
+
+    async def refused(
+        self, actor: Actor, refusal: Refusal, action: CardAction | None
+    ) -> AdaptiveCard:
+        """Only an administrator changes the Teams setup: the progress card says so, if any."""
+        tenant = self._directory.tenant_id.lower()
+        record = await self.record(tenant) if refusal.reason != "outside" else None
+        if record is None:
+            return not_authorized_card(NotAuthorizedView(ADMIN_ROLE_NAMES, actor.name))
+        roles = " or ".join(ADMIN_ROLE_NAMES)
+        return progress_card(
+            self.view(
+                record,
+                Notice(f"Only a {roles} can change the Teams setup. Nothing was changed."),
             )
+        )
+
+    async def on_card_action(self, action: CardAction) -> AdaptiveCard:
+        """Card actions ``provisioning.*``: Retry and Refresh on the admin's progress card.
+        The router's guard has checked that the actor is an administrator of the served tenant."""
+        tenant = action.actor.tenant_id.lower()
+        record = await self.record(tenant)
         if record is None:
             return message_card(
                 MessageView(
@@ -514,7 +527,7 @@ class ProvisioningService:
 
     async def _admin_reference(self, tenant: str, user_id: str) -> dict[str, Any] | None:
         """The admin's personal chat with the bot, as the transport keeps it per user."""
-        item = await self._store.read(f"tenants/{tenant.lower()}/users/{user_id.lower()}/chat")
+        item = await self._store.read(personal_chat_key(tenant, user_id))
         return None if item is None else dict(item.value)
 
     async def _show(self, record: TeamsRecord) -> None:

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import ConfigError
-
 JSON = dict[str, Any]
 
 ANY_ETAG = "*"
@@ -51,12 +49,3 @@ def validate_key(key: str) -> str:
     if not key or len(key) > 512 or any(ord(c) < 0x20 for c in key):
         raise ValueError("storage keys must be 1-512 printable characters")
     return key
-
-
-def open_store(url: str) -> Store:
-    """Open the store a settings URL names: ``sqlite:///path``."""
-    if url.startswith("sqlite:///"):
-        from bot.storage.sqlite import SqliteStore
-
-        return SqliteStore(url.removeprefix("sqlite:///"))
-    raise ConfigError(f"STORAGE_URL names an unsupported store: {url.split(':', 1)[0]}")

@@ -1,12 +1,11 @@
-"""The Teams activity handler: parses activities and calls the injected services. Nothing else."""
+"""The Teams activity handler: parses activities and hands them to the router. Nothing else."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
@@ -14,11 +13,9 @@ from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction, CardActionHandler, TeamInstallation, TeamInstallationListener
-from bot.errors import ConcurrencyError
+from bot.actions import ActionRouter, Actor, CardAction, InboundMessage, TeamInstallation
+from bot.conversations import ConversationService
 from bot.logsafe import safe
-from bot.onboarding import Actor, OnboardingService
-from bot.storage import Store
 from cards import CARD_CONTENT_TYPE, to_json
 from cards.messages import message_card
 from cards.views import MessageView, Notice
@@ -75,30 +72,19 @@ def actor_of(activity: Activity) -> Actor:
 
 
 class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
-    """Routes commands and Universal Actions to the onboarding service."""
+    """Parses activities and hands them to the router and the conversation service."""
 
     def __init__(
         self,
-        onboarding: OnboardingService,
-        store: Store,
+        router: ActionRouter,
+        conversations: ConversationService,
         *,
-        card_actions: Mapping[str, CardActionHandler] | None = None,
-        team_listeners: Sequence[TeamInstallationListener] = (),
         allowed_tenants: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self._allowed_tenants = frozenset(t.lower() for t in allowed_tenants)
-        self._known_references: dict[str, str] = {}
-        self._onboarding = onboarding
-        self._store = store
-        self._card_actions = dict(card_actions or {})
-        self._team_listeners = list(team_listeners)
-        self._commands: dict[str, Callable[[Actor], Awaitable[AdaptiveCard]]] = {
-            "setup": onboarding.start,
-            "get started": onboarding.start,
-            "settings": onboarding.show_settings,
-            "help": self._help,
-        }
+        self._router = router
+        self._conversations = conversations
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         tenant = actor_of(turn_context.activity).tenant_id.lower()
@@ -109,35 +95,35 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
             return
         await super().on_turn(turn_context)
 
-    async def _help(self, actor: Actor) -> AdaptiveCard:
-        return self._onboarding.help()
-
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         actor = actor_of(activity)
         await self._remember(turn_context)
-        if isinstance(activity.value, dict) and "verb" in activity.value:
-            value: Mapping[str, Any] = activity.value
-            verb = value.get("verb")
-            card = await self._onboarding.act(actor, verb if isinstance(verb, str) else "", value)
-            await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
-            return
-        text = _MENTION.sub("", activity.text or "")[:MAX_TEXT].strip().lower()
+        text = _MENTION.sub("", activity.text or "")[:MAX_TEXT].strip()
         text = " ".join(text.split())
-        command = self._commands.get(text)
-        in_channel = bool(
-            activity.conversation and activity.conversation.conversation_type == "channel"
-        )
-        if command is None and in_channel and text:
+        card = await self._router.command(actor, text)
+        if card is None and text:
+            reply = await self._router.message(
+                InboundMessage(
+                    actor=actor,
+                    text=text,
+                    conversation_id=str(activity.conversation.id if activity.conversation else ""),
+                    conversation_type=_conversation_type(activity),
+                    message_id=str(activity.id or ""),
+                    reply_to_id=str(activity.reply_to_id or ""),
+                    reference=TurnContext.get_conversation_reference(activity).serialize(),
+                )
+            )
+            if isinstance(reply, str):
+                await turn_context.send_activity(MessageFactory.text(reply))
+                return
+            card = reply
+        if card is None and text and _conversation_type(activity) == "channel":
             # A reply in the Managed response channel: say plainly where it went.
             await turn_context.send_activity(MessageFactory.text(CHANNEL_REPLY))
             return
-        if command is None:
-            card = self._onboarding.help(
-                Notice("I didn't recognize that. Here is what I can do.", "info") if text else None
-            )
-        else:
-            card = await command(actor)
+        if card is None:
+            card = await self._router.unknown_text(actor, text)
         await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
@@ -152,21 +138,15 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
         actor = actor_of(activity)
         log.info("card action %s by %s", safe(verb), safe(actor.user_id))
-        handler = next(
-            (h for prefix, h in self._card_actions.items() if verb.startswith(prefix)), None
-        )
-        if handler is None:
-            card = await self._onboarding.act(actor, verb, data)
-        else:
-            card = await handler(
-                CardAction(
-                    actor=actor,
-                    verb=verb,
-                    data=data,
-                    conversation_id=str(activity.conversation.id if activity.conversation else ""),
-                    message_id=str(activity.reply_to_id or ""),
-                )
+        card = await self._router.card_action(
+            CardAction(
+                actor=actor,
+                verb=verb,
+                data=data,
+                conversation_id=str(activity.conversation.id if activity.conversation else ""),
+                message_id=str(activity.reply_to_id or ""),
             )
+        )
         return card_invoke_response(card)
 
     async def on_members_added_activity(
@@ -212,47 +192,34 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
             added=added,
         )
         log.info("bot %s team %s", "added to" if added else "removed from", safe(event.team_id))
-        for listener in self._team_listeners:
-            await listener(event)
+        await self._router.team_installation(event)
 
     async def _welcome(self, turn_context: TurnContext) -> None:
         """Send the welcome card once per conversation, however many install events arrive."""
         activity = turn_context.activity
-        key = f"conversations/{activity.conversation.id}/welcomed"
-        try:
-            await self._store.write(
-                key, {"at": activity.timestamp and str(activity.timestamp)}, etag=None
-            )
-        except ConcurrencyError:
+        at = str(activity.timestamp) if activity.timestamp else None
+        if not await self._conversations.first_welcome(str(activity.conversation.id), at):
             return
         await self._remember(turn_context)
-        card = await self._onboarding.welcome(actor_of(activity))
-        await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
+        card = await self._router.welcome(actor_of(activity))
+        if card is not None:
+            await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
 
     async def _remember(self, turn_context: TurnContext) -> None:
-        """Keep the conversation reference, so that the bot can write to this chat later."""
+        """Hand the conversation reference over, so that the bot can write to this chat later."""
         activity = turn_context.activity
         if not activity.conversation or not activity.conversation.id:
             return
-        reference = TurnContext.get_conversation_reference(activity).serialize()
-        key = f"conversations/{activity.conversation.id}/reference"
-        fingerprint = json.dumps(reference, sort_keys=True)
-        if self._known_references.get(key) == fingerprint:
-            return
-        await self._store.write(key, reference, etag="*")
-        actor = actor_of(activity)
-        if activity.conversation.conversation_type == "personal" and actor.user_id:
-            await self._store.write(
-                personal_chat_key(actor.tenant_id, actor.user_id), reference, etag="*"
-            )
-        self._known_references[key] = fingerprint
-        if len(self._known_references) > 10_000:
-            self._known_references.pop(next(iter(self._known_references)))
+        await self._conversations.remember(
+            actor_of(activity),
+            str(activity.conversation.id),
+            _conversation_type(activity),
+            TurnContext.get_conversation_reference(activity).serialize(),
+        )
 
 
-def personal_chat_key(tenant_id: str, user_id: str) -> str:
-    """Where the reference of a user's personal chat with the bot is kept."""
-    return f"tenants/{tenant_id.lower()}/users/{user_id.lower()}/chat"
+def _conversation_type(activity: Activity) -> str:
+    return str(activity.conversation.conversation_type or "") if activity.conversation else ""
 
 
 def _team_of(activity: Activity) -> dict[str, Any]:

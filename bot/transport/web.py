@@ -9,17 +9,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from botbuilder.schema import Activity
 
-from bot.app import Services, build_services
+from bot.app import Services, Storage, build_services
 from bot.config import Settings
-from bot.graph.http import create_http_session
-from bot.notifications.compose import messenger_app_id
-from bot.storage import Store
 from bot.tenant import TenantDirectory
 from bot.transport import notifications_api
-from bot.transport.adapter import RetryingCloudAdapter, build_adapter, invoke_body
+from bot.transport.adapter import RetryingCloudAdapter, invoke_body
 from bot.transport.handler import DefenderExpertsBot, on_turn_error
-from bot.transport.messenger import BotMessenger
-from cards.incident_views import VERB_PREFIX as INCIDENT_VERBS
+from bot.transport.messenger import BotFrameworkEdge
 
 log = logging.getLogger(__name__)
 
@@ -32,55 +28,39 @@ BOT = web.AppKey("bot", DefenderExpertsBot)
 def create_app(
     settings: Settings,
     *,
-    store: Store | None = None,
+    storage: Storage | None = None,
     directory: TenantDirectory | None = None,
     adapter: RetryingCloudAdapter | None = None,
 ) -> web.Application:
-    """Build the web application. Ports may be injected; the defaults come from settings."""
+    """The web application over the services :func:`bot.app.build_services` builds at start-up
+    (and closes at shutdown). Ports may be injected; the defaults come from settings."""
     app = web.Application(client_max_size=settings.max_request_bytes)
     app[SETTINGS] = settings
 
-    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
-        bot_adapter = adapter or build_adapter(settings)
-        bot_adapter.on_turn_error = on_turn_error
-        app[ADAPTER] = bot_adapter
-        http = create_http_session(settings) if settings.tenant_backend == "graph" else None
-        services = await build_services(
-            settings,
-            store=store,
-            directory=directory,
-            http=http,
-            messenger=BotMessenger(bot_adapter, messenger_app_id(settings)),
-        )
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        edge = BotFrameworkEdge(settings, adapter)
+        edge.adapter.on_turn_error = on_turn_error
+        services = await build_services(settings, storage=storage, directory=directory, edge=edge)
         app[SERVICES] = services
+        app[ADAPTER] = edge.adapter
         app[BOT] = DefenderExpertsBot(
-            services.onboarding,
-            services.store,
+            services.router,
+            services.conversations,
             allowed_tenants=settings.tenant_allow_list,
-            card_actions={
-                INCIDENT_VERBS: services.notifications.handle_card_action,
-                **services.card_actions,
-            },
-            team_listeners=services.team_listeners,
         )
+        notifications_api.serve(app, services.notifications)
         if settings.local_mode:
             log.warning(
                 "Local mode: MicrosoftAppId is not set, so /api/messages accepts anonymous "
                 "requests. Never expose this endpoint."
             )
-        await services.start()
-        yield
-        await services.close()
-        if http is not None:
-            await http.close()
-
-    app.cleanup_ctx.append(services_ctx)
-
-    async def notifications_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with notifications_api.serving(app, settings, app[SERVICES]):
+        try:
+            await services.start()
             yield
+        finally:
+            await services.close()
 
-    app.cleanup_ctx.append(notifications_ctx)
+    app.cleanup_ctx.append(lifetime)
     notifications_api.add_routes(app, settings)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
