@@ -142,6 +142,10 @@ class Ledger(Protocol):
         """When the earliest pending message becomes due (clock time), or None if none."""
         ...
 
+    async def open_count(self) -> int:
+        """Messages not yet done or dead."""
+        ...
+
     async def messages(self, partition: str, limit: int = 100) -> list[MessageStatus]: ...
 
     async def events_after(self, cursor: int, limit: int) -> list[StoredEvent]:

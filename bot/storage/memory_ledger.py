@@ -154,6 +154,9 @@ class MemoryLedger(Ledger):
         due = [r.available_at for r in self._heads() if r.state == "pending"]
         return min(due) if due else None
 
+    async def open_count(self) -> int:
+        return sum(1 for r in self._rows if r.state in ("pending", "leased"))
+
     async def messages(self, partition: str, limit: int = 100) -> list[MessageStatus]:
         rows = [r for r in self._rows if r.message.partition == partition][-limit:]
         return [

@@ -346,6 +346,15 @@ class SqliteLedger(Ledger):
 
         return await self._reading(op)
 
+    async def open_count(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM notification_outbox WHERE state IN ('pending', 'leased')"
+            ).fetchone()
+            return int(row[0])
+
+        return await self._reading(op)
+
     async def messages(self, partition: str, limit: int = 100) -> list[MessageStatus]:
         def op(conn: sqlite3.Connection) -> list[MessageStatus]:
             rows = conn.execute(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.actions import Actor
 from bot.graph.clients import MicrosoftApis
 from bot.graph.directory import GraphTenantDirectory, search_phrase
-from bot.onboarding import Actor, OnboardingService
-from bot.storage.memory import MemoryStore
 from bot.tenant import TenantDirectory
 from cards import to_json
 from tests.standins.microsoft import (
@@ -26,7 +25,7 @@ from tests.standins.microsoft import (
     FakeSleep,
     Microsoft,
 )
-from tests.support import texts
+from tests.support import routed, texts
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -98,11 +97,11 @@ async def test_admin_answers_are_cached_briefly(
 
 
 async def test_the_guide_refuses_a_non_admin(directory: GraphTenantDirectory) -> None:
-    service = OnboardingService(MemoryStore(), directory)
-    refused = to_json(await service.start(Actor(ADELE, "Adele Vance", TENANT)))
+    router = routed(directory)
+    refused = to_json(await router.command(Actor(ADELE, "Adele Vance", TENANT), "setup"))
     assert "Global Administrator" in texts(refused)
     assert "Nothing was changed" in texts(refused)
-    allowed = to_json(await service.start(Actor(MEGAN, "Megan Bowen", TENANT)))
+    allowed = to_json(await router.command(Actor(MEGAN, "Megan Bowen", TENANT), "setup"))
     assert "Grant permissions to our experts" in texts(allowed)
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConcurrencyError
-from bot.notifications.ledger import MemoryLedger, SqliteLedger
 from bot.notifications.ports import DocWrite, DuplicateError, Ledger, OutboxMessage, UnitOfWork
+from bot.storage.memory_ledger import MemoryLedger
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import SqliteLedger
 from tests.notifications.support import FakeClock
 
 LedgerFactory = Callable[[Path, FakeClock], Ledger]

@@ -30,7 +30,7 @@ def _install() -> None:
 
         BotMessenger.post_to_channel = no_post  # type: ignore[method-assign]
     elif _POINT == "after_post":
-        from bot.notifications.ledger import SqliteLedger
+        from bot.storage.sqlite_ledger import SqliteLedger
 
         commit = SqliteLedger.commit
 
