@@ -1,167 +1,148 @@
 """Per-turn cost of our bot against a plain botbuilder echo bot, measured in the same run.
 
-Each bot runs in its own process; this script drives both with the same message activity over
-many short alternating rounds, and reads each bot process's CPU time from /proc. Replies go to
-a local Bot Connector stand-in in this process. Prints ratios (ours / echo): <= 1.0 means our
-bot costs no more per turn than the bare framework.
+Each bot runs in its own process with its own Bot Connector stand-in; this script drives both
+with the same message activity (``help``, answered with a card by our bot and with an echo by
+the baseline) over short alternating rounds, and reads each process's CPU time and resident
+memory from /proc. Prints ratios (ours / echo): <= 1.0 means our bot costs no more per turn
+than the bare framework.
 
-    python bench/turns.py [--rounds 20] [--turns 50] [--concurrency 4]
+Exits 1, saying why, if a turn isn't answered or a bot doesn't send exactly one reply per turn.
+
+    python bench/turns.py [--rounds 20] [--turns 50] [--concurrency 4] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
+from support import ROOT, Figure, Process, activity, bot_process, check, run, wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
-TICKS = os.sysconf("SC_CLK_TCK")
-DEMO_ADMIN = "1a2b3c4d-0001-4e5f-8a9b-0c1d2e3f4a01"
-DEMO_TENANT = "4f1c3a2e-7d5b-4e8a-9c21-6b0d8e3f5a17"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+from tests.standins.connector import ConnectorStandIn
 
 
 class Bot:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        self.port = free_port()
-        full_env = {**os.environ, **env, "PORT": str(self.port), "LOG_LEVEL": "WARNING"}
-        full_env.pop("MicrosoftAppId", None)
-        self.proc = subprocess.Popen(
-            argv, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self, process: Process, teams: ConnectorStandIn) -> None:
+        self.process = process
+        self.teams = teams
+        self.sent = 0
+        self.rounds: list[tuple[float, float]] = []  # (CPU seconds, wall seconds)
 
-    async def ready(self, session: aiohttp.ClientSession) -> None:
-        for _ in range(200):
-            try:
-                async with session.get(f"{self.url}/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start")
+    @property
+    def name(self) -> str:
+        return self.process.name
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-async def connector(replies: list[int]) -> tuple[web.AppRunner, str]:
-    async def handle(request: web.Request) -> web.Response:
-        await request.read()
-        replies[0] += 1
-        return web.json_response({"id": f"r{replies[0]}"}, status=201)
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}/"
-
-
-def activity(service_url: str, n: int) -> dict[str, object]:
-    return {
-        "type": "message",
-        "id": f"m{n}",
-        "channelId": "msteams",
-        "serviceUrl": service_url,
-        "text": "help",
-        "from": {"id": "29:u", "aadObjectId": DEMO_ADMIN, "name": "Alex Wilber"},
-        "recipient": {"id": "28:bot", "name": "bot"},
-        "conversation": {"id": "a:bench", "conversationType": "personal", "tenantId": DEMO_TENANT},
-        "channelData": {"tenant": {"id": DEMO_TENANT}},
-    }
+    def replies(self) -> int:
+        return len(self.teams.of_kind("send"))
 
 
 async def round_(
-    session: aiohttp.ClientSession,
-    bot: Bot,
-    service_url: str,
-    turns: int,
-    concurrency: int,
-    counter: list[int],
+    session: aiohttp.ClientSession, bot: Bot, turns: int, concurrency: int
 ) -> tuple[float, float]:
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for _ in range(turns):
-        counter[1] += 1
-        queue.put_nowait(counter[1])
+    queue = list(range(turns))
 
-    async def worker() -> None:
-        while not queue.empty():
-            n = queue.get_nowait()
-            async with session.post(f"{bot.url}/api/messages", json=activity(service_url, n)) as r:
-                if r.status >= 300:
-                    raise RuntimeError(f"{bot.name} answered {r.status}: {await r.text()}")
+    async def client() -> None:
+        while queue:
+            queue.pop()
+            bot.sent += 1
+            async with session.post(
+                f"{bot.process.url}/api/messages", json=activity(bot.teams.url, text="help")
+            ) as r:
+                check(r.status < 300, f"{bot.name} answered {r.status}: {await r.text()}")
 
-    cpu0, t0 = cpu_seconds(bot.proc.pid), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return cpu_seconds(bot.proc.pid) - cpu0, time.perf_counter() - t0
+    cpu0, t0 = bot.process.cpu_seconds(), time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return bot.process.cpu_seconds() - cpu0, time.perf_counter() - t0
 
 
-async def main(rounds: int, turns: int, concurrency: int) -> None:
-    replies = [0]
-    runner, service_url = await connector(replies)
-    data = tempfile.mkdtemp(prefix="bench-turns-")
-    bots = [
-        Bot("echo", [sys.executable, str(ROOT / "bench" / "echo_bot.py")], {}),
-        Bot("ours", [sys.executable, "-m", "bot"], {"BOT_DATA_DIR": data}),
-    ]
-    results: dict[str, list[tuple[float, float]]] = {b.name: [] for b in bots}
-    counter = [0, 0]
-    try:
-        async with aiohttp.ClientSession() as session:
-            for b in bots:
-                await b.ready(session)
-            for b in bots:  # warm-up
-                await round_(session, b, service_url, turns, concurrency, counter)
-            for r in range(rounds):
-                order = bots if r % 2 == 0 else bots[::-1]
-                for b in order:
-                    results[b.name].append(
-                        await round_(session, b, service_url, turns, concurrency, counter)
+async def main(args: argparse.Namespace) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        ConnectorStandIn() as echo_teams,
+        ConnectorStandIn() as our_teams,
+    ):
+        with tempfile.TemporaryDirectory(prefix="bench-turns-") as data:
+            bots = [
+                Bot(
+                    Process("echo bot", [sys.executable, str(ROOT / "bench" / "echo_bot.py")]),
+                    echo_teams,
+                ),
+                Bot(bot_process("our bot", Path(data)), our_teams),
+            ]
+            rss_start: dict[str, float] = {}
+            try:
+                for b in bots:
+                    await b.process.ready(session)
+                    rss_start[b.name] = b.process.rss_mb()
+                for b in bots:  # warm-up
+                    await round_(session, b, args.turns, args.concurrency)
+                for r in range(args.rounds):
+                    for b in bots if r % 2 == 0 else bots[::-1]:
+                        b.rounds.append(await round_(session, b, args.turns, args.concurrency))
+                for b in bots:
+                    await wait_for(
+                        lambda b=b: b.replies() >= b.sent,
+                        10.0,
+                        lambda b=b: f"{b.name} replied to {b.replies()} of {b.sent} turns",
                     )
-    finally:
-        for b in bots:
-            b.stop()
-        await runner.cleanup()
+                    check(
+                        b.replies() == b.sent,
+                        f"{b.name} sent {b.replies()} replies to {b.sent} turns",
+                    )
+                    b.process.alive()
+                rss_end = {b.name: b.process.rss_mb() for b in bots}
+            finally:
+                for b in bots:
+                    b.process.stop()
+    echo, ours = bots
+    measured = args.rounds * args.turns
 
-    def per_turn_ms(name: str) -> float:
-        return statistics.median(cpu for cpu, _ in results[name]) / turns * 1000
+    def per_turn_ms(b: Bot) -> float:
+        return statistics.median(cpu for cpu, _ in b.rounds) / args.turns * 1000
 
-    def rate(name: str) -> float:
-        return statistics.median(turns / wall for _, wall in results[name])
+    def rate(b: Bot) -> float:
+        return statistics.median(args.turns / wall for _, wall in b.rounds)
 
-    echo_cpu, ours_cpu = per_turn_ms("echo"), per_turn_ms("ours")
-    echo_rate, ours_rate = rate("echo"), rate("ours")
-    print(f"rounds={rounds} turns/round={turns} concurrency={concurrency} replies={replies[0]}")
-    print(f"echo bot : {echo_cpu:6.2f} ms CPU/turn  {echo_rate:7.1f} turns/s")
-    print(f"our bot  : {ours_cpu:6.2f} ms CPU/turn  {ours_rate:7.1f} turns/s")
-    print(f"ratio CPU/turn (ours/echo)  = {ours_cpu / echo_cpu:.2f}  (goal <= 1.0)")
-    print(f"ratio turns/s (ours/echo)   = {ours_rate / echo_rate:.2f}")
+    print(
+        f"Turns benchmark: {args.rounds} alternating rounds of {args.turns} 'help' turns, "
+        f"{args.concurrency} in flight; replies: ours {ours.replies()}, echo {echo.replies()}"
+    )
+    Figure(
+        "CPU per turn", per_turn_ms(ours), "ms", measured, "echo bot", per_turn_ms(echo), measured
+    ).show("")
+    Figure(
+        f"turns per second, {args.concurrency} in flight",
+        rate(ours),
+        "/s",
+        measured,
+        "echo bot",
+        rate(echo),
+        measured,
+    ).show("")
+    Figure(
+        "resident memory after start",
+        rss_start[ours.name],
+        "MB",
+        1,
+        "echo bot",
+        rss_start[echo.name],
+        1,
+    ).show("")
+    Figure(
+        f"resident memory after {ours.sent} turns",
+        rss_end[ours.name],
+        "MB",
+        1,
+        f"echo bot after {echo.sent}",
+        rss_end[echo.name],
+        1,
+    ).show("")
 
 
 if __name__ == "__main__":
@@ -169,5 +150,8 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--turns", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=4)
-    a = parser.parse_args()
-    asyncio.run(main(a.rounds, a.turns, a.concurrency))
+    parser.add_argument("--quick", action="store_true", help="a smoke-sized run (a few seconds)")
+    parsed = parser.parse_args()
+    if parsed.quick:
+        parsed.rounds, parsed.turns = 2, 10
+    run(lambda: main(parsed))

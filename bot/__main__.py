@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from bot.errors import ConfigError
@@ -10,6 +9,7 @@ from bot.errors import ConfigError
 
 def serve() -> int:
     from bot.config import Settings
+    from bot.logsafe import configure_logging
     from bot.transport.web import run
 
     try:
@@ -17,11 +17,7 @@ def serve() -> int:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    configure_logging(settings.log_level)
     run(settings)
     return 0
 

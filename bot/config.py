@@ -96,6 +96,12 @@ class Settings:
     notify_max_attempts: int = 10
     notify_tenant_rps: int = 50
     notify_retention_days: int = 90
+    bot_openid_metadata: str = ""  # empty: the public cloud's (bot.transport.botauth)
+    bot_openid_timeout: float = 10.0
+    header_timeout: float = 20.0
+    body_timeout: float = 30.0
+    max_connections: int = 512
+    allow_anonymous_on_network: bool = False
 
     @property
     def local_mode(self) -> bool:
@@ -159,6 +165,7 @@ class Settings:
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 262_144, low=1024, high=10_485_760),
             **_graph_settings(env, app_id, app_password, app_tenant_id),
             **_notification_settings(env),
+            **_edge_settings(env, app_id),
         )
 
 
@@ -268,6 +275,37 @@ def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "notify_max_attempts": _int(env, "NOTIFY_MAX_ATTEMPTS", 10, low=1, high=100),
         "notify_tenant_rps": _int(env, "NOTIFY_TENANT_RPS", 50, low=1, high=50),
         "notify_retention_days": _int(env, "NOTIFY_RETENTION_DAYS", 90, low=1, high=3650),
+    }
+
+
+_LOOPBACK = ("localhost", "::1", "[::1]")
+
+
+def _is_loopback(host: str) -> bool:
+    return host.lower() in _LOOPBACK or host.startswith("127.")
+
+
+def _edge_settings(env: Mapping[str, str], app_id: str) -> dict[str, Any]:
+    """Token validation, server limits, and where an anonymous (local mode) bot may listen."""
+    host = _str(env, "HOST", "127.0.0.1") or "127.0.0.1"
+    allow = _str(env, "ALLOW_ANONYMOUS_ON_NETWORK").lower()
+    if allow not in ("", "true", "false"):
+        raise ConfigError(f"ALLOW_ANONYMOUS_ON_NETWORK must be true or false, got {allow!r}")
+    if not app_id and not _is_loopback(host) and allow != "true":
+        raise ConfigError(
+            f"HOST={host} would expose the anonymous local mode to the network: set "
+            "MicrosoftAppId (and MicrosoftAppPassword), or ALLOW_ANONYMOUS_ON_NETWORK=true "
+            "if you really mean to"
+        )
+    return {
+        "bot_openid_metadata": _https(env, "BOT_OPENID_METADATA", "https://x")
+        if _str(env, "BOT_OPENID_METADATA")
+        else "",
+        "bot_openid_timeout": _float(env, "BOT_OPENID_TIMEOUT", 10.0, low=0.1, high=60.0),
+        "header_timeout": _float(env, "HEADER_TIMEOUT_SECONDS", 20.0, low=0.1, high=300.0),
+        "body_timeout": _float(env, "BODY_TIMEOUT_SECONDS", 30.0, low=0.1, high=300.0),
+        "max_connections": _int(env, "MAX_CONNECTIONS", 512, low=1, high=100_000),
+        "allow_anonymous_on_network": allow == "true",
     }
 
 

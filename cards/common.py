@@ -22,16 +22,9 @@ CARD_VERSION: Literal["1.5"] = "1.5"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SERVICE_NAME = "Defender Experts"
 
-Color = Literal["Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention"]
 Style = Literal["default", "emphasis", "accent", "good", "attention", "warning"]
 ButtonStyle = Literal["default", "positive", "destructive"]
 
-_NOTICE_COLOR: dict[str, Color] = {
-    "error": "Attention",
-    "warning": "Warning",
-    "info": "Accent",
-    "good": "Good",
-}
 _NOTICE_STYLE: dict[str, Style] = {
     "error": "attention",
     "warning": "warning",
@@ -75,7 +68,7 @@ def execute(
 
 def header(title: str, subtitle: str = "") -> Container:
     items: list[CardElement] = [
-        TextBlock(text=SERVICE_NAME, size="Small", weight="Bolder", color="Accent", wrap=True),
+        TextBlock(text=SERVICE_NAME, size="Small", weight="Bolder", wrap=True),
         TextBlock(text=title, size="Large", weight="Bolder", wrap=True, spacing="None"),
     ]
     if subtitle:
@@ -84,21 +77,18 @@ def header(title: str, subtitle: str = "") -> Container:
 
 
 def notice(n: Notice | None) -> list[CardElement]:
+    """A message in a box whose style says what kind it is; the text keeps the default colour,
+    which every host config sets readable on its own styled boxes."""
     if n is None:
         return []
-    return [
-        Container(
-            style=_NOTICE_STYLE[n.kind],
-            items=[
-                TextBlock(
-                    text=n.text,
-                    wrap=True,
-                    color=_NOTICE_COLOR[n.kind],
-                    weight="Bolder" if n.kind == "error" else None,
-                )
-            ],
-        )
-    ]
+    return [styled_box(n.text, _NOTICE_STYLE[n.kind], strong=n.kind in ("error", "good"))]
+
+
+def styled_box(text: str, style: Style, *, strong: bool = False) -> Container:
+    return Container(
+        style=style,
+        items=[TextBlock(text=text, wrap=True, weight="Bolder" if strong else None)],
+    )
 
 
 def para(text: str, **kw: Any) -> TextBlock:

@@ -22,12 +22,11 @@ from microsoft_teams.cards.core import (
     TextBlock,
 )
 
-from cards.common import CARD_VERSION, SERVICE_NAME, Color, Style, execute, facts, notice, para
+from cards.common import CARD_VERSION, SERVICE_NAME, Style, execute, facts, notice, para
 from cards.incident_views import (
     ACKNOWLEDGE,
     ACTION_COMPLETE,
     ACTION_SKIP,
-    CompletedRow,
     IncidentView,
     PendingRow,
 )
@@ -39,12 +38,6 @@ MAX_NAME = 80
 MAX_ACTIONS_SHOWN = 10
 MAX_PENDING_SHOWN = 8
 
-SEVERITY_COLOR: dict[str, Color] = {
-    "high": "Attention",
-    "medium": "Warning",
-    "low": "Accent",
-    "informational": "Default",
-}
 SEVERITY_STYLE: dict[str, Style] = {
     "high": "attention",
     "medium": "warning",
@@ -52,12 +45,7 @@ SEVERITY_STYLE: dict[str, Style] = {
     "informational": "emphasis",
 }
 SEVERITY_MARK = {"high": "▲▲▲", "medium": "▲▲", "low": "▲", "informational": "●"}
-COMPLETED_COLOR: dict[str, Color] = {
-    "completed": "Good",
-    "failed": "Attention",
-    "inProgress": "Accent",
-    "cancelled": "Default",
-}
+STRONG_STATUS = frozenset({"failed"})
 
 _MARKDOWN = re.compile(r"([\\*_\[\]])")
 _LIST_MARKER = re.compile(r"^(?:([-+])|([0-9]+)\.)(?= )")
@@ -91,13 +79,11 @@ def _header(view: IncidentView) -> Container:
                 text=f"{SERVICE_NAME} · Managed response",
                 size="Small",
                 weight="Bolder",
-                color="Accent",
                 wrap=True,
             ),
             TextBlock(
                 text=f"{SEVERITY_MARK[severity]} {view.severity_label} severity",
                 weight="Bolder",
-                color=SEVERITY_COLOR[severity],
                 wrap=True,
                 spacing="Small",
             ),
@@ -112,43 +98,73 @@ def _header(view: IncidentView) -> Container:
     )
 
 
-def _completed(rows: Sequence[CompletedRow]) -> list[CardElement]:
+def _status_row(label: str, target: str, status: str, *, strong: bool = False) -> ColumnSet:
+    """One action: what and on what on the left, its state in words on the right."""
+    return ColumnSet(
+        spacing="Small",
+        columns=[
+            Column(
+                width="stretch",
+                items=[
+                    TextBlock(text=md(label), weight="Bolder", wrap=True),
+                    para(md(clip(target, MAX_NAME)), spacing="None"),
+                ],
+            ),
+            Column(
+                width="auto",
+                items=[TextBlock(text=status, weight="Bolder" if strong else None, wrap=True)],
+            ),
+        ],
+    )
+
+
+def _answered(row: PendingRow) -> str:
+    verb = "Completed" if row.state == "completed" else "Skipped"
+    return f"{verb} by {md(row.by)}" + (f" · {md(row.when)}" if row.when else "")
+
+
+def _more(count: int, limit: int) -> list[CardElement]:
+    if count <= limit:
+        return []
+    return [para(f"And {count - limit} more in Microsoft Defender.", is_subtle=True)]
+
+
+def _completed(view: IncidentView) -> list[CardElement]:
+    """The experts' actions, then the pending actions the customer's team has completed."""
+    rows = view.completed
+    done = [r for r in view.pending if r.state == "completed"]
     items: list[CardElement] = [
         TextBlock(text="Completed actions", weight="Bolder", wrap=True, separator=True)
     ]
-    if not rows:
+    if not rows and not done:
         items.append(para("None yet.", is_subtle=True, spacing="None"))
     for row in rows[:MAX_ACTIONS_SHOWN]:
         when = f" · {md(row.when)}" if row.when else ""
         items.append(
-            ColumnSet(
-                spacing="Small",
-                columns=[
-                    Column(
-                        width="stretch",
-                        items=[
-                            TextBlock(text=md(row.label), weight="Bolder", wrap=True),
-                            para(md(clip(row.target, MAX_NAME)), spacing="None"),
-                        ],
-                    ),
-                    Column(
-                        width="auto",
-                        items=[
-                            TextBlock(
-                                text=f"{md(row.status_label)}{when}",
-                                color=COMPLETED_COLOR.get(row.status, "Default"),
-                                wrap=True,
-                            )
-                        ],
-                    ),
-                ],
+            _status_row(
+                row.label,
+                row.target,
+                f"{md(row.status_label)}{when}",
+                strong=row.status in STRONG_STATUS,
             )
         )
-    if len(rows) > MAX_ACTIONS_SHOWN:
-        items.append(
-            para(f"And {len(rows) - MAX_ACTIONS_SHOWN} more in Microsoft Defender.", is_subtle=True)
-        )
+    items += _more(len(rows), MAX_ACTIONS_SHOWN)
+    for answered in done[:MAX_PENDING_SHOWN]:
+        items.append(_status_row(answered.label, answered.target, _answered(answered)))
+    items += _more(len(done), MAX_PENDING_SHOWN)
     return items
+
+
+def _skipped(view: IncidentView) -> list[CardElement]:
+    skipped = [r for r in view.pending if r.state == "skipped"]
+    if not skipped:
+        return []
+    items: list[CardElement] = [
+        TextBlock(text="Skipped actions", weight="Bolder", wrap=True, separator=True)
+    ]
+    for row in skipped[:MAX_PENDING_SHOWN]:
+        items.append(_status_row(row.label, row.target, _answered(row)))
+    return items + _more(len(skipped), MAX_PENDING_SHOWN)
 
 
 def _confirm(
@@ -180,63 +196,51 @@ def _pending_row(view: IncidentView, row: PendingRow) -> Container:
     ]
     if row.instructions:
         items.append(para(md(clip(row.instructions, MAX_INSTRUCTIONS)), spacing="None"))
-    if row.state == "pending":
-        items.append(TextBlock(text="Pending", color="Warning", wrap=True, spacing="Small"))
-        data: dict[str, object] = {
-            "incidentId": view.incident_id,
-            "actionId": row.id,
-            "revision": view.revision,
-        }
-        what = f"{row.label} on {target}"
-        items.append(
-            ActionSet(
-                actions=[
-                    _confirm(
-                        "I've completed this action",
-                        f"Confirm that you've completed: {md(what)}.",
-                        "Yes, I've done it",
-                        ACTION_COMPLETE,
-                        data,
-                    ),
-                    _confirm(
-                        "Skip this action",
-                        f"Confirm that you're skipping: {md(what)}. The experts will be told.",
-                        "Yes, skip this action",
-                        ACTION_SKIP,
-                        data,
-                    ),
-                ]
-            )
+    data: dict[str, object] = {
+        "incidentId": view.incident_id,
+        "actionId": row.id,
+        "revision": view.revision,
+    }
+    what = f"{row.label} on {target}"
+    items.append(
+        ActionSet(
+            actions=[
+                _confirm(
+                    "I've completed this action",
+                    f"Confirm that you've completed: {md(what)}.",
+                    "Yes, I've done it",
+                    ACTION_COMPLETE,
+                    data,
+                ),
+                _confirm(
+                    "Skip this action",
+                    f"Confirm that you're skipping: {md(what)}. The experts will be told.",
+                    "Yes, skip this action",
+                    ACTION_SKIP,
+                    data,
+                ),
+            ]
         )
-    else:
-        verb = "Completed" if row.state == "completed" else "Skipped"
-        items.append(
-            TextBlock(
-                text=f"{verb} by {md(row.by)} · {md(row.when)}",
-                color="Good" if row.state == "completed" else "Default",
-                wrap=True,
-                spacing="Small",
-            )
-        )
+    )
     return Container(separator=True, items=items)
 
 
 def _pending(view: IncidentView) -> list[CardElement]:
+    """Only the actions still waiting for the customer; answered ones move to the completed or
+    skipped actions."""
+    waiting = [r for r in view.pending if r.state == "pending"]
     items: list[CardElement] = [
-        TextBlock(text="Pending actions", weight="Bolder", wrap=True, separator=True)
-    ]
-    if not view.pending:
-        items.append(para("Nothing for you to do right now.", is_subtle=True, spacing="None"))
-    ordered = sorted(view.pending, key=lambda r: r.state != "pending")
-    items.extend(_pending_row(view, row) for row in ordered[:MAX_PENDING_SHOWN])
-    if len(ordered) > MAX_PENDING_SHOWN:
-        items.append(
-            para(
-                f"And {len(ordered) - MAX_PENDING_SHOWN} more in Microsoft Defender.",
-                is_subtle=True,
-            )
+        TextBlock(
+            text=f"Pending actions ({len(waiting)})" if waiting else "Pending actions",
+            weight="Bolder",
+            wrap=True,
+            separator=True,
         )
-    return items
+    ]
+    if not waiting:
+        items.append(para("Nothing for you to do right now.", is_subtle=True, spacing="None"))
+    items.extend(_pending_row(view, row) for row in waiting[:MAX_PENDING_SHOWN])
+    return items + _more(len(waiting), MAX_PENDING_SHOWN)
 
 
 def incident_card(view: IncidentView) -> AdaptiveCard:
@@ -256,14 +260,15 @@ def incident_card(view: IncidentView) -> AdaptiveCard:
         ),
         TextBlock(text="What our experts found", weight="Bolder", wrap=True, separator=True),
         para(md(clip(view.summary, MAX_SUMMARY)) or "The experts are investigating."),
-        *_completed(view.completed),
         *_pending(view),
+        *_completed(view),
+        *_skipped(view),
     ]
     if view.acknowledged_by:
         body.append(
             TextBlock(
                 text=f"Acknowledged by {md(view.acknowledged_by)} · {md(view.acknowledged_when)}",
-                color="Good",
+                weight="Bolder",
                 wrap=True,
                 separator=True,
             )

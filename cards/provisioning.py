@@ -11,7 +11,7 @@ from typing import Literal
 
 from microsoft_teams.cards.core import AdaptiveCard, CardElement, Column, ColumnSet, OpenUrlAction
 
-from cards.common import Color, card, execute, facts, header, notice, para
+from cards.common import card, execute, facts, header, notice, para
 from cards.views import Notice
 
 RETRY = "provisioning.retry"
@@ -21,12 +21,12 @@ VERB_PREFIX = "provisioning."
 StepState = Literal["done", "current", "waiting", "failed", "pending"]
 Phase = Literal["running", "waiting", "ready", "failed", "removed", "off"]
 
-_STATE: dict[StepState, tuple[str, Color]] = {
-    "done": ("Done", "Good"),
-    "current": ("In progress", "Accent"),
-    "waiting": ("Waiting", "Warning"),
-    "failed": ("Failed", "Attention"),
-    "pending": ("Not started", "Default"),
+_STATE: dict[StepState, str] = {
+    "done": "Done",
+    "current": "In progress",
+    "waiting": "Waiting",
+    "failed": "Failed",
+    "pending": "Not started",
 }
 ADD_MEMBERS = (
     "To add people, open the **Defender Experts team**, select **More options (…)** > "
@@ -88,7 +88,7 @@ def progress_card(view: ProgressView) -> AdaptiveCard:
     title, subtitle = _title(view)
     body: list[CardElement] = [header(title, subtitle), *notice(view.notice)]
     for step in view.steps:
-        label, color = _STATE[step.state]
+        label = _STATE[step.state]
         strong = step.state in ("current", "waiting", "failed")
         body.append(
             ColumnSet(
@@ -109,7 +109,6 @@ def progress_card(view: ProgressView) -> AdaptiveCard:
                         items=[
                             para(
                                 label,
-                                color=color,
                                 is_subtle=step.state == "pending",
                                 weight="Bolder" if strong else None,
                             )

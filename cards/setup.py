@@ -9,14 +9,13 @@ from microsoft_teams.cards.core import (
     ChoiceSetInput,
     Column,
     ColumnSet,
-    Container,
     ExecuteAction,
     TextInput,
     ToggleInput,
 )
 
 from cards import verbs
-from cards.common import buttons, card, execute, facts, header, notice, para
+from cards.common import buttons, card, execute, facts, header, notice, para, styled_box
 from cards.views import (
     ContactsView,
     ExclusionsView,
@@ -125,7 +124,7 @@ def permissions_card(view: PermissionsView) -> AdaptiveCard:
 
 
 def notice_block(text: str) -> list[CardElement]:
-    return [Container(style="warning", items=[para(text, color="Warning")])]
+    return [styled_box(text, "warning")]
 
 
 def _group_tab(tab: GroupTabView, *, rev: int, kind: str) -> list[CardElement]:
@@ -420,7 +419,7 @@ def submitted_card(view: SubmittedView) -> AdaptiveCard:
 
 
 def notice_good(text: str) -> list[CardElement]:
-    return [Container(style="good", items=[para(text, color="Good", weight="Bolder")])]
+    return [styled_box(text, "good", strong=True)]
 
 
 def settings_card(view: SettingsView) -> AdaptiveCard:

@@ -19,6 +19,7 @@ from bot.transport.adapter import (
     build_adapter,
     connector_answer,
 )
+from bot.transport.botauth import BotAuthenticator, BotTokenVerifier
 
 T = TypeVar("T")
 
@@ -96,15 +97,22 @@ class BotMessenger:
 class BotFrameworkEdge:
     """The messengers the composition root asks for, on botbuilder adapters it closes at the end.
 
-    ``adapter`` serves the bot's turns and retries within bounds; the outbox's messenger uses a
-    second adapter that makes exactly one HTTP attempt per call (the outbox honours Retry-After,
-    counts every attempt against Teams' rate limits, and never re-sends a post whose answer it
-    didn't record).
+    ``adapter`` serves the bot's turns (behind ``authenticator``) and retries within bounds; the
+    outbox's messenger uses a second adapter that makes exactly one HTTP attempt per call (the
+    outbox honours Retry-After, counts every attempt against Teams' rate limits, and never
+    re-sends a post whose answer it didn't record).
     """
 
-    def __init__(self, settings: Settings, adapter: RetryingCloudAdapter | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        adapter: RetryingCloudAdapter | None = None,
+        *,
+        verifier: BotTokenVerifier | None = None,
+    ) -> None:
         self._settings = settings
         self.adapter = adapter or build_adapter(settings)
+        self.authenticator = BotAuthenticator(self.adapter.bot_framework_authentication, verifier)
         self._single: RetryingCloudAdapter | None = None
 
     def messenger(self, bot_app_id: str) -> BotMessenger:
@@ -116,6 +124,7 @@ class BotFrameworkEdge:
         return BotMessenger(self._single, bot_app_id)
 
     async def close(self) -> None:
+        await self.authenticator.close()
         await self.adapter.close()
         if self._single is not None:
             await self._single.close()

@@ -29,8 +29,6 @@ NOTIFICATIONS = web.AppKey("notifications", NotificationService)
 VERIFIER = web.AppKey("webhook_verifier", WebhookVerifier)
 BODY_LIMIT = web.AppKey("notification_body_limit", int)
 
-CHUNK = 64 * 1024
-
 
 def error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
     body: dict[str, Any] = {"code": code, "message": message}
@@ -40,17 +38,12 @@ def error(status: int, code: str, message: str, field: str | None = None) -> web
 
 
 async def read_bounded(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
-    """The body, or None if it is over ``limit`` bytes (read no further than that)."""
+    """The body, or None if it is over ``limit`` bytes. The server's guard middleware has
+    already read it (bounded by MAX_REQUEST_BYTES, within BODY_TIMEOUT_SECONDS)."""
     if request.content_length is not None and request.content_length > limit:
         return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(CHUNK):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = await request.read()
+    return None if len(body) > limit else body
 
 
 def _verify(request: web.Request, body: bytes) -> str | web.Response:

@@ -11,9 +11,17 @@ from botbuilder.schema import Activity
 
 from bot.app import Services, Storage, build_services
 from bot.config import Settings
+from bot.graph.http import create_http_session
 from bot.tenant import TenantDirectory
-from bot.transport import notifications_api
+from bot.transport import limits, notifications_api
+from bot.transport.activity_shape import MAX_DEPTH, ActivityShapeError, check_activity
 from bot.transport.adapter import RetryingCloudAdapter, invoke_body
+from bot.transport.botauth import (
+    DEFAULT_METADATA_URL,
+    BotAuthenticator,
+    BotTokenVerifier,
+    KeysUnavailable,
+)
 from bot.transport.handler import DefenderExpertsBot, on_turn_error
 from bot.transport.messenger import BotFrameworkEdge
 
@@ -23,6 +31,7 @@ SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)
 ADAPTER = web.AppKey("adapter", RetryingCloudAdapter)
 BOT = web.AppKey("bot", DefenderExpertsBot)
+AUTH = web.AppKey("auth", BotAuthenticator)
 
 
 def create_app(
@@ -33,16 +42,40 @@ def create_app(
     adapter: RetryingCloudAdapter | None = None,
 ) -> web.Application:
     """The web application over the services :func:`bot.app.build_services` builds at start-up
-    (and closes at shutdown). Ports may be injected; the defaults come from settings."""
-    app = web.Application(client_max_size=settings.max_request_bytes)
+    and closes at shutdown. Ports may be injected; the defaults come from settings."""
+    app = web.Application(
+        client_max_size=settings.max_request_bytes,
+        middlewares=[limits.guard_middleware(settings)],
+    )
     app[SETTINGS] = settings
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        edge = BotFrameworkEdge(settings, adapter)
+        token_mode = not settings.local_mode
+        # One client session for the process (Microsoft Graph, the Bot Framework's OpenID
+        # keys); the services own it from here and close it last.
+        http = (
+            create_http_session(settings)
+            if settings.tenant_backend == "graph" or token_mode
+            else None
+        )
+        verifier = (
+            BotTokenVerifier(
+                settings.app_id,
+                http,
+                metadata_url=settings.bot_openid_metadata or DEFAULT_METADATA_URL,
+                timeout=settings.bot_openid_timeout,
+            )
+            if token_mode and http is not None
+            else None
+        )
+        edge = BotFrameworkEdge(settings, adapter, verifier=verifier)
         edge.adapter.on_turn_error = on_turn_error
-        services = await build_services(settings, storage=storage, directory=directory, edge=edge)
+        services = await build_services(
+            settings, storage=storage, directory=directory, edge=edge, http=http
+        )
         app[SERVICES] = services
         app[ADAPTER] = edge.adapter
+        app[AUTH] = edge.authenticator
         app[BOT] = DefenderExpertsBot(
             services.router,
             services.conversations,
@@ -69,7 +102,7 @@ def create_app(
 
 def run(settings: Settings) -> None:
     """Serve until interrupted."""
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    limits.serve(create_app(settings), settings)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -84,19 +117,30 @@ async def messages(request: web.Request) -> web.Response:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise web.HTTPBadRequest(text="The body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="The body must be a JSON object")
-    activity = Activity().deserialize(body)
+    except RecursionError:
+        raise web.HTTPBadRequest(
+            text=f"Malformed activity: the activity is nested deeper than {MAX_DEPTH} levels"
+        ) from None
+    try:
+        check_activity(body)
+        activity = Activity().deserialize(body)
+    except ActivityShapeError as exc:
+        raise web.HTTPBadRequest(text=f"Malformed activity: {exc}") from None
+    except Exception:  # msrest's own checks: whatever it refuses is the sender's fault
+        raise web.HTTPBadRequest(text="Malformed activity") from None
     if not activity.type:
         raise web.HTTPBadRequest(text="The activity has no type")
     auth_header = request.headers.get("Authorization", "")
-    adapter = request.app[ADAPTER]
     try:
-        invoke_response = await adapter.process_activity(
-            auth_header, activity, request.app[BOT].on_turn
-        )
+        authenticated = await request.app[AUTH].authenticate(activity, auth_header)
+    except KeysUnavailable:
+        raise web.HTTPServiceUnavailable(headers={"Retry-After": "10"}) from None
     except PermissionError:
-        raise web.HTTPUnauthorized(text="Unauthorized") from None
+        raise web.HTTPUnauthorized() from None
+    adapter = request.app[ADAPTER]
+    invoke_response = await adapter.process_activity(
+        authenticated, activity, request.app[BOT].on_turn
+    )
     if invoke_response:
         return web.json_response(
             data=invoke_body(invoke_response.body), status=invoke_response.status

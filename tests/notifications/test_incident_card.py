@@ -137,7 +137,8 @@ def test_the_card_shows_what_the_customer_needs() -> None:
         assert expected in text, expected
     header = card["body"][0]
     assert header["style"] == "attention"
-    assert any(i.get("color") == "Attention" and "High" in i["text"] for i in header["items"])
+    assert any("High severity" in i["text"] for i in header["items"])
+    assert not [n for n in walk(card) if n.get("color", "Default") != "Default"]
     (open_url,) = [a for a in card["actions"] if a["type"] == "Action.OpenUrl"]
     assert open_url["title"] == "Open in Microsoft Defender"
     assert open_url["url"] == "https://security.microsoft.com/incidents/2972395"
@@ -166,6 +167,49 @@ def test_answered_actions_show_who_and_when_without_buttons() -> None:
     assert "Acknowledged by Megan · 27 Nov 2026, 10:21 UTC" in text
     assert not [n for n in walk(card) if n.get("type") == "Action.ShowCard"]
     assert not [a for a in card["actions"] if a.get("verb") == ACKNOWLEDGE]
+
+
+def _section_texts(card: dict[str, Any], title: str) -> str:
+    """The text between the section heading that starts with ``title`` and the next heading."""
+    body = card["body"]
+    start = next(i for i, n in enumerate(body) if str(n.get("text", "")).startswith(title))
+    end = next(
+        (
+            i
+            for i in range(start + 1, len(body))
+            if body[i].get("type") == "TextBlock" and body[i].get("separator")
+        ),
+        len(body),
+    )
+    return texts({"body": body[start:end]})
+
+
+def test_answered_actions_move_out_of_pending_actions() -> None:
+    body = example()
+    pending = body["managedResponse"]["pendingActions"]
+    pending.append({**pending[0], "id": "a3", "type": "disableUser"})
+    n = validate_notification(body)
+    at = "2026-11-27T10:20:00Z"
+    card = card_json(
+        n,
+        doc_with(
+            responses={
+                "a2": {"state": "completed", "by": {"name": "Alex Wilber"}, "at": at},
+                "a3": {"state": "skipped", "by": {"name": "Adele"}, "at": at},
+            }
+        ),
+    )
+    assert "Nothing for you to do right now." in _section_texts(card, "Pending actions")
+    assert "Completed by Alex Wilber" not in _section_texts(card, "Pending actions")
+    assert "Completed by Alex Wilber · 27 Nov 2026, 10:20 UTC" in _section_texts(
+        card, "Completed actions"
+    )
+    assert "Skipped by Adele" in _section_texts(card, "Skipped actions")
+    half = card_json(
+        n, doc_with(responses={"a2": {"state": "completed", "by": {"name": "A"}, "at": at}})
+    )
+    assert "Pending actions (1)" in texts(half)
+    assert "Skipped actions" not in texts(half)
 
 
 def test_the_largest_notification_fits_teams_card_limit() -> None:
