@@ -18,7 +18,11 @@ def serve() -> int:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    run(settings)
+    try:
+        run(settings)
+    except ConfigError as exc:  # found at start-up: the database can't be used, for example
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from bot.actions import ActionRouter
+from bot.actions import Access, ActionRouter, CardRoute, CommandRoute, Routes
 from bot.config import Settings
 from bot.conversations import ConversationService
 from bot.errors import ConfigError
@@ -33,10 +33,15 @@ from bot.onboarding import OnboardingService
 from bot.onboarding.authorization import refused
 from bot.provisioning.ports import TeamsProvisioner
 from bot.provisioning.service import DEFAULT_WAITING_HINT, ProvisioningService
+from bot.readiness.compose import build_readiness_service
+from bot.readiness.schedule import Scheduler
+from bot.readiness.service import ReadinessService
 from bot.retry import Sleep
 from bot.storage import Store
+from bot.storage.base import POSTGRES_SCHEMES
 from bot.tenant import TenantDirectory
 from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
+from cards.readiness import VERB_PREFIX as READINESS_VERBS
 
 if TYPE_CHECKING:
     import aiohttp
@@ -73,19 +78,33 @@ class Storage:
     store: Store
     ledger: Ledger
 
+    async def open(self) -> None:
+        """Connect and bring the schema up to date, where the backend needs it."""
+        await self.store.open()
+
     async def close(self) -> None:
         await self.ledger.close()
         await self.store.close()
 
 
-def open_storage(url: str, *, clock: Callable[[], float] = time.time) -> Storage:
-    """The backend STORAGE_URL names: ``sqlite:///path`` (the default) or ``memory://``."""
+def open_storage(
+    url: str, *, clock: Callable[[], float] = time.time, owner: str | None = None
+) -> Storage:
+    """The backend STORAGE_URL names: ``sqlite:///path`` (the default, one instance),
+    ``postgresql://…`` (several instances; ``owner`` names this one's leases) or ``memory://``.
+    Call :meth:`Storage.open` before use."""
     if url.startswith("sqlite:///"):
         from bot.storage.sqlite import SqliteStore
         from bot.storage.sqlite_ledger import SqliteLedger
 
         store = SqliteStore(url.removeprefix("sqlite:///"))
         return Storage(store, SqliteLedger(store, clock))
+    if url.startswith(POSTGRES_SCHEMES):
+        from bot.storage.postgres import PostgresStore
+        from bot.storage.postgres_ledger import PostgresLedger
+
+        postgres = PostgresStore(url)
+        return Storage(postgres, PostgresLedger(postgres, clock, owner=owner))
     if url == "memory://":
         from bot.storage.memory import MemoryStore
         from bot.storage.memory_ledger import MemoryLedger
@@ -172,6 +191,8 @@ class Services:
     notifications: NotificationService
     router: ActionRouter
     contact_mail: ContactMailService
+    readiness: ReadinessService
+    scheduler: Scheduler
     provisioning: ProvisioningService | None = None
     delivery: DeliveryWorker | None = None
     apis: MicrosoftApis | None = None
@@ -184,8 +205,10 @@ class Services:
         return self.storage.store
 
     async def start(self) -> None:
-        """Redo unapplied settings, resume contact emails and provisioning, start delivery."""
+        """Redo unapplied settings, start the schedule, resume contact emails and provisioning,
+        start delivery."""
         await self.onboarding.resume()
+        self.scheduler.start()
         await self.contact_mail.start()
         if self.provisioning is not None:
             await self.provisioning.start()
@@ -202,6 +225,7 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.scheduler.close()
         if self.provisioning is not None:
             await self.provisioning.close()
         await self.contact_mail.close()
@@ -232,7 +256,10 @@ async def build_services(
     left out. In graph mode the process's HTTP session (for Microsoft Graph) is made here unless
     ``http`` is given, and closed by :meth:`Services.close` either way.
     """
-    storage = storage or open_storage(settings.resolved_storage_url, clock=clock)
+    storage = storage or open_storage(
+        settings.resolved_storage_url, clock=clock, owner=settings.instance_id or None
+    )
+    await storage.open()
     store = storage.store
     apis = None
     if settings.tenant_backend == "graph":
@@ -276,6 +303,24 @@ async def build_services(
             clock=clock,
             on_channel_failure=provisioning.report_delivery_failure,
         )
+    readiness = build_readiness_service(
+        settings,
+        store,
+        directory,
+        onboarding,
+        storage.ledger,
+        apis=apis,
+        messenger=None if edge is None else edge.messenger(messenger_app_id(settings)),
+    )
+    onboarding.add_listener(readiness.on_settings)
+    router.add(
+        Routes(
+            cards=(CardRoute(READINESS_VERBS, readiness.on_card_action, Access.MEMBER),),
+            commands=(
+                CommandRoute(("status", "readiness"), readiness.status_command, Access.MEMBER),
+            ),
+        )
+    )
     return Services(
         settings=settings,
         storage=storage,
@@ -285,6 +330,8 @@ async def build_services(
         notifications=notifications,
         router=router,
         contact_mail=contact_mail,
+        readiness=readiness,
+        scheduler=Scheduler([readiness.run_due], sleep=sleep),
         provisioning=provisioning,
         delivery=delivery,
         apis=apis,

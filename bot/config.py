@@ -71,7 +71,7 @@ class Settings:
     app_tenant_id: str = ""
     app_type: str = "MultiTenant"
     data_dir: Path = Path(".data")
-    storage_url: str = ""
+    storage_url: str = field(default="", repr=False)
     tenant_backend: str = "demo"
     demo_tenant_file: Path | None = None
     tenant_allow_list: tuple[str, ...] = ()
@@ -96,6 +96,12 @@ class Settings:
     notify_max_attempts: int = 10
     notify_tenant_rps: int = 50
     notify_retention_days: int = 90
+    notify_lease_seconds: float = 300.0
+    log_format: str = "text"
+    metrics_enabled: bool = False
+    instance_id: str = ""
+    shutdown_grace_seconds: float = 20.0
+    readiness_interval_hours: int = 24
     bot_openid_metadata: str = ""  # empty: the public cloud's (bot.transport.botauth)
     bot_openid_timeout: float = 10.0
     header_timeout: float = 20.0
@@ -135,10 +141,12 @@ class Settings:
             raise ConfigError("MicrosoftAppPassword is set but MicrosoftAppId is not")
 
         storage_url = _str(env, "STORAGE_URL")
-        if storage_url and not storage_url.startswith("sqlite:///"):
+        if storage_url and not storage_url.startswith(
+            ("sqlite:///", "postgresql://", "postgres://")
+        ):
             raise ConfigError(
-                "STORAGE_URL must be sqlite:///<path>; this build has no other durable store "
-                "(Azure Blob and Queue Storage are planned for scale-out)"
+                "STORAGE_URL must be sqlite:///<path> (one instance) or "
+                "postgresql://user:password@host:port/database (several instances)"
             )
         demo_file = _str(env, "DEMO_TENANT_FILE")
         allow = tuple(
@@ -165,6 +173,7 @@ class Settings:
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 262_144, low=1024, high=10_485_760),
             **_graph_settings(env, app_id, app_password, app_tenant_id),
             **_notification_settings(env),
+            **_operations_settings(env),
             **_edge_settings(env, app_id),
         )
 
@@ -275,6 +284,32 @@ def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "notify_max_attempts": _int(env, "NOTIFY_MAX_ATTEMPTS", 10, low=1, high=100),
         "notify_tenant_rps": _int(env, "NOTIFY_TENANT_RPS", 50, low=1, high=50),
         "notify_retention_days": _int(env, "NOTIFY_RETENTION_DAYS", 90, low=1, high=3650),
+        "readiness_interval_hours": _int(env, "READINESS_INTERVAL_HOURS", 24, low=1, high=720),
+    }
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _str(env, name).lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _operations_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Running several instances: leases, logs, metrics, shutdown."""
+    instance = _str(env, "INSTANCE_ID")
+    if instance and not re.fullmatch(r"[A-Za-z0-9._:\-]{1,100}", instance):
+        raise ConfigError(f"INSTANCE_ID must be 1-100 letters, digits or ._:-, got {instance!r}")
+    return {
+        "notify_lease_seconds": _float(env, "NOTIFY_LEASE_SECONDS", 300.0, low=1.0, high=3600.0),
+        "log_format": _choice(env, "LOG_FORMAT", "text", ("text", "json")),
+        "metrics_enabled": _bool(env, "METRICS_ENABLED", False),
+        "instance_id": instance,
+        "shutdown_grace_seconds": _float(env, "SHUTDOWN_GRACE_SECONDS", 20.0, low=0.0, high=600.0),
     }
 
 

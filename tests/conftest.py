@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ from bot.onboarding import OnboardingService
 from bot.storage.memory import MemoryStore
 from bot.tenant.demo import DemoTenantDirectory
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, RENDERER
+from tests.pgcluster import Cluster, throwaway
 
 
 class Clock:
@@ -46,3 +48,23 @@ def browser() -> Iterator[Browser]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the whole run, stopped and removed after. A missing
+    PostgreSQL fails the tests that need it (tests/run_all.sh installs it); none is skipped."""
+    cluster = throwaway()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> Iterator[str]:
+    """A new empty database per test, dropped after."""
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.drop_database(url)

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh Debian machine, then runs it:
-# Debian's Chromium, the npm tools (Agents Playground, manifest schemas, Adaptive Cards renderer),
-# a Python virtual environment with the project, then ruff, mypy and pytest (all tiers).
+# Debian's Chromium and PostgreSQL, the npm tools (Agents Playground, manifest schemas, Adaptive
+# Cards renderer), a Python virtual environment with the project, then ruff, mypy and pytest (all
+# tiers). The tests start their own throwaway PostgreSQL cluster (as the postgres user when run as
+# root) on a Unix socket, and stop it after (tests/pgcluster.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1; then
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 npm ci --no-audit --no-fund --loglevel=error

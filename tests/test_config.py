@@ -41,7 +41,7 @@ def test_credentials_turn_off_local_mode() -> None:
             },
             "MicrosoftAppTenantId",
         ),
-        ({"STORAGE_URL": "postgres://x"}, "STORAGE_URL"),
+        ({"STORAGE_URL": "mysql://x"}, "STORAGE_URL"),
         ({"STORAGE_URL": "UseDevelopmentStorage=true"}, "STORAGE_URL"),
         ({"TENANT_BACKEND": "ldap"}, "TENANT_BACKEND"),
         ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),

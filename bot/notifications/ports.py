@@ -63,6 +63,10 @@ class Leased:
     seq: int
     attempts: int
     enqueued_at: float
+    lease_id: str = ""
+    """Which lease this is, where the ledger tells leases apart (PostgreSQL: a lease that expired
+    and was taken over by another instance can no longer be completed or retried by its old
+    holder)."""
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ SETTINGS_PREFIX = "settings."
 CARD_ACCESS: dict[str, Access] = {
     SETUP_PREFIX: Access.ADMIN,
     SETTINGS_PREFIX: Access.ADMIN,
-    verbs.READINESS_VIEW: Access.ADMIN,
     verbs.HELP: Access.ANYONE,
 }
-"""Card verbs (a prefix ending in a dot, or one verb) and who may use them."""
+"""Card verbs (a prefix ending in a dot, or one verb) and who may use them. ``readiness.*``
+belongs to :mod:`bot.readiness`."""
 
 START_COMMANDS = ("setup", "get started")
 SETTINGS_COMMANDS = ("settings",)

@@ -54,19 +54,6 @@ def unavailable(advice: str) -> AdaptiveCard:
     )
 
 
-def readiness_placeholder() -> AdaptiveCard:
-    return messages.message_card(
-        MessageView(
-            title="Readiness assessment",
-            text="The readiness assessment is not available in this version of the bot yet. "
-            "When it is, it will show your protected devices and identities against your "
-            "license targets, and the actions needed before the service starts. Your "
-            "settings are saved.",
-            actions=((verbs.SETTINGS_SHOW, "View settings"),),
-        )
-    )
-
-
 def settings_card(record: SettingsRecord, notice: Notice | None = None) -> AdaptiveCard:
     last = record.audit[-1] if record.audit else None
     return setup.settings_card(

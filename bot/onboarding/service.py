@@ -80,7 +80,6 @@ class OnboardingService:
             verbs.SUBMIT: self._submit,
             verbs.SETTINGS_SHOW: lambda actor, _data: self._settings(actor),
             verbs.SETTINGS_EDIT: self._edit,
-            verbs.READINESS_VIEW: lambda _actor, _data: self._readiness(),
         }
 
     def add_listener(self, listener: SettingsListener) -> None:
@@ -259,9 +258,6 @@ class OnboardingService:
             etag=None if draft_item is None else draft_item.etag,
         )
         return render(draft, notice)
-
-    async def _readiness(self) -> AdaptiveCard:
-        return rendering.readiness_placeholder()
 
     async def _settings(self, actor: Actor, notice: Notice | None = None) -> AdaptiveCard:
         return rendering.settings_card(await self.current(actor.tenant_id), notice)

@@ -9,6 +9,8 @@ from typing import Any
 
 JSON = dict[str, Any]
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
 ANY_ETAG = "*"
 """Pass as ``etag`` to overwrite whatever is there."""
 
@@ -40,6 +42,9 @@ class Store(ABC):
 
     @abstractmethod
     async def list_keys(self, prefix: str) -> list[str]: ...
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect and bring the schema up to date, where the store needs it (start-up)."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

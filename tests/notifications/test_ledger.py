@@ -1,4 +1,5 @@
-"""One contract suite for every Ledger adapter: SQLite (shares the store's database) and memory.
+"""One contract suite for every Ledger adapter: SQLite (shares the store's database), PostgreSQL
+(likewise, for several instances) and memory.
 
 An Azure (Blob + Queue) adapter would be added to ``LEDGERS`` and must pass the same tests.
 """
@@ -15,11 +16,13 @@ import pytest
 from bot.errors import ConcurrencyError
 from bot.notifications.ports import DocWrite, DuplicateError, Ledger, OutboxMessage, UnitOfWork
 from bot.storage.memory_ledger import MemoryLedger
+from bot.storage.postgres import PostgresStore
+from bot.storage.postgres_ledger import PostgresLedger
 from bot.storage.sqlite import SqliteStore
 from bot.storage.sqlite_ledger import SqliteLedger
 from tests.notifications.support import FakeClock
 
-LedgerFactory = Callable[[Path, FakeClock], Ledger]
+LedgerFactory = Callable[[Path, FakeClock], Ledger] | None
 
 
 def _sqlite(tmp: Path, clock: FakeClock) -> Ledger:
@@ -30,7 +33,7 @@ def _memory(tmp: Path, clock: FakeClock) -> Ledger:
     return MemoryLedger(clock)
 
 
-LEDGERS = {"sqlite": _sqlite, "memory": _memory}
+LEDGERS = {"sqlite": _sqlite, "memory": _memory, "postgres": None}
 
 
 @pytest.fixture
@@ -42,7 +45,16 @@ def clock() -> FakeClock:
 async def ledger(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[Ledger]:
-    made = LEDGERS[request.param](tmp_path, clock)
+    factory = LEDGERS[request.param]
+    if factory is None:  # PostgreSQL: a new database in the test cluster
+        store = PostgresStore(request.getfixturevalue("pg_url"))
+        await store.open()
+        made: Ledger = PostgresLedger(store, clock)
+        yield made
+        await made.close()
+        await store.close()
+        return
+    made = factory(tmp_path, clock)
     yield made
     await made.close()
 

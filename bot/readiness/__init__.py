@@ -1,0 +1,1 @@
+"""The readiness assessment ("Service status"): protected assets, actions needed, service phase."""

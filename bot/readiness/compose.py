@@ -1,0 +1,118 @@
+"""Wiring of the readiness package, called from the composition root."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from microsoft_teams.cards.core import AdaptiveCard
+
+from bot.config import Settings
+from bot.graph.clients import MicrosoftApis
+from bot.messaging import ChannelMessenger
+from bot.notifications.ports import Ledger, SettingsSource, UnitOfWork
+from bot.onboarding.model import Purpose
+from bot.readiness.ports import ReadinessSignals, ServiceChoices
+from bot.readiness.service import ReadinessService
+from bot.storage import Store
+from bot.tenant import TenantDirectory
+from cards import to_json
+
+log = logging.getLogger(__name__)
+JSON = dict[str, Any]
+
+
+def build_signals(settings: Settings, apis: MicrosoftApis | None) -> ReadinessSignals:
+    if settings.tenant_backend == "demo" or apis is None:
+        from bot.tenant.demo_signals import DemoReadinessSignals
+
+        return DemoReadinessSignals.load()
+    from bot.graph.signals import GraphReadinessSignals
+
+    return GraphReadinessSignals(apis.graph, apis.defender)
+
+
+class SettingsChoices:
+    """The committed settings, as far as the readiness checks read them."""
+
+    def __init__(self, source: SettingsSource) -> None:
+        self._source = source
+
+    async def choices(self, tenant_id: str) -> ServiceChoices:
+        record = await self._source.current(tenant_id)
+        s = record.settings
+        return ServiceChoices(
+            incident_contact=any(c.purpose is Purpose.INCIDENT for c in s.contacts),
+            service_review_contact=any(c.purpose is Purpose.SERVICE_REVIEW for c in s.contacts),
+            communicate_on_teams=s.communicate_on_teams,
+            respond=s.respond,
+            configured=record.version > 0,
+        )
+
+
+class StoredAdminChats:
+    """The personal chats the bot keeps (``tenants/{t}/users/{u}/chat``) of users the directory
+    says are administrators."""
+
+    def __init__(
+        self, store: Store, directory: TenantDirectory, messenger: ChannelMessenger
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._messenger = messenger
+
+    async def send_to_admins(self, tenant_id: str, card: AdaptiveCard) -> int:
+        prefix = f"tenants/{tenant_id.lower()}/users/"
+        sent = 0
+        for key in await self._store.list_keys(prefix):
+            if not key.endswith("/chat"):
+                continue
+            user_id = key[len(prefix) : -len("/chat")]
+            try:
+                if not await self._directory.is_admin(user_id):
+                    continue
+                item = await self._store.read(key)
+                if item is None:
+                    continue
+                await self._messenger.send(item.value, card=to_json(card))
+                sent += 1
+            except Exception:
+                log.exception("could not tell an administrator that the assessment changed")
+        return sent
+
+
+class LedgerEvents:
+    """Readiness events join the experts' event feed (``GET /api/events``)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    async def publish(self, event: JSON) -> None:
+        await self._ledger.commit(UnitOfWork(events=(event,)))
+
+
+def build_readiness_service(
+    settings: Settings,
+    store: Store,
+    directory: TenantDirectory,
+    settings_source: SettingsSource,
+    ledger: Ledger,
+    *,
+    apis: MicrosoftApis | None = None,
+    signals: ReadinessSignals | None = None,
+    messenger: ChannelMessenger | None = None,
+    clock: Callable[[], float] = time.time,
+) -> ReadinessService:
+    return ReadinessService(
+        store,
+        signals or build_signals(settings, apis),
+        SettingsChoices(settings_source),
+        directory.is_admin,
+        tenant_id=directory.tenant_id,
+        admins=None if messenger is None else StoredAdminChats(store, directory, messenger),
+        events=LedgerEvents(ledger),
+        clock=clock,
+        interval_hours=settings.readiness_interval_hours,
+    )

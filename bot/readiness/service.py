@@ -1,0 +1,588 @@
+"""The readiness service: assesses a tenant from its signals, keeps the result, shows it as a
+card, lets administrators mark actions in progress, and tells them when something changed.
+
+One document per tenant (``tenants/{tenant}/readiness``), written with ETag concurrency. Plain
+async Python: the signals, the settings, the admins' chats and the experts' events are ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from microsoft_teams.cards.core import AdaptiveCard
+
+from bot.actions import Actor, CardAction
+from bot.errors import ConcurrencyError, ValidationError
+from bot.readiness.assessment import (
+    PHASE_LABEL,
+    PHASES,
+    STATUS_LABEL,
+    ActionState,
+    Figure,
+    Mark,
+    Phase,
+    SignalRecord,
+    counts,
+    evaluate,
+    figures,
+    ready_for_monitoring,
+)
+from bot.readiness.catalogue import (
+    BY_ID,
+    CONTROL_IDS,
+    INSTALL_SENSORS_URL,
+    ONBOARD_DEVICES_URL,
+)
+from bot.readiness.ports import (
+    AdminChats,
+    ChoicesSource,
+    ExpertEvents,
+    ReadinessSignals,
+    SignalError,
+)
+from bot.storage import Item, Store
+from cards.readiness import (
+    MARK,
+    REFRESH,
+    VIEW,
+    ActionView,
+    FigureView,
+    ReadinessView,
+    readiness_card,
+)
+from cards.views import Notice
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+Clock = Callable[[], float]
+REFRESH_SECONDS = 300.0
+CONFLICT_RETRIES = 8
+PHASE_HISTORY_KEEP = 100
+
+
+def readiness_key(tenant_id: str) -> str:
+    return f"tenants/{tenant_id.lower()}/readiness"
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def shown(at: str) -> str:
+    """An ISO time as people read it: 3 Dec 2026, 09:40 UTC."""
+    try:
+        when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return at or "Never"
+    return f"{when.day} {when:%b %Y, %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The stored state of one tenant's assessment."""
+
+    rev: int
+    phase: Phase
+    assessed_at: str
+    assessed_ts: float
+    refreshed_ts: float
+    signals: dict[str, SignalRecord]
+    marks: dict[str, Mark]
+    statuses: dict[str, str]
+    figures: dict[str, list[int | None]]
+    ready_announced: bool
+    phase_history: tuple[JSON, ...]
+
+    @classmethod
+    def empty(cls) -> Assessment:
+        return cls(0, "onboarding", "", 0.0, 0.0, {}, {}, {}, {}, False, ())
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Assessment:
+        phase = d.get("phase")
+        return cls(
+            rev=int(d.get("rev", 0)),
+            phase=phase if phase in PHASES else "onboarding",
+            assessed_at=str(d.get("assessedAt", "")),
+            assessed_ts=float(d.get("assessedTs", 0.0)),
+            refreshed_ts=float(d.get("refreshedTs", 0.0)),
+            signals={k: SignalRecord.from_json(v) for k, v in (d.get("signals") or {}).items()},
+            marks={k: Mark.from_json(v) for k, v in (d.get("marks") or {}).items()},
+            statuses={str(k): str(v) for k, v in (d.get("statuses") or {}).items()},
+            figures={str(k): list(v) for k, v in (d.get("figures") or {}).items()},
+            ready_announced=bool(d.get("readyAnnounced", False)),
+            phase_history=tuple(d.get("phaseHistory") or ()),
+        )
+
+    def to_json(self) -> JSON:
+        return {
+            "rev": self.rev,
+            "phase": self.phase,
+            "assessedAt": self.assessed_at,
+            "assessedTs": self.assessed_ts,
+            "refreshedTs": self.refreshed_ts,
+            "signals": {k: v.to_json() for k, v in self.signals.items()},
+            "marks": {k: v.to_json() for k, v in self.marks.items()},
+            "statuses": dict(self.statuses),
+            "figures": dict(self.figures),
+            "readyAnnounced": self.ready_announced,
+            "phaseHistory": list(self.phase_history),
+        }
+
+
+class ReadinessService:
+    """The readiness use cases; no HTTP and no Bot Framework here."""
+
+    def __init__(
+        self,
+        store: Store,
+        signals: ReadinessSignals,
+        choices: ChoicesSource,
+        is_admin: Callable[[str], Any],
+        *,
+        tenant_id: str,
+        admins: AdminChats | None = None,
+        events: ExpertEvents | None = None,
+        clock: Clock = time.time,
+        interval_hours: float = 24.0,
+        refresh_seconds: float = REFRESH_SECONDS,
+    ) -> None:
+        self._store = store
+        self._signals = signals
+        self._choices = choices
+        self._is_admin = is_admin
+        self._tenant = tenant_id.lower()
+        self._admins = admins
+        self._events = events
+        self._clock = clock
+        self.interval_seconds = interval_hours * 3600.0
+        self._refresh_seconds = refresh_seconds
+        self._lock = asyncio.Lock()
+
+    @property
+    def tenant_id(self) -> str:
+        return self._tenant
+
+    # ---- reading and assessing ---------------------------------------------------------
+
+    async def _load(self) -> tuple[Item | None, Assessment]:
+        item = await self._store.read(readiness_key(self._tenant))
+        return item, (Assessment.empty() if item is None else Assessment.from_json(item.value))
+
+    async def current(self) -> Assessment:
+        return (await self._load())[1]
+
+    async def _read_signals(self, previous: Mapping[str, SignalRecord]) -> dict[str, SignalRecord]:
+        reads = {
+            "licences": self._signals.licences(),
+            "devices": self._signals.devices(),
+            "identities": self._signals.identities(),
+            "controls": self._signals.controls(CONTROL_IDS),
+        }
+        results = await asyncio.gather(*reads.values(), return_exceptions=True)
+        now = iso(self._clock())
+        out: dict[str, SignalRecord] = {}
+        for name, result in zip(reads, results, strict=True):
+            if isinstance(result, SignalError):
+                log.warning("readiness signal %s failed: %s", name, result)
+                last = previous.get(name, SignalRecord(None))
+                out[name] = SignalRecord(last.value, last.at, True, result.describe())
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                value: Any = result
+                out[name] = SignalRecord(value.to_json(), now, False, "")
+        return out
+
+    async def assess(self, trigger: str, *, read: bool = True) -> tuple[Assessment, list[str]]:
+        """Read every signal, re-evaluate, store; returns the assessment and what changed.
+
+        ``read=False`` re-evaluates the stored signals (a settings change). If something
+        changed since the last assessment, the admins get one card saying what.
+        """
+        async with self._lock:
+            return await self._assess(trigger, read)
+
+    async def _assess(self, trigger: str, read: bool) -> tuple[Assessment, list[str]]:
+        _, before = await self._load()
+        signals = await self._read_signals(before.signals) if read else dict(before.signals)
+        choices = await self._choices.choices(self._tenant)
+        for _ in range(CONFLICT_RETRIES):
+            item, old = await self._load()
+            now = self._clock()
+            states = evaluate(signals, choices, old.marks, old.statuses)
+            devices, identities = figures(signals)
+            new_figures = {"devices": list(devices.key()), "identities": list(identities.key())}
+            changes = self._changes(old, states, new_figures) if old.assessed_at else []
+            ready = ready_for_monitoring(states, devices, identities)
+            announce = ready and not old.ready_announced
+            new = Assessment(
+                rev=old.rev + 1,
+                phase=old.phase,
+                assessed_at=iso(now),
+                assessed_ts=now,
+                refreshed_ts=now if trigger == "refresh" else old.refreshed_ts,
+                signals=signals,
+                # A completed action's mark has done its job.
+                marks={k: v for k, v in old.marks.items() if _status(states, k) != "completed"},
+                statuses={s.check.id: s.status for s in states},
+                figures=new_figures,
+                ready_announced=old.ready_announced or announce,
+                phase_history=old.phase_history,
+            )
+            try:
+                await self._store.write(
+                    readiness_key(self._tenant), new.to_json(), etag=item.etag if item else None
+                )
+            except ConcurrencyError:
+                continue
+            log.info("readiness assessed (%s): %d changes", trigger, len(changes))
+            if announce and self._events is not None:
+                await self._events.publish(
+                    {
+                        "type": "readiness.readyForMonitoring",
+                        "tenantId": self._tenant,
+                        "at": iso(now),
+                        "phase": new.phase,
+                    }
+                )
+            if changes and self._admins is not None:
+                card = self._card(new, states, devices, identities, is_admin=False, changes=changes)
+                await self._admins.send_to_admins(self._tenant, card)
+            return new, changes
+        raise ConcurrencyError("the readiness assessment is changing too fast")
+
+    @staticmethod
+    def _changes(
+        old: Assessment, states: list[ActionState], new_figures: Mapping[str, list[int | None]]
+    ) -> list[str]:
+        out: list[str] = []
+        for name, label in (("devices", "Devices"), ("identities", "Identities")):
+            before, after = old.figures.get(name), new_figures.get(name)
+            if before is not None and after is not None and list(before) != list(after):
+                out.append(f"{label}: {_pair(before)} protected of target, now {_pair(after)}")
+        for s in states:
+            was = old.statuses.get(s.check.id)
+            if was is not None and was != s.status:
+                out.append(
+                    f"{s.check.title}: {STATUS_LABEL.get(was, was)} → {STATUS_LABEL[s.status]}"  # type: ignore[call-overload]
+                )
+        return out
+
+    # ---- the card ----------------------------------------------------------------------
+
+    def _card(
+        self,
+        a: Assessment,
+        states: list[ActionState],
+        devices: Figure,
+        identities: Figure,
+        *,
+        is_admin: bool,
+        notice: Notice | None = None,
+        changes: list[str] | None = None,
+    ) -> AdaptiveCard:
+        c = counts(states)
+        figure_views = (
+            FigureView(
+                "Devices",
+                devices.protected,
+                devices.target,
+                devices.remaining,
+                "Onboard more devices to Defender for Endpoint.",
+                "Onboard devices",
+                ONBOARD_DEVICES_URL,
+                devices.reason if devices.stale else "",
+            ),
+            FigureView(
+                "Identities",
+                identities.protected,
+                identities.target,
+                identities.remaining,
+                "Install more Defender for Identity sensors.",
+                "Install sensors",
+                INSTALL_SENSORS_URL,
+                identities.reason if identities.stale else "",
+            ),
+        )
+        actions = tuple(
+            ActionView(
+                id=s.check.id,
+                title=s.check.title,
+                why=s.check.why,
+                url=s.check.how_url,
+                status=s.status,
+                status_label=STATUS_LABEL[s.status],
+                detail=_detail(s),
+                can_mark=is_admin and s.status == "completeNow",
+                settings=s.check.signal == "settings",
+            )
+            for s in states
+        )
+        view = ReadinessView(
+            phase_label=PHASE_LABEL[a.phase],
+            assessed_at=shown(a.assessed_at),
+            needed=c["completeNow"],
+            in_progress=c["inProgress"],
+            completed=c["completed"],
+            figures=figure_views,
+            actions=actions,
+            rev=a.rev,
+            notice=notice,
+            changes=tuple(changes or ()),
+        )
+        return readiness_card(view)
+
+    async def _render(self, a: Assessment, actor: Actor, notice: Notice | None) -> AdaptiveCard:
+        choices = await self._choices.choices(self._tenant)
+        states = evaluate(a.signals, choices, a.marks, a.statuses)
+        devices, identities = figures(a.signals)
+        admin = bool(await self._is_admin(actor.user_id))
+        return self._card(a, states, devices, identities, is_admin=admin, notice=notice)
+
+    async def show(self, actor: Actor, notice: Notice | None = None) -> AdaptiveCard:
+        """The assessment as it stands (assessed now if it never was)."""
+        a = await self.current()
+        if not a.assessed_at:
+            a, _ = await self.assess("first view")
+        return await self._render(a, actor, notice)
+
+    async def status_command(self, actor: Actor, args: str = "") -> AdaptiveCard:
+        return await self.show(actor)
+
+    # ---- card actions ------------------------------------------------------------------
+
+    async def on_card_action(self, action: CardAction) -> AdaptiveCard:
+        actor = action.actor
+        if not actor.user_id or actor.tenant_id.lower() != self._tenant:
+            return await self._refusal("Only members of your organization can see this.")
+        if action.verb == VIEW:
+            return await self.show(actor)
+        if action.verb == REFRESH:
+            return await self._refresh(actor)
+        if action.verb == MARK:
+            return await self._mark(actor, action.data)
+        log.info("refused unknown readiness verb")
+        return await self.show(
+            actor, Notice("That action isn't recognized. Nothing changed.", "error")
+        )
+
+    async def _refusal(self, text: str) -> AdaptiveCard:
+        from cards.messages import message_card
+        from cards.views import MessageView
+
+        return message_card(MessageView(title="Service status", text=text))
+
+    async def _refresh(self, actor: Actor) -> AdaptiveCard:
+        a = await self.current()
+        now = self._clock()
+        wait = a.refreshed_ts + self._refresh_seconds - now
+        if a.refreshed_ts and wait > 0:
+            minutes = max(1, int(wait // 60) + (1 if wait % 60 else 0))
+            return await self._render(
+                a,
+                actor,
+                Notice(
+                    "The assessment was refreshed less than 5 minutes ago. You can refresh "
+                    f"again in {minutes} minute{'s' if minutes != 1 else ''}. Nothing changed.",
+                    "info",
+                ),
+            )
+        a, changes = await self.assess("refresh")
+        text = (
+            f"Refreshed: {len(changes)} change{'s' if len(changes) != 1 else ''} since the last "
+            "assessment."
+            if changes
+            else "Refreshed: nothing changed since the last assessment."
+        )
+        return await self._render(a, actor, Notice(text, "good"))
+
+    async def _mark(self, actor: Actor, data: Mapping[str, Any]) -> AdaptiveCard:
+        check_id = data.get("check")
+        rev = data.get("rev")
+        if not isinstance(check_id, str) or check_id not in BY_ID or not isinstance(rev, int):
+            return await self.show(
+                actor, Notice("That action is malformed. Nothing changed.", "error")
+            )
+        if not await self._is_admin(actor.user_id):
+            return await self.show(
+                actor,
+                Notice(
+                    "Only a Global Administrator or Security Administrator can mark an action "
+                    "in progress. Nothing changed.",
+                    "error",
+                ),
+            )
+        for _ in range(CONFLICT_RETRIES):
+            item, a = await self._load()
+            if item is None or rev != a.rev:
+                return await self._render(
+                    a,
+                    actor,
+                    Notice(
+                        "This card was out of date, so nothing changed. Here is the latest "
+                        "assessment.",
+                        "warning",
+                    ),
+                )
+            if a.statuses.get(check_id) != "completeNow":
+                return await self._render(
+                    a,
+                    actor,
+                    Notice("That action is already in progress or completed.", "info"),
+                )
+            mark = Mark(actor.user_id, actor.name, iso(self._clock()))
+            new = Assessment(
+                **{
+                    **a.__dict__,
+                    "rev": a.rev + 1,
+                    "marks": {**a.marks, check_id: mark},
+                    "statuses": {**a.statuses, check_id: "inProgress"},
+                }
+            )
+            try:
+                await self._store.write(readiness_key(self._tenant), new.to_json(), etag=item.etag)
+            except ConcurrencyError:
+                continue
+            log.info("readiness action %s marked in progress", check_id)
+            return await self._render(
+                new,
+                actor,
+                Notice(
+                    f"Marked “{BY_ID[check_id].title}” in progress. It becomes Completed when "
+                    "its signal confirms it.",
+                    "good",
+                ),
+            )
+        raise ConcurrencyError("the readiness assessment is changing too fast")
+
+    # ---- settings, schedule, phase ------------------------------------------------------
+
+    async def on_settings(self, tenant_id: str, record: Any, previous: Any, actor: Any) -> None:
+        """A settings commit: re-assess (the service's own settings are checks)."""
+        if tenant_id.lower() == self._tenant and (await self.current()).assessed_at:
+            await self.assess("settings", read=False)
+
+    def next_due(self, a: Assessment) -> float | None:
+        """When the scheduled re-assessment is due; None before the first assessment (the
+        first one runs when someone opens it)."""
+        return a.assessed_ts + self.interval_seconds if a.assessed_at else None
+
+    async def run_due(self) -> float:
+        """Re-assess if the schedule says so; the seconds until the next one is due."""
+        a = await self.current()
+        due = self.next_due(a)
+        if due is None:
+            return self.interval_seconds
+        if self._clock() >= due:
+            a, _ = await self.assess("schedule")
+            due = self.next_due(a) or 0.0
+        return max(0.0, due - self._clock())
+
+    async def set_phase(self, phase: str, *, by: str, reason: str = "") -> Assessment:
+        """Move the service phase (the service delivery manager, through the Experts API).
+
+        Only to the next phase or back to the previous one; the move is kept with who and when.
+        """
+        if phase not in PHASES:
+            raise ValidationError(f"phase must be one of {', '.join(PHASES)}", field="phase")
+        by = by.strip()
+        if not by or len(by) > 128:
+            raise ValidationError("by must name who moves the phase (1-128 characters)", field="by")
+        if len(reason) > 1000:
+            raise ValidationError("reason is at most 1000 characters", field="reason")
+        for _ in range(CONFLICT_RETRIES):
+            item, a = await self._load()
+            here, there = PHASES.index(a.phase), PHASES.index(phase)  # type: ignore[arg-type]
+            if abs(here - there) != 1:
+                raise ValidationError(
+                    f"the service is in the {a.phase} phase: it can move to "
+                    + " or ".join(PHASES[i] for i in (here - 1, here + 1) if 0 <= i < len(PHASES)),
+                    field="phase",
+                )
+            entry = {
+                "from": a.phase,
+                "to": phase,
+                "by": by,
+                "at": iso(self._clock()),
+                "reason": reason,
+            }
+            new = Assessment(
+                **{
+                    **a.__dict__,
+                    "rev": a.rev + 1,
+                    "phase": phase,
+                    "phase_history": (*a.phase_history, entry)[-PHASE_HISTORY_KEEP:],
+                }
+            )
+            try:
+                await self._store.write(
+                    readiness_key(self._tenant), new.to_json(), etag=item.etag if item else None
+                )
+            except ConcurrencyError:
+                continue
+            log.info("service phase moved from %s to %s", a.phase, phase)
+            return new
+        raise ConcurrencyError("the readiness assessment is changing too fast")
+
+    async def to_json(self) -> JSON:
+        """The assessment for the experts (the Experts API)."""
+        a = await self.current()
+        choices = await self._choices.choices(self._tenant)
+        states = evaluate(a.signals, choices, a.marks, a.statuses)
+        devices, identities = figures(a.signals)
+        return {
+            "tenantId": self._tenant,
+            "phase": a.phase,
+            "assessedAt": a.assessed_at or None,
+            "readyForMonitoring": ready_for_monitoring(states, devices, identities),
+            "protectedAssets": {
+                name: {
+                    "protected": f.protected,
+                    "target": f.target,
+                    "remaining": f.remaining,
+                    "stale": f.stale,
+                    "staleReason": f.reason,
+                }
+                for name, f in (("devices", devices), ("identities", identities))
+            },
+            "actions": [
+                {
+                    "id": s.check.id,
+                    "title": s.check.title,
+                    "required": s.check.required,
+                    "status": s.status,
+                    "stale": s.stale,
+                    "staleReason": s.reason,
+                    "markedBy": None if s.mark is None else s.mark.to_json(),
+                }
+                for s in states
+            ],
+            "phaseHistory": list(a.phase_history),
+        }
+
+
+def _status(states: list[ActionState], check_id: str) -> str:
+    return next((s.status for s in states if s.check.id == check_id), "")
+
+
+def _pair(value: list[int | None] | Any) -> str:
+    protected, target = [*list(value), None, None][:2]
+    return f"{'?' if protected is None else protected} of {'?' if target is None else target}"
+
+
+def _detail(s: ActionState) -> str:
+    parts: list[str] = []
+    if s.mark is not None and s.status == "inProgress":
+        who = s.mark.name or "an administrator"
+        parts.append(f"Marked by {who}, {shown(s.mark.at)}.")
+    if s.stale:
+        parts.append(f"Stale: {s.reason or 'not read yet.'}")
+    return " ".join(parts)
