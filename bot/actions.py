@@ -1,9 +1,8 @@
 """What the edge hands to services, and the one router (with one guard) that dispatches it.
 
 Every service may import this module; it imports nothing of the bot but its errors. A service
-registers its card-verb prefixes, its text commands and its message listeners, each with an
-:class:`Access` level, in a :class:`Routes`; the composition root adds those to the
-:class:`ActionRouter`. The router checks the tenant and the role once, before any handler runs.
+registers its card-verb prefixes and its text commands, each with an :class:`Access` level, in
+a :class:`Routes`; the composition root adds those to the :class:`ActionRouter`. The router checks the tenant and the role once, before any handler runs.
 """
 
 from __future__ import annotations
@@ -69,35 +68,6 @@ class TeamInstallationListener(Protocol):
     async def __call__(self, event: TeamInstallation) -> None: ...
 
 
-@dataclass(frozen=True)
-class InboundMessage:
-    """A message a user wrote to the bot that is not a command. Everything in it is untrusted.
-
-    ``conversation_type`` is ``personal``, ``groupChat`` or ``channel``; ``reply_to_id`` is the
-    activity the message answers in a channel thread (empty otherwise); ``reference`` is the
-    conversation reference to answer later through the ChannelMessenger.
-    """
-
-    actor: Actor
-    text: str
-    conversation_id: str
-    conversation_type: str
-    message_id: str
-    reply_to_id: str
-    reference: JSON
-
-
-Reply = AdaptiveCard | str
-"""What a message listener answers in the conversation: a card or plain text."""
-
-
-class MessageListener(Protocol):
-    """Returns a reply if it took the message, None to let the next listener (or the default
-    answer) have it."""
-
-    async def __call__(self, message: InboundMessage) -> Reply | None: ...
-
-
 class Access(enum.Enum):
     """Who may use a route."""
 
@@ -153,12 +123,6 @@ class CommandRoute:
     access: Access
 
 
-@dataclass(frozen=True)
-class MessageRoute:
-    listener: MessageListener
-    access: Access
-
-
 Welcome = Callable[[Actor], Awaitable[AdaptiveCard]]
 
 
@@ -169,7 +133,6 @@ class Routes:
 
     cards: Sequence[CardRoute] = ()
     commands: Sequence[CommandRoute] = ()
-    messages: Sequence[MessageRoute] = ()
     team_listeners: Sequence[TeamInstallationListener] = ()
     welcome: Welcome | None = None
     refused: RefusalHandler | None = None
@@ -196,7 +159,6 @@ class ActionRouter:
         self._unknown_text = unknown_text
         self._cards: list[tuple[CardRoute, RefusalHandler]] = []
         self._commands: dict[str, tuple[CommandRoute, RefusalHandler]] = {}
-        self._messages: list[MessageRoute] = []
         self._team_listeners: list[TeamInstallationListener] = []
         self._welcome: Welcome | None = None
 
@@ -213,7 +175,6 @@ class ActionRouter:
                 if name in self._commands:
                     raise ValueError(f"command {name!r} is registered twice")
                 self._commands[name] = (command, refused)
-        self._messages.extend(routes.messages)
         self._team_listeners.extend(routes.team_listeners)
         if routes.welcome is not None:
             if self._welcome is not None:
@@ -257,13 +218,20 @@ class ActionRouter:
             return await self._refuse(refused, action.actor, refusal, action)
         return await route.handler(action)
 
-    async def command(self, actor: Actor, text: str) -> AdaptiveCard | None:
-        """Run the command ``text`` names (``name`` or ``name args``), or None if none does."""
+    def _command_name(self, text: str) -> str | None:
         text = " ".join(text.lower().split())
         names = sorted(self._commands, key=len, reverse=True)
-        name = next((n for n in names if text == n or text.startswith(n + " ")), None)
+        return next((n for n in names if text == n or text.startswith(n + " ")), None)
+
+    def is_command(self, text: str) -> bool:
+        return self._command_name(text) is not None
+
+    async def command(self, actor: Actor, text: str) -> AdaptiveCard | None:
+        """Run the command ``text`` names (``name`` or ``name args``), or None if none does."""
+        name = self._command_name(text)
         if name is None:
             return None
+        text = " ".join(text.lower().split())
         route, refused = self._commands[name]
         refusal = await self.check(actor, route.access)
         if refusal is not None:
@@ -280,16 +248,6 @@ class ActionRouter:
     async def unknown_text(self, actor: Actor, text: str) -> AdaptiveCard:
         """The answer to text that is neither a command nor taken by a message listener."""
         return await self._unknown_text(actor, text)
-
-    async def message(self, message: InboundMessage) -> Reply | None:
-        """Offer a non-command message to the listeners allowed to see it; the first reply wins."""
-        for route in self._messages:
-            if await self.check(message.actor, route.access) is not None:
-                continue
-            reply = await route.listener(message)
-            if reply is not None:
-                return reply
-        return None
 
     async def team_installation(self, event: TeamInstallation) -> None:
         for listener in self._team_listeners:

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from bot.actions import Access, ActionRouter, CardRoute, CommandRoute, Routes
+from bot.chat.compose import build_chat_delivery, build_chat_service
+from bot.chat.delivery import ChatDelivery
+from bot.chat.service import ChatService
 from bot.config import Settings
 from bot.conversations import ConversationService
 from bot.errors import ConfigError
@@ -24,9 +27,10 @@ from bot.graph.clients import MicrosoftApis, build_apis
 from bot.mail.ports import Mailer
 from bot.mail.service import ContactMailService
 from bot.messaging import ChannelMessenger
-from bot.notifications.compose import build_delivery_worker
+from bot.notifications.compose import build_delivery_worker, build_rate_limiter
 from bot.notifications.mail import PerRecipientMailer
 from bot.notifications.ports import Ledger
+from bot.notifications.ratelimit import TeamsRateLimiter
 from bot.notifications.service import NotificationService
 from bot.notifications.worker import DeliveryWorker
 from bot.onboarding import OnboardingService
@@ -193,8 +197,11 @@ class Services:
     contact_mail: ContactMailService
     readiness: ReadinessService
     scheduler: Scheduler
+    chat: ChatService
+    limiter: TeamsRateLimiter
     provisioning: ProvisioningService | None = None
     delivery: DeliveryWorker | None = None
+    chat_delivery: ChatDelivery | None = None
     apis: MicrosoftApis | None = None
     edge: Edge | None = None
     http: aiohttp.ClientSession | None = None
@@ -216,6 +223,9 @@ class Services:
             self._tasks.append(
                 asyncio.create_task(self.delivery.run(), name="notification-delivery")
             )
+        if self.chat_delivery is not None:
+            self._tasks.append(asyncio.create_task(self.chat_delivery.run(), name="chat-delivery"))
+        self._tasks.append(asyncio.create_task(self.chat.run_assistant(), name="chat-assistant"))
 
     async def close(self) -> None:
         """Stop background work, then release the adapters, then the storage."""
@@ -229,6 +239,7 @@ class Services:
         if self.provisioning is not None:
             await self.provisioning.close()
         await self.contact_mail.close()
+        await self.chat.store.close()
         if self.edge is not None:
             await self.edge.close()
         if self.apis is not None:
@@ -277,7 +288,9 @@ async def build_services(
     notifications = NotificationService(storage.ledger, directory, onboarding, clock=clock)
     router = build_router(directory, onboarding)
     router.add(notifications.routes())
-    provisioning = delivery = None
+    limiter = build_rate_limiter(settings, sleep=sleep)
+    chat = build_chat_service(settings, store, directory)
+    provisioning = delivery = chat_delivery = None
     if edge is not None:
         app_id = messenger_app_id(settings)
         provisioning = ProvisioningService(
@@ -302,7 +315,9 @@ async def build_services(
             PerRecipientMailer(mailer),
             clock=clock,
             on_channel_failure=provisioning.report_delivery_failure,
+            limiter=limiter,
         )
+        chat_delivery = build_chat_delivery(settings, chat, edge.outbox_messenger(app_id), limiter)
     readiness = build_readiness_service(
         settings,
         store,
@@ -332,6 +347,9 @@ async def build_services(
         contact_mail=contact_mail,
         readiness=readiness,
         scheduler=Scheduler([readiness.run_due], sleep=sleep),
+        chat=chat,
+        limiter=limiter,
+        chat_delivery=chat_delivery,
         provisioning=provisioning,
         delivery=delivery,
         apis=apis,

@@ -96,6 +96,14 @@ class Settings:
     notify_max_attempts: int = 10
     notify_tenant_rps: int = 50
     notify_retention_days: int = 90
+    chat_ack_seconds: float = 120.0
+    console_authority: str = ""
+    console_client_id: str = ""
+    console_client_secret: str = field(default="", repr=False)
+    console_experts_group_id: str = ""
+    console_experts_tenant_id: str = ""
+    console_public_url: str = ""
+    console_session_hours: float = 8.0
     notify_lease_seconds: float = 300.0
     log_format: str = "text"
     metrics_enabled: bool = False
@@ -113,6 +121,16 @@ class Settings:
     def local_mode(self) -> bool:
         """True when no bot credentials are configured: anonymous requests are accepted."""
         return not self.app_id
+
+    @property
+    def console_oidc(self) -> bool:
+        """True when the expert console signs in with OpenID Connect (Entra ID)."""
+        return bool(self.console_client_id)
+
+    @property
+    def console_dev_sign_in(self) -> bool:
+        """The development sign-in (choose a demo expert): local mode without OIDC only."""
+        return self.local_mode and not self.console_oidc
 
     @property
     def resolved_storage_url(self) -> str:
@@ -173,6 +191,7 @@ class Settings:
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 262_144, low=1024, high=10_485_760),
             **_graph_settings(env, app_id, app_password, app_tenant_id),
             **_notification_settings(env),
+            **_chat_settings(env),
             **_operations_settings(env),
             **_edge_settings(env, app_id),
         )
@@ -311,6 +330,43 @@ def _operations_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "instance_id": instance,
         "shutdown_grace_seconds": _float(env, "SHUTDOWN_GRACE_SECONDS", 20.0, low=0.0, high=600.0),
     }
+
+
+def _chat_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The virtual assistant's delay and the expert console's sign-in (OpenID Connect)."""
+    client_id = _str(env, "CONSOLE_CLIENT_ID")
+    values: dict[str, Any] = {
+        "chat_ack_seconds": _float(env, "CHAT_ACK_SECONDS", 120.0, low=0.0, high=86_400.0),
+        "console_client_id": client_id,
+        "console_client_secret": _str(env, "CONSOLE_CLIENT_SECRET"),
+        "console_experts_group_id": _str(env, "CONSOLE_EXPERTS_GROUP_ID"),
+        "console_experts_tenant_id": _guid(env, "CONSOLE_EXPERTS_TENANT_ID"),
+        "console_session_hours": _float(env, "CONSOLE_SESSION_HOURS", 8.0, low=0.1, high=24.0),
+        "console_authority": "",
+        "console_public_url": "",
+    }
+    if _str(env, "CONSOLE_PUBLIC_URL"):
+        values["console_public_url"] = _url(env, "CONSOLE_PUBLIC_URL", "")
+    if client_id:
+        if not _str(env, "CONSOLE_AUTHORITY"):
+            raise ConfigError(
+                "CONSOLE_AUTHORITY (https://login.microsoftonline.com/<your tenant id>) is "
+                "required when CONSOLE_CLIENT_ID is set"
+            )
+        values["console_authority"] = _https(env, "CONSOLE_AUTHORITY", "")
+        if not values["console_client_secret"]:
+            raise ConfigError("CONSOLE_CLIENT_SECRET is required when CONSOLE_CLIENT_ID is set")
+        if not (values["console_experts_group_id"] or values["console_experts_tenant_id"]):
+            raise ConfigError(
+                "CONSOLE_EXPERTS_GROUP_ID or CONSOLE_EXPERTS_TENANT_ID is required when "
+                "CONSOLE_CLIENT_ID is set: it says who is an expert"
+            )
+        if not values["console_public_url"]:
+            raise ConfigError(
+                "CONSOLE_PUBLIC_URL (the console's address, for the sign-in redirect) is "
+                "required when CONSOLE_CLIENT_ID is set"
+            )
+    return values
 
 
 _LOOPBACK = ("localhost", "::1", "[::1]")

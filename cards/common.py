@@ -21,6 +21,13 @@ from cards.views import Notice
 CARD_VERSION: Literal["1.5"] = "1.5"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SERVICE_NAME = "Defender Experts"
+THREAD_REPLIES = (
+    "Replies in a post's thread don't reach our experts yet: use the post's buttons, or contact "
+    "the experts the way your service delivery manager agreed."
+)
+"""What a reply in an incident post's thread does today, said wherever the product mentions it
+(the Teams step, the channel's welcome post). Live chat with the experts changes this one
+sentence."""
 
 Style = Literal["default", "emphasis", "accent", "good", "attention", "warning"]
 ButtonStyle = Literal["default", "positive", "destructive"]

@@ -44,10 +44,10 @@ def help_card(view: HelpView) -> AdaptiveCard:
         facts([(c.name, c.description) for c in view.commands]),
         para("Type a command in the chat, or use the buttons below.", is_subtle=True),
     ]
-    actions = [
-        execute("Get started", verbs.SETUP_START, {}, inputs=False, style="positive"),
-        execute("View settings", verbs.SETTINGS_SHOW, {}, inputs=False),
-    ]
+    if view.configured:
+        actions = [execute("View settings", verbs.SETTINGS_SHOW, {}, inputs=False)]
+    else:
+        actions = [execute("Get started", verbs.SETUP_START, {}, inputs=False, style="positive")]
     return card(body, actions)
 
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from microsoft_teams.cards.core import AdaptiveCard, CardElement, Column, ColumnSet, OpenUrlAction
 
-from cards.common import card, execute, facts, header, notice, para
+from cards.common import THREAD_REPLIES, card, execute, facts, header, notice, para
 from cards.views import Notice
 
 RETRY = "provisioning.retry"
@@ -164,9 +164,9 @@ def welcome_post_card(view: WelcomePostView) -> AdaptiveCard:
         para(
             "Defender Experts posts managed response notifications in this channel: every "
             "incident our experts work on becomes a new post here, updated as the investigation "
-            "moves on. Act on a post's buttons, or reply in its thread to talk to our experts "
-            "in real time."
+            "moves on. Act on a post's buttons to acknowledge it or to answer a pending action."
         ),
+        para(THREAD_REPLIES),
         para(ADD_MEMBERS),
         para(APP_ACCESS, is_subtle=True, size="Small"),
     ]

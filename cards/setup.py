@@ -9,13 +9,25 @@ from microsoft_teams.cards.core import (
     ChoiceSetInput,
     Column,
     ColumnSet,
+    Container,
     ExecuteAction,
     TextInput,
     ToggleInput,
 )
 
 from cards import verbs
-from cards.common import buttons, card, execute, facts, header, notice, para, styled_box
+from cards.common import (
+    THREAD_REPLIES,
+    buttons,
+    card,
+    execute,
+    facts,
+    header,
+    notice,
+    para,
+    styled_box,
+)
+from cards.text import phone
 from cards.views import (
     ContactsView,
     ExclusionsView,
@@ -30,15 +42,18 @@ from cards.views import (
     TeamsView,
 )
 
-TOTAL_STEPS = 5
+TOTAL_STEPS = 4
+"""Permissions, contacts, Teams, review. Exclusions is optional, reached from the permissions
+step's **Manage exclusions**, and counts as part of that step."""
 INVESTIGATE_LABEL = "Investigate incidents and guide my responses"
 RESPOND_LABEL = "Respond directly to active threats"
 WITHOUT_RESPOND = (
-    "Without **Respond directly to active threats**, our experts won't take response actions "
-    "for you: they won't isolate or release devices, quarantine files, restrict app execution, "
-    "disable or re-enable users, force password resets, or delete malicious email. "
-    "You'll get guidance for these actions and must take them yourself."
+    "If you leave **Respond directly to active threats** off, our experts won't take response "
+    "actions for you: they won't isolate or release devices, quarantine files, restrict app "
+    "execution, disable or re-enable users, force password resets, or delete malicious email. "
+    "You'll get guidance for these actions and take them yourself."
 )
+EXCLUSIONS_WHERE = "Permissions > Manage exclusions (optional)"
 TEAMS_WARNING = (
     "Defender Experts will have access to all messages posted on any channel in the created "
     "**Defender Experts team**. To stop this, go to **Apps** in Teams, then **Manage your apps** "
@@ -46,14 +61,15 @@ TEAMS_WARNING = (
 )
 TEAMS_ROLE_NOTE = (
     "To set up the Defender Experts Teams application, you must have either the **Global "
-    "administrator** or **Security administrator** role assigned, and a Microsoft Teams license."
+    "Administrator** or **Security Administrator** role assigned, and a Microsoft Teams license."
 )
 
 
-def _step(n: int, title: str, mode: Mode) -> CardElement:
+def _step(n: int, title: str, mode: Mode, where: str = "") -> CardElement:
     if mode == "edit":
         return header(f"Edit settings: {title}", "Settings > Defender Experts")
-    return header(title, f"Step {n} of {TOTAL_STEPS} · Defender Experts settings setup")
+    step = f"Step {n} of {TOTAL_STEPS}" + (f" · {where}" if where else "")
+    return header(title, f"{step} · Defender Experts settings setup")
 
 
 def _nav(
@@ -82,12 +98,8 @@ def permissions_card(view: PermissionsView) -> AdaptiveCard:
             "our experts sign into your tenant and deliver services based on assigned security "
             "roles. Choose the access level(s) you want to grant our experts."
         ),
-        ToggleInput(
-            id="investigate",
-            title=f"{INVESTIGATE_LABEL} (default)",
-            value="true" if view.investigate else "false",
-            label="Access level: Security Reader",
-        ),
+        para(f"**{INVESTIGATE_LABEL}** (default)", spacing="Medium"),
+        para("Access level: Security Reader · always granted", spacing="None"),
         para(
             "Lets our experts proactively monitor and investigate incidents and guide you "
             "through any necessary response actions.",
@@ -147,7 +159,7 @@ def _group_tab(tab: GroupTabView, *, rev: int, kind: str) -> list[CardElement]:
             TextInput(
                 id=f"{kind}_query",
                 label=f"Search {singular}s",
-                placeholder=f"Search {singular}s by name",
+                placeholder="Group name",
                 value=tab.query or None,
                 max_length=100,
             ),
@@ -210,7 +222,7 @@ def _removable(o: Option, title: str, verb: str, rev: int) -> ColumnSet:
 
 def exclusions_card(view: ExclusionsView) -> AdaptiveCard:
     body: list[CardElement] = [
-        _step(2, "Exclude devices and users from remediation", view.mode),
+        _step(1, "Exclude devices and users from remediation", view.mode, EXCLUSIONS_WHERE),
         *notice(view.notice),
         para(
             "Our experts won't take remediation actions on excluded devices and users; you get "
@@ -243,7 +255,7 @@ def exclusions_card(view: ExclusionsView) -> AdaptiveCard:
 
 def contacts_card(view: ContactsView) -> AdaptiveCard:
     body: list[CardElement] = [
-        _step(3, "Tell us who to contact for important matters", view.mode),
+        _step(2, "Tell us who to contact for important matters", view.mode),
         *notice(view.notice),
         para(
             "**Incident notification** contacts are notified for managed response actions and "
@@ -255,7 +267,7 @@ def contacts_card(view: ContactsView) -> AdaptiveCard:
             TextInput(
                 id="contact_query",
                 label="Contact person or team",
-                placeholder="Search people and teams",
+                placeholder="Name or email",
                 value=view.query or None,
                 max_length=100,
             ),
@@ -302,7 +314,7 @@ def contacts_card(view: ContactsView) -> AdaptiveCard:
     if not view.contacts:
         body.append(para("No contacts yet.", is_subtle=True, spacing="None"))
     for c in view.contacts:
-        detail = " · ".join(x for x in (c.purpose_label, c.mail, c.phone) if x)
+        detail = " · ".join(x for x in (c.purpose_label, c.mail, phone(c.phone)) if x)
         body.append(
             ColumnSet(
                 columns=[
@@ -336,16 +348,16 @@ def contacts_card(view: ContactsView) -> AdaptiveCard:
 def teams_card(view: TeamsView) -> AdaptiveCard:
     body: list[CardElement] = [
         _step(
-            4, "Receive managed response notifications and updates in Microsoft Teams", view.mode
+            3, "Receive managed response notifications and updates in Microsoft Teams", view.mode
         ),
         *notice(view.notice),
         para(
             "Apart from email, you can use Microsoft Teams to receive updates about managed "
-            "responses and communicate with our experts in real time. When this setting is on, "
-            "a new team named **Defender Experts team** is created, and managed response "
-            "notifications about ongoing incidents are posted in its **Managed response** "
-            "channel."
+            "responses. When this setting is on, a new team named **Defender Experts team** is "
+            "created, and managed response notifications about ongoing incidents are posted in "
+            "its **Managed response** channel."
         ),
+        para(THREAD_REPLIES, is_subtle=True, spacing="Small"),
         ToggleInput(
             id="teams_enabled",
             title="Communicate on Teams",
@@ -358,18 +370,22 @@ def teams_card(view: TeamsView) -> AdaptiveCard:
 
 
 def _section(s: Section, edit: ExecuteAction) -> list[CardElement]:
-    """A titled block of facts with its Edit action, for the review and the settings cards."""
+    """A titled block of facts with its Edit action, for the review and the settings cards.
+    A changed section sits in an emphasis box, says "Changed" in its title and marks each
+    changed fact."""
+    heading = f"{s.title} · Changed" if s.changed else s.title
     title = Column(
-        width="stretch", vertical_content_alignment="Center", items=[para(s.title, weight="Bolder")]
+        width="stretch", vertical_content_alignment="Center", items=[para(heading, weight="Bolder")]
     )
-    return [
-        ColumnSet(
-            separator=True,
-            spacing="Medium",
-            columns=[title, Column(width="auto", items=[buttons(edit)])],
-        ),
-        facts(s.facts),
-    ]
+    row = ColumnSet(
+        separator=True,
+        spacing="Medium",
+        columns=[title, Column(width="auto", items=[buttons(edit)])],
+    )
+    shown = facts([(f"{k} (changed)" if k in s.changed else k, value) for k, value in s.facts])
+    if not s.changed:
+        return [row, shown]
+    return [Container(style="emphasis", separator=True, spacing="Medium", items=[row, shown])]
 
 
 def review_card(view: ReviewView) -> AdaptiveCard:
@@ -377,12 +393,22 @@ def review_card(view: ReviewView) -> AdaptiveCard:
     body: list[CardElement] = [
         header(
             title,
-            "Step 5 of 5 · Defender Experts settings setup"
+            f"Step {TOTAL_STEPS} of {TOTAL_STEPS} · Defender Experts settings setup"
             if view.mode == "setup"
             else "Settings > Defender Experts",
         ),
         *notice(view.notice),
     ]
+    if view.mode == "edit":
+        changed = [s.title for s in view.sections if s.changed]
+        body.append(
+            para(
+                f"You changed: {', '.join(changed)}. Submit saves these changes."
+                if changed
+                else "Nothing is changed yet. Select Edit on a section to change it.",
+                weight="Bolder" if changed else None,
+            )
+        )
     for s in view.sections:
         edit = execute("Edit", verbs.SETUP_GOTO, {"rev": view.rev, "step": s.key}, inputs=False)
         body += _section(s, edit)
@@ -411,7 +437,11 @@ def submitted_card(view: SubmittedView) -> AdaptiveCard:
     ]
     actions = [
         execute(
-            "View readiness assessment", verbs.READINESS_VIEW, {}, inputs=False, style="positive"
+            "View readiness assessment",
+            verbs.READINESS_VIEW,
+            verbs.ANSWER_WITH_NEW_CARD,
+            inputs=False,
+            style="positive",
         ),
         execute("View settings", verbs.SETTINGS_SHOW, {}, inputs=False),
     ]

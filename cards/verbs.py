@@ -23,3 +23,7 @@ SETTINGS_SHOW = "settings.show"
 SETTINGS_EDIT = "settings.edit"
 READINESS_VIEW = "readiness.view"
 HELP = "help.show"
+
+ANSWER_WITH_NEW_CARD = {"answer": "newCard"}
+"""Data on a button whose answer is a new card in the chat, leaving the card it's on as it was
+(the setup's confirmation stays, the readiness assessment comes as a new card)."""

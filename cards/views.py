@@ -80,9 +80,13 @@ class TeamsView:
 
 @dataclass(frozen=True)
 class Section:
+    """A titled block of settings; ``changed`` names the facts that differ from the saved
+    settings (the review of an edit highlights them)."""
+
     key: str
     title: str
     facts: tuple[tuple[str, str], ...]
+    changed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,7 @@ class Command:
 class HelpView:
     commands: tuple[Command, ...]
     notice: Notice | None = None
+    configured: bool = False
 
 
 @dataclass(frozen=True)

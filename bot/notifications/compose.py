@@ -18,6 +18,21 @@ from bot.retry import RetryPolicy
 from bot.storage import Store
 
 
+def build_rate_limiter(
+    settings: Settings,
+    *,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> TeamsRateLimiter:
+    """Teams' per-thread and per-tenant limits, shared by everything that posts as the bot
+    (incident posts and the chat's answers count against the same threads)."""
+    return TeamsRateLimiter(
+        clock=monotonic,
+        sleep=sleep,
+        tenant_windows=tuple((span, settings.notify_tenant_rps) for span, _ in TENANT_WINDOWS),
+    )
+
+
 def build_delivery_worker(
     settings: Settings,
     service: NotificationService,
@@ -30,14 +45,11 @@ def build_delivery_worker(
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     on_channel_failure: FailureReporter | None = None,
+    limiter: TeamsRateLimiter | None = None,
 ) -> DeliveryWorker:
     """The worker that delivers what ``service`` accepted; ``messenger`` makes one attempt per
-    call (the outbox owns retries)."""
-    limiter = TeamsRateLimiter(
-        clock=monotonic,
-        sleep=sleep,
-        tenant_windows=tuple((span, settings.notify_tenant_rps) for span, _ in TENANT_WINDOWS),
-    )
+    call (the outbox owns retries); ``limiter`` is shared with everything else that posts."""
+    limiter = limiter or build_rate_limiter(settings, monotonic=monotonic, sleep=sleep)
     options = WorkerOptions(
         max_attempts=settings.notify_max_attempts,
         retry=RetryPolicy(

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterable, Iterator
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-import fastjsonschema
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError as SchemaError
-from jsonschema.exceptions import best_match
+from pydantic import ValidationError as PydanticError
 
 from bot.errors import ValidationError
-from bot.notifications.schema import ACTION_ID, INCIDENT_ID, notification_schema
+from bot.notifications.schema import IncidentNotification
 
 JSON = dict[str, Any]
 
 MAX_DEPTH = 32
-_INCIDENT_ID = re.compile(INCIDENT_ID.strip("^$"))
-_ACTION_ID = re.compile(ACTION_ID.strip("^$"))
 
 ACTION_LABELS = {
     "isolateDevice": "Isolate device",
@@ -184,15 +177,45 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number out of range")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> JSON:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key)
+            seen.add(key)
+    return out
+
+
+class DuplicateKeyError(ValueError):
+    pass
+
+
 def load_json(body: bytes) -> Any:
-    """Parse a request body: strict UTF-8, standard JSON only, bounded nesting."""
+    """Parse a request body: strict UTF-8, standard JSON only (no NaN or Infinity, no number
+    that overflows to infinity, no repeated key in an object), bounded nesting."""
     try:
         text = body.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite,
+            object_pairs_hook=_unique_keys,
+        )
     except UnicodeDecodeError:
         raise BodyError("The body is not UTF-8") from None
+    except DuplicateKeyError as exc:
+        raise BodyError(f"The body repeats the key {_short(str(exc))} in one object") from None
     except (ValueError, RecursionError):
-        raise BodyError("The body is not valid JSON") from None
+        raise BodyError("The body is not valid JSON (or has a non-finite number)") from None
     if _depth(value) > MAX_DEPTH:
         raise BodyError(f"The body is nested more than {MAX_DEPTH} levels deep")
     return value
@@ -212,63 +235,7 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-# ---- validation ----------------------------------------------------------------------------
-
-
-def _inline(node: Any, defs: JSON) -> Any:
-    """The schema without ``$ref``s (the published one keeps them); faster to validate with."""
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
-        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
-    if isinstance(node, list):
-        return [_inline(v, defs) for v in node]
-    return node
-
-
-@lru_cache(maxsize=1)
-def _validator() -> Draft202012Validator:
-    """The reference validator: slow, and precise about what is wrong."""
-    schema = notification_schema()
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(_inline(schema, schema["$defs"]))
-
-
-def _assertions_only(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {
-            k: _assertions_only(v)
-            for k, v in node.items()
-            if k not in ("format", "$schema", "$id", "title", "description")
-        }
-    if isinstance(node, list):
-        return [_assertions_only(v) for v in node]
-    return node
-
-
-@lru_cache(maxsize=1)
-def _fast() -> Callable[[Any], Any]:
-    """The same schema compiled to Python (about 25 times faster): the path every valid body
-    takes. Only keywords that draft-07 shares with 2020-12 are used, and "format" is an
-    annotation in both. It reads "$" in patterns as ECMA-262 does (no match before a final
-    newline), so it is, if anything, stricter than the reference; ``test_schema.py`` checks
-    that it never accepts what the reference refuses."""
-    schema = notification_schema()
-    flat = _assertions_only(_inline(schema, schema["$defs"]))
-    compiled: Callable[[Any], Any] = fastjsonschema.compile(
-        {"$schema": "http://json-schema.org/draft-07/schema#", **flat}
-    )
-    return compiled
-
-
-def schema_valid(document: Any) -> bool:
-    """Fast check against the published schema."""
-    try:
-        _fast()(document)
-    except fastjsonschema.JsonSchemaException:
-        return False
-    return True
+# ---- validation: the models in bot.notifications.schema --------------------------------------
 
 
 def field_path(parts: Iterable[Any]) -> str:
@@ -282,82 +249,82 @@ def field_path(parts: Iterable[Any]) -> str:
 
 
 def _short(value: Any, limit: int = 40) -> str:
-    text = json.dumps(value, ensure_ascii=True) if not isinstance(value, str) else repr(value)
+    if isinstance(value, str):
+        text = repr(value[: limit * 2])
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=True)[: limit * 2]
+        except (TypeError, ValueError):
+            text = type(value).__name__
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _describe(error: SchemaError) -> tuple[str, str]:
-    path = list(error.absolute_path)
-    validator = error.validator
-    value: Any = error.validator_value
-    where = field_path(path)
-    if validator == "required":
-        missing = next(
-            (str(p) for p in value if isinstance(error.instance, dict) and p not in error.instance),
-            "?",
-        )
-        where = field_path([*path, missing])
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "bool_type": "a boolean",
+    "model_type": "an object",
+    "dict_type": "an object",
+    "model_attributes_type": "an object",
+    "list_type": "an array",
+}
+_PATTERN_HINTS = {
+    "createdDateTime": "an ISO 8601 date-time with a time zone",
+    "lastUpdateDateTime": "an ISO 8601 date-time with a time zone",
+    "time": "an ISO 8601 date-time with a time zone",
+    "incidentWebUrl": "an https URL (one line, no spaces)",
+}
+
+
+def _describe(error: Any) -> tuple[str, str]:
+    """One pydantic error as (field, message); the message names the field, never echoes
+    more than a short part of the value."""
+    loc = list(error["loc"])
+    where = field_path(loc)
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    last = str(loc[-1]) if loc else ""
+    if kind == "missing":
         return where, f"{where} is required"
-    if validator == "type":
-        expected = error.validator_value
-        names = " or ".join(expected) if isinstance(expected, list) else str(expected)
-        return where, f"{where} must be {names}"
-    if validator == "enum":
-        allowed = ", ".join(str(v) for v in value if v is not None)
-        return where, f"{where} must be one of: {allowed} (got {_short(error.instance)})"
-    if validator == "const":
-        return where, f"{where} must be {json.dumps(error.validator_value)}"
-    if validator == "maxLength":
-        return where, f"{where} must be at most {error.validator_value} characters"
-    if validator == "minLength":
+    if kind in _TYPE_NAMES:
+        return where, f"{where} must be {_TYPE_NAMES[kind]}"
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", ""))[:600]
+        return where, f"{where} must be one of: {expected} (got {_short(error.get('input'))})"
+    if kind == "string_too_long":
+        return where, f"{where} must be at most {ctx.get('max_length')} characters"
+    if kind == "string_too_short":
         return where, f"{where} must not be empty"
-    if validator == "maxItems":
-        return where, f"{where} must have at most {error.validator_value} items"
-    if validator in ("minimum", "maximum"):
-        return where, f"{where} must be {'at least' if validator == 'minimum' else 'at most'} " + (
-            f"{error.validator_value}"
-        )
-    if validator == "pattern":
-        hint = {
-            "createdDateTime": "an ISO 8601 date-time with a time zone",
-            "lastUpdateDateTime": "an ISO 8601 date-time with a time zone",
-            "time": "an ISO 8601 date-time with a time zone",
-            "incidentWebUrl": "an https URL",
-        }.get(str(path[-1]) if path else "", "")
+    if kind == "too_long":
+        return where, f"{where} must have at most {ctx.get('max_length')} items"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = ctx.get("ge", ctx.get("le"))
+        word = "at least" if kind == "greater_than_equal" else "at most"
+        return where, f"{where} must be {word} {bound}"
+    if kind == "string_pattern_mismatch":
+        hint = _PATTERN_HINTS.get(last)
         return where, f"{where} must be {hint}" if hint else f"{where} has an invalid format"
-    return where, f"{where} is invalid ({validator})"
-
-
-def _schema_errors(document: Any) -> Iterator[SchemaError]:
-    yield from _validator().iter_errors(document)
+    if kind == "value_error":
+        return where, f"{where} is not a valid date-time"
+    return where, f"{where} is invalid ({kind})"
 
 
 def validate_notification(document: Any) -> Notification:
     """Validate an untrusted body and parse it; ValidationError names the field."""
-    if not schema_valid(document):
-        error = best_match(_schema_errors(document))
-        if error is not None:
-            where, message = _describe(error)
-            raise ValidationError(message, field=where)
+    try:
+        IncidentNotification.model_validate(document)
+    except PydanticError as exc:
+        errors = exc.errors(include_url=False)
+        where, message = _describe(errors[0])
+        raise ValidationError(message, field=where) from None
     notification = parse_notification(document)
-    _check_semantics(notification)
+    _check_relations(notification)
     return notification
 
 
-def _check_date(value: str, where: str) -> None:
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(f"{where} is not a valid date-time", field=where) from None
-
-
-def _check_semantics(n: Notification) -> None:
-    # Schema patterns use "$", which Python's re (and so both validators) let match before a
-    # final newline; ids become storage keys and card data, so check them exactly here.
-    if not _INCIDENT_ID.fullmatch(n.incident_id):
-        raise ValidationError("incident.id has an invalid format", field="incident.id")
-    _check_date(n.created, "incident.createdDateTime")
-    _check_date(n.last_update, "incident.lastUpdateDateTime")
+def _check_relations(n: Notification) -> None:
+    """What one field's type can't say: action ids are unique across both lists, and an
+    action's target is of the kind its type acts on."""
     seen: dict[str, str] = {}
     groups: list[tuple[str, Iterable[CompletedAction | PendingAction]]] = [
         ("managedResponse.completedActions", n.completed),
@@ -370,16 +337,12 @@ def _check_semantics(n: Notification) -> None:
                 raise ValidationError(
                     f"{at}.id {action.id!r} is already used by {seen[action.id]}", field=f"{at}.id"
                 )
-            if not _ACTION_ID.fullmatch(action.id):
-                raise ValidationError(f"{at}.id has an invalid format", field=f"{at}.id")
             seen[action.id] = at
             kind = TARGET_KIND_OF_ACTION.get(action.type)
             if kind is not None and action.target.kind != kind:
                 raise ValidationError(
                     f"{at}.target.kind must be {kind} for {action.type}", field=f"{at}.target.kind"
                 )
-            if isinstance(action, CompletedAction) and action.time:
-                _check_date(action.time, f"{at}.time")
 
 
 # ---- typed view of a (validated or stored) body ------------------------------------------

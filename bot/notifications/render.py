@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from bot.notifications.model import (
@@ -16,21 +15,10 @@ from bot.notifications.model import (
 from cards.common import to_json
 from cards.incident import incident_card, md
 from cards.incident_views import CompletedRow, IncidentView, PendingRow, PendingState, Severity
+from cards.text import when
 from cards.views import Notice
 
 JSON = dict[str, Any]
-
-
-def when(value: str | float) -> str:
-    """A timestamp as people read it: ``27 Nov 2026, 10:14 UTC``."""
-    try:
-        if isinstance(value, float | int):
-            moment = datetime.fromtimestamp(value, UTC)
-        else:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    except (ValueError, OverflowError, OSError):
-        return str(value)
-    return moment.strftime("%d %b %Y, %H:%M UTC").lstrip("0")
 
 
 def _severity(value: str) -> Severity:

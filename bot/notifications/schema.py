@@ -1,16 +1,24 @@
-"""The Experts webhook contract: the body's JSON Schema and the OpenAPI document.
+"""The Experts webhook body, defined once: typed pydantic models.
 
-This module is the source of truth. ``api/notification.schema.json`` and ``api/openapi.json`` are
-generated from it (``python -m bot.notifications.schema --write api``) and a test keeps them equal.
+Everything else is derived from these models: the validation of ``POST /api/notifications``
+(:func:`bot.notifications.model.validate_notification`), the JSON Schema published as
+``api/notification.schema.json`` (:func:`notification_schema`) and the OpenAPI document
+(:mod:`bot.notifications.openapi`). ``python -m bot.notifications.openapi --write api``
+regenerates the published files; a test keeps them equal to the code.
+
+Every object keeps unknown fields (Microsoft Graph adds properties over time). Types are strict:
+no string is taken for a number, no number for a boolean, no ``1.0`` for an integer. Patterns
+are anchored at the very end of the text (a final newline doesn't match ``$``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from pathlib import Path
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode
+from pydantic_core import CoreSchema
 
 JSON = dict[str, Any]
 
@@ -21,55 +29,41 @@ MAX_BODY_BYTES = 256 * 1024
 # incidentStatus, alertClassification and alertDetermination, in Graph's order. The incident
 # resource's prose says "confirmedUserActivity" where the enum type has "confirmedActivity":
 # both are accepted.
-SEVERITIES = ("unknown", "informational", "low", "medium", "high", "unknownFutureValue")
-STATUSES = (
-    "active",
-    "resolved",
-    "inProgress",
-    "redirected",
+Severity = Literal["unknown", "informational", "low", "medium", "high", "unknownFutureValue"]
+Status = Literal[
+    "active", "resolved", "inProgress", "redirected", "unknownFutureValue", "awaitingAction"
+]
+Classification = Literal[
+    "unknown", "falsePositive", "truePositive", "informationalExpectedActivity",
     "unknownFutureValue",
-    "awaitingAction",
-)
-CLASSIFICATIONS = (
-    "unknown",
-    "falsePositive",
-    "truePositive",
-    "informationalExpectedActivity",
-    "unknownFutureValue",
-)
-DETERMINATIONS = (
-    "unknown",
-    "apt",
-    "malware",
-    "securityPersonnel",
-    "securityTesting",
-    "unwantedSoftware",
-    "other",
-    "multiStagedAttack",
-    "compromisedAccount",
-    "phishing",
-    "maliciousUserActivity",
-    "notMalicious",
-    "notEnoughDataToValidate",
-    "confirmedActivity",
-    "confirmedUserActivity",
-    "lineOfBusinessApplication",
-    "unknownFutureValue",
-)
-ACTION_TYPES = (
-    "isolateDevice",
-    "releaseFromIsolation",
-    "quarantineFile",
-    "restrictAppExecution",
-    "removeAppRestriction",
-    "disableUser",
-    "enableUser",
-    "forcePasswordReset",
-    "softDeleteEmail",
+]  # fmt: skip
+Determination = Literal[
+    "unknown", "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware",
+    "other", "multiStagedAttack", "compromisedAccount", "phishing", "maliciousUserActivity",
+    "notMalicious", "notEnoughDataToValidate", "confirmedActivity", "confirmedUserActivity",
+    "lineOfBusinessApplication", "unknownFutureValue",
+]  # fmt: skip
+ActionType = Literal[
+    "isolateDevice", "releaseFromIsolation", "quarantineFile", "restrictAppExecution",
+    "removeAppRestriction", "disableUser", "enableUser", "forcePasswordReset", "softDeleteEmail",
     "manual",
-)
-TARGET_KINDS = ("device", "user", "file", "email", "other")
-COMPLETED_STATUSES = ("inProgress", "completed", "failed", "cancelled")
+]  # fmt: skip
+TargetKind = Literal["device", "user", "file", "email", "other"]
+CompletedStatus = Literal["inProgress", "completed", "failed", "cancelled"]
+
+
+def values(literal: Any) -> tuple[str, ...]:
+    """The strings a ``Literal`` allows, in order."""
+    return tuple(literal.__args__)
+
+
+SEVERITIES = values(Severity)
+STATUSES = values(Status)
+CLASSIFICATIONS = values(Classification)
+DETERMINATIONS = values(Determination)
+ACTION_TYPES = values(ActionType)
+TARGET_KINDS = values(TargetKind)
+COMPLETED_STATUSES = values(CompletedStatus)
 
 DATE_TIME = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,7})?"
@@ -77,505 +71,183 @@ DATE_TIME = (
 )
 INCIDENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 ACTION_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+HTTPS_URL = r"^https://[^\s]+$"
 
 
-def _text(max_length: int, *, nullable: bool = False) -> JSON:
-    schema: JSON = {"type": ["string", "null"] if nullable else "string", "maxLength": max_length}
-    return schema
+def _real_date(value: str) -> str:
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("not a valid date-time") from None
+    return value
 
 
-def _enum(values: tuple[str, ...], *, nullable: bool = False) -> JSON:
-    if nullable:
-        return {"type": ["string", "null"], "enum": [*values, None]}
-    return {"type": "string", "enum": list(values)}
+def _text(max_length: int, min_length: int | None = None) -> Any:
+    return Field(max_length=max_length, min_length=min_length)
 
 
-def _date_time(description: str) -> JSON:
-    return {
-        "type": "string",
-        "format": "date-time",
-        "pattern": DATE_TIME,
-        "description": description,
-    }
+Str32 = Annotated[str, _text(32)]
+Str64 = Annotated[str, _text(64)]
+Str128 = Annotated[str, _text(128)]
+Str256 = Annotated[str, _text(256)]
+Str512 = Annotated[str, _text(512)]
+Str2000 = Annotated[str, _text(2000)]
+Str8000 = Annotated[str, _text(8000)]
+Id256 = Annotated[str, _text(256, 1)]
+Name512 = Annotated[str, _text(512, 1)]
+DateTimeStr = Annotated[
+    str,
+    Field(pattern=DATE_TIME, json_schema_extra={"format": "date-time"}),
+    AfterValidator(_real_date),
+]
+IncidentId = Annotated[str, Field(pattern=INCIDENT_ID)]
+ActionId = Annotated[str, Field(pattern=ACTION_ID)]
+HttpsUrl = Annotated[str, Field(pattern=HTTPS_URL, max_length=2048)]
+
+
+class _Body(BaseModel):
+    """Strict types; unknown fields kept (they are stored with the body, never dropped)."""
+
+    model_config = ConfigDict(strict=True, extra="allow", populate_by_name=True)
+
+
+class Target(_Body):
+    """What the action applies to. Exclusions are checked for devices and users, and for the
+    deviceId/userId a file or email target names."""
+
+    kind: TargetKind
+    id: Id256
+    name: Str256 = ""
+    deviceId: Id256 = ""
+    userId: Id256 = ""
+
+
+class CompletedAction(_Body):
+    """A response action the experts took."""
+
+    id: ActionId
+    type: ActionType
+    target: Target
+    status: CompletedStatus
+    time: DateTimeStr = Field("", description="When the action reached its status.")
+    comment: Str2000 = ""
+
+
+class PendingAction(_Body):
+    """A response action the experts ask the customer to take."""
+
+    id: ActionId
+    type: ActionType
+    target: Target
+    instructions: Str2000 = ""
+
+
+class UserAccount(_Body):
+    accountName: Str256 | None = None
+    userPrincipalName: Str256 | None = None
+    azureAdUserId: Str256 | None = None
+    displayName: Str256 | None = None
+    domainName: Str256 | None = None
+
+
+class Evidence(_Body):
+    """A microsoft.graph.security.alertEvidence. deviceEvidence and userEvidence are shown on
+    the card; other kinds are kept."""
+
+    odata_type: Str128 = Field(alias="@odata.type")
+    deviceDnsName: Str256 | None = None
+    mdeDeviceId: Str256 | None = None
+    rbacGroupName: Str256 | None = None
+    userAccount: UserAccount | None = None
+
+
+class Alert(_Body):
+    """A microsoft.graph.security.alert of the incident."""
+
+    id: Id256
+    title: Str512
+    category: Str128 | None = None
+    serviceSource: Str128 | None = None
+    severity: Str32 | None = None
+    mitreTechniques: Annotated[list[Str32], Field(max_length=50)] = []
+    evidence: Annotated[list[Evidence], Field(max_length=200)] = []
+
+
+class Incident(_Body):
+    """A microsoft.graph.security.incident. Unknown extra fields are kept."""
+
+    id: IncidentId
+    tenantId: Str64 = ""
+    displayName: Name512
+    severity: Severity
+    status: Status
+    assignedTo: Str256 | None = None
+    classification: Classification | None = None
+    determination: Determination | None = None
+    incidentWebUrl: HttpsUrl
+    redirectIncidentId: Str128 | None = None
+    createdDateTime: DateTimeStr = Field(description="Time when the incident was first created.")
+    lastUpdateDateTime: DateTimeStr = Field(description="Time when the incident was last updated.")
+    alerts: Annotated[list[Alert], Field(max_length=100)] = []
+
+
+class ManagedResponse(_Body):
+    """What the experts found and did. One revision per update of the incident."""
+
+    revision: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1_000_000_000,
+            description="Grows with every update of the same incident. Revision 1 is a new "
+            "post; later ones update it. Revisions not above the last one accepted are "
+            "recorded and ignored.",
+        ),
+    ]
+    summary: Str8000
+    completedActions: Annotated[list[CompletedAction], Field(max_length=50)]
+    pendingActions: Annotated[list[PendingAction], Field(max_length=50)]
+    analyst: Str128 = ""
+
+
+class IncidentNotification(_Body):
+    """Defender Experts incident notification"""
+
+    type: Literal["incident.notification"]
+    incident: Incident
+    managedResponse: ManagedResponse
+
+
+class _Published(GenerateJsonSchema):
+    """The JSON Schema as published: no generated titles and no defaults (an optional field
+    may be left out; it may be null only where its type says so)."""
+
+    def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JSON:
+        tidy: JSON = _tidy(super().generate(schema, mode))
+        return tidy
+
+
+def _tidy(node: Any, key: str = "") -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k == "title" and isinstance(v, str) and key != "properties":
+                continue
+            if k == "default":
+                continue
+            out[k] = _tidy(v, k)
+        return out
+    if isinstance(node, list):
+        return [_tidy(v) for v in node]
+    return node
 
 
 def notification_schema() -> JSON:
     """The JSON Schema (2020-12) of the body of ``POST /api/notifications``."""
-    target: JSON = {
-        "type": "object",
-        "description": "What the action applies to. Exclusions are checked for devices and users, "
-        "and for the deviceId/userId a file or email target names.",
-        "required": ["kind", "id"],
-        "properties": {
-            "kind": _enum(TARGET_KINDS),
-            "id": {"type": "string", "minLength": 1, "maxLength": 256},
-            "name": _text(256),
-            "deviceId": {"type": "string", "minLength": 1, "maxLength": 256},
-            "userId": {"type": "string", "minLength": 1, "maxLength": 256},
-        },
-    }
-    completed: JSON = {
-        "type": "object",
-        "description": "A response action the experts took.",
-        "required": ["id", "type", "target", "status"],
-        "properties": {
-            "id": {"type": "string", "pattern": ACTION_ID},
-            "type": _enum(ACTION_TYPES),
-            "target": {"$ref": "#/$defs/target"},
-            "status": _enum(COMPLETED_STATUSES),
-            "time": _date_time("When the action reached its status."),
-            "comment": _text(2000),
-        },
-    }
-    pending: JSON = {
-        "type": "object",
-        "description": "A response action the experts ask the customer to take.",
-        "required": ["id", "type", "target"],
-        "properties": {
-            "id": {"type": "string", "pattern": ACTION_ID},
-            "type": _enum(ACTION_TYPES),
-            "target": {"$ref": "#/$defs/target"},
-            "instructions": _text(2000),
-        },
-    }
-    evidence: JSON = {
-        "type": "object",
-        "description": "A microsoft.graph.security.alertEvidence. deviceEvidence and userEvidence "
-        "are shown on the card; other kinds are kept.",
-        "required": ["@odata.type"],
-        "properties": {
-            "@odata.type": {"type": "string", "maxLength": 128},
-            "deviceDnsName": _text(256, nullable=True),
-            "mdeDeviceId": _text(256, nullable=True),
-            "rbacGroupName": _text(256, nullable=True),
-            "userAccount": {
-                "type": ["object", "null"],
-                "properties": {
-                    "accountName": _text(256, nullable=True),
-                    "userPrincipalName": _text(256, nullable=True),
-                    "azureAdUserId": _text(256, nullable=True),
-                    "displayName": _text(256, nullable=True),
-                    "domainName": _text(256, nullable=True),
-                },
-            },
-        },
-    }
-    alert: JSON = {
-        "type": "object",
-        "description": "A microsoft.graph.security.alert of the incident.",
-        "required": ["id", "title"],
-        "properties": {
-            "id": {"type": "string", "minLength": 1, "maxLength": 256},
-            "title": _text(512),
-            "category": _text(128, nullable=True),
-            "serviceSource": _text(128, nullable=True),
-            "severity": _text(32, nullable=True),
-            "mitreTechniques": {"type": "array", "maxItems": 50, "items": _text(32)},
-            "evidence": {"type": "array", "maxItems": 200, "items": {"$ref": "#/$defs/evidence"}},
-        },
-    }
-    incident: JSON = {
-        "type": "object",
-        "description": "A microsoft.graph.security.incident. Unknown extra fields are kept.",
-        "required": [
-            "id",
-            "displayName",
-            "severity",
-            "status",
-            "incidentWebUrl",
-            "createdDateTime",
-            "lastUpdateDateTime",
-        ],
-        "properties": {
-            "id": {"type": "string", "pattern": INCIDENT_ID},
-            "tenantId": {"type": "string", "maxLength": 64},
-            "displayName": {"type": "string", "minLength": 1, "maxLength": 512},
-            "severity": _enum(SEVERITIES),
-            "status": _enum(STATUSES),
-            "assignedTo": _text(256, nullable=True),
-            "classification": _enum(CLASSIFICATIONS, nullable=True),
-            "determination": _enum(DETERMINATIONS, nullable=True),
-            "incidentWebUrl": {"type": "string", "pattern": "^https://[^\\s]+$", "maxLength": 2048},
-            "redirectIncidentId": _text(128, nullable=True),
-            "createdDateTime": _date_time("Time when the incident was first created."),
-            "lastUpdateDateTime": _date_time("Time when the incident was last updated."),
-            "alerts": {"type": "array", "maxItems": 100, "items": {"$ref": "#/$defs/alert"}},
-        },
-    }
-    managed: JSON = {
-        "type": "object",
-        "description": "What the experts found and did. One revision per update of the incident.",
-        "required": ["revision", "summary", "completedActions", "pendingActions"],
-        "properties": {
-            "revision": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 1_000_000_000,
-                "description": "Grows with every update of the same incident. Revision 1 is a new "
-                "post; later ones update it. Revisions not above the last one accepted are "
-                "recorded and ignored.",
-            },
-            "summary": {"type": "string", "maxLength": 8000},
-            "completedActions": {
-                "type": "array",
-                "maxItems": 50,
-                "items": {"$ref": "#/$defs/completedAction"},
-            },
-            "pendingActions": {
-                "type": "array",
-                "maxItems": 50,
-                "items": {"$ref": "#/$defs/pendingAction"},
-            },
-            "analyst": _text(128),
-        },
-    }
+    schema = IncidentNotification.model_json_schema(schema_generator=_Published)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "Defender Experts incident notification",
-        "type": "object",
-        "required": ["type", "incident", "managedResponse"],
-        "properties": {
-            "type": {"const": "incident.notification"},
-            "incident": {"$ref": "#/$defs/incident"},
-            "managedResponse": {"$ref": "#/$defs/managedResponse"},
-        },
-        "$defs": {
-            "incident": incident,
-            "alert": alert,
-            "evidence": evidence,
-            "managedResponse": managed,
-            "completedAction": completed,
-            "pendingAction": pending,
-            "target": target,
-        },
+        **schema,
     }
-
-
-def _error_schema() -> JSON:
-    return {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                    "field": {"type": "string"},
-                },
-            }
-        },
-    }
-
-
-def _signed_headers() -> list[JSON]:
-    return [
-        {
-            "name": "webhook-id",
-            "in": "header",
-            "required": True,
-            "schema": {"type": "string", "pattern": "^[\\x21-\\x7E]{1,256}$"},
-            "description": "Unique per message; a repeated id is a duplicate (200, nothing new). "
-            "Ids are remembered for 24 hours: a request is refused once its timestamp is 5 "
-            "minutes old, so a later repeat must be re-signed, and is then answered by its "
-            "revision (202 'ignored', nothing delivered again). "
-            "Any printable ASCII characters without spaces, 1 to 256 of them.",
-        },
-        {
-            "name": "webhook-timestamp",
-            "in": "header",
-            "required": True,
-            "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
-            "description": "Unix seconds; refused if more than 5 minutes from the server's time.",
-        },
-        {
-            "name": "webhook-signature",
-            "in": "header",
-            "required": True,
-            "schema": {"type": "string"},
-            "description": "Space-delimited 'v1,<base64 HMAC-SHA256>' of "
-            "'{webhook-id}.{webhook-timestamp}.{body}', keyed by EXPERTS_WEBHOOK_SECRET. For GET "
-            "requests the body is the request line, e.g. 'GET /api/events?after=0'.",
-        },
-    ]
-
-
-def _error(description: str) -> JSON:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-def openapi_document() -> JSON:
-    """The OpenAPI 3.1 description of the Experts API, served at ``/api/openapi.json``."""
-    schema = notification_schema()
-    defs = schema.pop("$defs")
-    body = {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
-    body = json.loads(json.dumps(body).replace("#/$defs/", "#/components/schemas/"))
-    components = json.loads(json.dumps(defs).replace("#/$defs/", "#/components/schemas/"))
-    signed = _signed_headers()
-    unauthorized = _error("Missing or bad signature, or a timestamp outside 5 minutes.")
-    return {
-        "openapi": "3.1.0",
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "info": {
-            "title": "Defender Experts for Teams: Experts API",
-            "version": "1.0.0",
-            "description": "How the experts send incident notifications to the customer's "
-            "Managed response channel, read the delivery state, and read the customer's "
-            "actions on the incident cards. Every operation except this document is signed per "
-            "Standard Webhooks (https://www.standardwebhooks.com/).",
-        },
-        "paths": {
-            "/api/notifications": {
-                "post": {
-                    "operationId": "sendIncidentNotification",
-                    "summary": "Send an incident notification (a new revision of the incident)",
-                    "parameters": signed,
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/IncidentNotification"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "202": {
-                            "description": "Durably stored; it will be delivered. 'ignored' when "
-                            "the revision is not above the last one accepted (recorded only).",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Accepted"}
-                                }
-                            },
-                        },
-                        "200": {
-                            "description": "A repeated webhook-id (within 24 hours): already "
-                            "stored, nothing new.",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Accepted"}
-                                }
-                            },
-                        },
-                        "400": _error("The body is not UTF-8 JSON."),
-                        "401": unauthorized,
-                        "413": _error("The body is over 256 KiB."),
-                        "415": _error("The body is not application/json."),
-                        "422": _error(
-                            "The body fails validation, or breaks the customer's settings "
-                            "(excluded target, Investigate-only permission). The message names "
-                            "the field or the exclusion."
-                        ),
-                        "503": {
-                            **_error(
-                                "The customer's directory couldn't be reached to check their "
-                                "exclusions, or the incident is changing too fast. Nothing was "
-                                "stored: send it again after Retry-After."
-                            ),
-                            "headers": {
-                                "Retry-After": {
-                                    "description": "Seconds to wait before sending it again.",
-                                    "schema": {"type": "integer", "minimum": 0},
-                                }
-                            },
-                        },
-                    },
-                }
-            },
-            "/api/notifications/{incidentId}": {
-                "get": {
-                    "operationId": "getIncidentDelivery",
-                    "summary": "The delivery state of an incident: revisions, post, dead letters",
-                    "description": "The incident's record (revisions, post, deliveries, answers) "
-                    "is kept, the latest 200 entries of each list. Its outbox messages are shown "
-                    "until NOTIFY_RETENTION_DAYS (90 by default) after they finished; a dead "
-                    "letter that could not be emailed to anyone is kept.",
-                    "parameters": [
-                        *signed,
-                        {
-                            "name": "incidentId",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "pattern": INCIDENT_ID},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The delivery state.",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/DeliveryState"}
-                                }
-                            },
-                        },
-                        "401": unauthorized,
-                        "404": _error("No notification was accepted for this incident."),
-                    },
-                }
-            },
-            "/api/events": {
-                "get": {
-                    "operationId": "listCustomerEvents",
-                    "summary": "The customer's actions on incident cards, after a cursor",
-                    "description": "Events are kept NOTIFY_RETENTION_DAYS (90 by default) after "
-                    "they happened, then deleted. Cursors only grow and are never reused, also "
-                    "after a deletion: a client holding an older cursor just gets the events "
-                    "that remain, oldest first. Read the feed at least once per retention period "
-                    "to see every event.",
-                    "parameters": [
-                        *signed,
-                        {
-                            "name": "after",
-                            "in": "query",
-                            "required": False,
-                            "description": "The 'next' of the last page read; 0 for the oldest "
-                            "event kept.",
-                            "schema": {"type": "integer", "minimum": 0, "default": 0},
-                        },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": False,
-                            "schema": {
-                                "type": "integer",
-                                "minimum": 1,
-                                "maximum": 500,
-                                "default": 100,
-                            },
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "Events in order; pass 'next' as 'after' to go on.",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/EventPage"}
-                                }
-                            },
-                        },
-                        "400": _error("'after' or 'limit' is not a valid integer."),
-                        "401": unauthorized,
-                    },
-                }
-            },
-            "/api/openapi.json": {
-                "get": {
-                    "operationId": "getOpenApi",
-                    "summary": "This document",
-                    "responses": {"200": {"description": "The OpenAPI document."}},
-                }
-            },
-        },
-        "components": {
-            "schemas": {
-                "IncidentNotification": body,
-                **components,
-                "Accepted": {
-                    "type": "object",
-                    "required": ["status", "incidentId", "revision"],
-                    "properties": {
-                        "status": {"enum": ["accepted", "ignored", "duplicate"]},
-                        "incidentId": {"type": "string"},
-                        "revision": {"type": "integer"},
-                        "notificationId": {"type": "string"},
-                        "reason": {"type": "string"},
-                    },
-                },
-                "DeliveryState": {
-                    "type": "object",
-                    "required": ["incidentId", "latestRevision", "revisions"],
-                    "properties": {
-                        "incidentId": {"type": "string"},
-                        "tenantId": {"type": "string"},
-                        "latestRevision": {"type": "integer"},
-                        "shownRevision": {"type": ["integer", "null"]},
-                        "post": {"type": ["object", "null"]},
-                        "acknowledged": {"type": ["object", "null"]},
-                        "deliveries": {
-                            "type": "object",
-                            "description": "Per revision (the latest 200): posted, updated, "
-                            "emailed or deadLettered.",
-                        },
-                        "actionResponses": {
-                            "type": "object",
-                            "description": "The members' answers, per action id: those to the "
-                            "actions on the card, and the latest others up to 200.",
-                        },
-                        "revisions": {
-                            "type": "array",
-                            "items": {"type": "object"},
-                            "description": "The latest 200 revisions accepted or ignored.",
-                        },
-                        "outbox": {
-                            "type": "array",
-                            "items": {"type": "object"},
-                            "description": "Open messages, and finished ones for "
-                            "NOTIFY_RETENTION_DAYS.",
-                        },
-                        "deadLetters": {"type": "array", "items": {"type": "object"}},
-                    },
-                },
-                "EventPage": {
-                    "type": "object",
-                    "required": ["events", "next"],
-                    "properties": {
-                        "events": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["cursor", "type", "incidentId", "at", "by"],
-                                "properties": {
-                                    "cursor": {"type": "integer"},
-                                    "type": {
-                                        "enum": [
-                                            "pendingAction.completed",
-                                            "pendingAction.skipped",
-                                            "incident.acknowledged",
-                                        ]
-                                    },
-                                    "incidentId": {"type": "string"},
-                                    "tenantId": {"type": "string"},
-                                    "actionId": {"type": "string"},
-                                    "revision": {"type": "integer"},
-                                    "at": {"type": "string", "format": "date-time"},
-                                    "by": {"type": "object"},
-                                },
-                            },
-                        },
-                        "next": {"type": "integer"},
-                    },
-                },
-                "Error": _error_schema(),
-            }
-        },
-    }
-
-
-def render(document: JSON) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write the Experts API schema and OpenAPI files")
-    parser.add_argument("--write", type=Path, metavar="DIR", help="directory to write into")
-    args = parser.parse_args(argv)
-    files = {
-        "notification.schema.json": render(notification_schema()),
-        "openapi.json": render(openapi_document()),
-    }
-    if args.write is None:
-        sys.stdout.write(files["openapi.json"])
-        return 0
-    args.write.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (args.write / name).write_text(text, encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -36,7 +36,7 @@ from bot.notifications.ports import (
     SettingsSource,
     UnitOfWork,
 )
-from bot.notifications.render import incident_view, when
+from bot.notifications.render import incident_view
 from bot.notifications.retention import INCIDENT_LIST_KEEP, bound_incident
 from bot.notifications.schema import INCIDENT_ID
 from bot.storage import Item
@@ -44,6 +44,7 @@ from bot.tenant import TenantDirectory
 from cards.incident import incident_card
 from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE, ACTION_SKIP, VERB_PREFIX
 from cards.messages import message_card
+from cards.text import when
 from cards.views import MessageView, Notice
 
 log = logging.getLogger(__name__)

@@ -56,6 +56,7 @@ from cards.readiness import (
     ReadinessView,
     readiness_card,
 )
+from cards.text import when
 from cards.views import Notice
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,7 @@ def iso(seconds: float) -> str:
 
 def shown(at: str) -> str:
     """An ISO time as people read it: 3 Dec 2026, 09:40 UTC."""
-    try:
-        when = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    except ValueError:
-        return at or "Never"
-    return f"{when.day} {when:%b %Y, %H:%M} UTC"
+    return when(at) or "Never"
 
 
 @dataclass(frozen=True)

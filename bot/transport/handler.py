@@ -6,16 +6,18 @@ import logging
 import re
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import ActionRouter, Actor, CardAction, InboundMessage, TeamInstallation
+from bot.actions import ActionRouter, Actor, CardAction, TeamInstallation
+from bot.chat.model import TeamsChange, TeamsMessage
 from bot.conversations import ConversationService
 from bot.logsafe import safe
+from bot.transport.chat import root_of, teams_change, teams_message
 from cards import CARD_CONTENT_TYPE, to_json
 from cards.messages import message_card
 from cards.views import MessageView, Notice
@@ -24,11 +26,15 @@ log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 MAX_TEXT = 2000
-CHANNEL_REPLY = (
-    "I can't pass messages on to the Defender Experts from here yet, so they won't see this "
-    "one. Use the buttons on the incident's card, or contact the experts the way your service "
-    "delivery manager agreed. Mention me with **help** to see what I can do."
-)
+
+
+class ConversationListener(Protocol):
+    """Takes the conversational messages (chat with the experts): ``receive`` returns False if
+    the message isn't for it, so the handler shows help."""
+
+    async def receive(self, message: TeamsMessage) -> bool: ...
+
+    async def change(self, change: TeamsChange) -> None: ...
 
 
 def card_attachment(card: AdaptiveCard) -> Attachment:
@@ -80,8 +86,11 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         conversations: ConversationService,
         *,
         allowed_tenants: Sequence[str] = (),
+        chat: ConversationListener | None = None,
     ) -> None:
         super().__init__()
+        self._chat = chat
+        self._conversations = conversations
         self._allowed_tenants = frozenset(t.lower() for t in allowed_tenants)
         self._router = router
         self._conversations = conversations
@@ -101,30 +110,30 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         await self._remember(turn_context)
         text = _MENTION.sub("", activity.text or "")[:MAX_TEXT].strip()
         text = " ".join(text.split())
-        card = await self._router.command(actor, text)
-        if card is None and text:
-            reply = await self._router.message(
-                InboundMessage(
-                    actor=actor,
-                    text=text,
-                    conversation_id=str(activity.conversation.id if activity.conversation else ""),
-                    conversation_type=_conversation_type(activity),
-                    message_id=str(activity.id or ""),
-                    reply_to_id=str(activity.reply_to_id or ""),
-                    reference=TurnContext.get_conversation_reference(activity).serialize(),
-                )
-            )
-            if isinstance(reply, str):
-                await turn_context.send_activity(MessageFactory.text(reply))
-                return
-            card = reply
-        if card is None and text and _conversation_type(activity) == "channel":
-            # A reply in the Managed response channel: say plainly where it went.
-            await turn_context.send_activity(MessageFactory.text(CHANNEL_REPLY))
+        is_command = self._router.is_command(text)
+        in_channel = _conversation_type(activity) == "channel"
+        root = root_of(str(activity.conversation.id if activity.conversation else ""))
+        top_level_command = is_command and root in ("", activity.id)
+        if (
+            self._chat is not None
+            and ((in_channel and not top_level_command) or (not in_channel and not is_command))
+            and await self._chat.receive(teams_message(activity))
+        ):
             return
+        if in_channel and not is_command:
+            return
+        card = await self._router.command(actor, text) if is_command else None
         if card is None:
             card = await self._router.unknown_text(actor, text)
         await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
+
+    async def on_teams_message_edit(self, turn_context: TurnContext) -> None:
+        if self._chat is not None:
+            await self._chat.change(teams_change(turn_context.activity, deleted=False))
+
+    async def on_teams_message_soft_delete(self, turn_context: TurnContext) -> None:
+        if self._chat is not None:
+            await self._chat.change(teams_change(turn_context.activity, deleted=True))
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity

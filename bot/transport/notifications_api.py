@@ -19,7 +19,8 @@ from bot.errors import ConcurrencyError, DependencyError, ValidationError
 from bot.logsafe import safe
 from bot.notifications.enforcement import RETRY_AFTER_SECONDS
 from bot.notifications.model import BodyError, load_json
-from bot.notifications.schema import MAX_BODY_BYTES, openapi_document
+from bot.notifications.openapi import openapi_document
+from bot.notifications.schema import MAX_BODY_BYTES
 from bot.notifications.service import NotificationService
 from bot.notifications.signing import SignatureError, WebhookVerifier, request_line
 
@@ -67,6 +68,8 @@ async def post_notification(request: web.Request) -> web.Response:
         return web.json_response({"status": "duplicate", "webhookId": webhook_id}, status=200)
     if request.content_type != "application/json":
         return error(415, "unsupportedMediaType", "Content-Type must be application/json")
+    if (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
+        return error(415, "unsupportedMediaType", "The body must be UTF-8 (charset=utf-8)")
     try:
         document = load_json(body)
         acceptance = await service.accept(webhook_id, document)

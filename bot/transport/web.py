@@ -13,7 +13,7 @@ from bot.app import Services, Storage, build_services
 from bot.config import Settings
 from bot.graph.http import create_http_session
 from bot.tenant import TenantDirectory
-from bot.transport import limits, notifications_api
+from bot.transport import console, limits, notifications_api
 from bot.transport.activity_shape import MAX_DEPTH, ActivityShapeError, check_activity
 from bot.transport.adapter import RetryingCloudAdapter, invoke_body
 from bot.transport.botauth import (
@@ -80,6 +80,7 @@ def create_app(
             services.router,
             services.conversations,
             allowed_tenants=settings.tenant_allow_list,
+            chat=services.chat,
         )
         notifications_api.serve(app, services.notifications)
         if settings.local_mode:
@@ -89,12 +90,14 @@ def create_app(
             )
         try:
             await services.start()
-            yield
+            async with console.serving(app, settings, services):
+                yield
         finally:
             await services.close()
 
     app.cleanup_ctx.append(lifetime)
     notifications_api.add_routes(app, settings)
+    console.add_routes(app, settings)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     return app

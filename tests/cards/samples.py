@@ -20,9 +20,11 @@ from typing import Any
 from microsoft_teams.cards.core import AdaptiveCard
 
 import cards
-from cards import common, incident, messages, provisioning, setup
+from cards import chat, common, incident, messages, provisioning, readiness, setup
+from cards.chat import AnswerView, AskView
 from cards.incident_views import CompletedRow, IncidentView, PendingRow
 from cards.provisioning import ProgressView, StepLine, WelcomePostView
+from cards.readiness import ActionView, FigureView, ReadinessView
 from cards.views import (
     Command,
     ContactRow,
@@ -68,6 +70,11 @@ SECTIONS = (
     Section("permissions", "Permissions", (("Investigate", "On"), ("Respond", "Off"))),
     Section("contacts", "Notification contacts", ()),
 )
+CHANGED = (
+    Section("permissions", "Permissions", (("Investigate", "On"), ("Respond", "On")), ("Respond",)),
+    SECTIONS[1],
+)
+COMMANDS = (Command("setup", "Run setup"), Command("settings", "Show settings"))
 TAB = GroupTabView("fin", (Option("1", HOSTILE),), (Option("2", "Domain controllers"),), True)
 EMPTY_TAB = GroupTabView("", (), (), False)
 GROUP = Option("g1", "Security Operations", "secops@contoso.com")
@@ -145,13 +152,46 @@ def each(build: Callable[[Any], AdaptiveCard], values: Iterable[Any]) -> tuple[S
 
 
 WITH_NOTICES = (None, *NOTICES)
+
+
+def _readiness(notice: Notice | None = None, changes: tuple[str, ...] = ()) -> ReadinessView:
+    devices = FigureView("Devices", 40, 50, 10, "Onboard more.", "Onboard", "https://x.example")
+    unread = FigureView("Identities", None, None, None, "", "", "", "The directory timed out.")
+    return ReadinessView(
+        phase_label="Readiness",
+        assessed_at=WHEN,
+        needed=1,
+        in_progress=1,
+        completed=1,
+        figures=(devices, unread),
+        actions=tuple(
+            ActionView(
+                status,
+                f"Action {status}",
+                "Why it matters.",
+                "https://x.example",
+                status,
+                status,
+                detail="Marked by Alex" if status == "inProgress" else "",
+                can_mark=status == "completeNow",
+                settings=status == "completed",
+            )
+            for status in ("completeNow", "inProgress", "completed")
+        ),
+        rev=3,
+        notice=notice,
+        changes=changes,
+    )
+
+
 SAMPLES: dict[str, tuple[Sample, ...]] = {
     "common.card": each(lambda n: common.card([common.header("T"), *common.notice(n)]), NOTICES),
     "messages.welcome_card": each(
         messages.welcome_card, (WelcomeView("Alex", False), WelcomeView("", True))
     ),
-    "messages.help_card": each(
-        lambda n: messages.help_card(HelpView((Command("setup", "Run setup"),), n)), WITH_NOTICES
+    "messages.help_card": (
+        *each(lambda n: messages.help_card(HelpView(COMMANDS, n)), WITH_NOTICES),
+        lambda: messages.help_card(HelpView(COMMANDS, configured=True)),
     ),
     "messages.not_authorized_card": each(
         messages.not_authorized_card, (NotAuthorizedView(("Global Administrator",), "Adele"),)
@@ -190,6 +230,7 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {
         (
             *(ReviewView(6, SECTIONS, notice=n) for n in WITH_NOTICES),
             ReviewView(6, SECTIONS, "edit"),
+            ReviewView(6, CHANGED, "edit", NOTICES[0]),
         ),
     ),
     "setup.submitted_card": each(
@@ -218,6 +259,23 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {
             *(_progress(p) for p in PHASES),
             *(_progress("running", notice=n) for n in NOTICES),
         ),
+    ),
+    "chat.answer_card": each(
+        chat.answer_card,
+        (AnswerView("Jordan Avery", HOSTILE), AnswerView("assistant", "Received.", True)),
+    ),
+    "chat.ask_card": each(
+        chat.ask_card,
+        (
+            AskView("Alex", True),
+            AskView("", True),
+            AskView("Adele", False),
+            AskView("A", True, False),
+        ),
+    ),
+    "readiness.readiness_card": (
+        *each(lambda n: readiness.readiness_card(_readiness(n)), WITH_NOTICES),
+        lambda: readiness.readiness_card(_readiness(changes=("Devices: 40 protected",))),
     ),
     "provisioning.welcome_post_card": each(
         provisioning.welcome_post_card,

@@ -47,7 +47,7 @@ def test_permissions_step_through_the_rendered_card(page: Page) -> None:
         ".ac-adaptiveCard", has_text="Exclude devices and users from remediation"
     ).last
     expect(exclusions).to_be_visible()
-    expect(exclusions).to_contain_text("Step 2 of 5")
+    expect(exclusions).to_contain_text("Step 1 of 4 · Permissions > Manage exclusions (optional)")
     page.screenshot(path=str(OUTPUT / "browser-exclusions.png"))
     exclusions.get_by_role("button", name="Back").click()
 

@@ -87,7 +87,7 @@ def test_setup_team_and_an_incident_through_the_ui(page: Page, bot: BotProcess) 
     step.get_by_role("button", name="Next").click()
 
     step = card(page, "Tell us who to contact for important matters")
-    step.locator('input[placeholder="Search people and teams"]').fill("secops")
+    step.locator('input[placeholder="Name or email"]').fill("secops")
     step.get_by_role("button", name="Search").click()
     step = card(page, "Choose a person or team")
     step.locator('input[placeholder="Choose"]').click()

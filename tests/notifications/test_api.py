@@ -241,6 +241,36 @@ async def test_not_json_is_400_and_wrong_type_is_415(api: Api) -> None:
     assert not await api.stored()
 
 
+@pytest.mark.parametrize("charset", ["utf-16", "latin-1", "iso-8859-1"])
+async def test_a_charset_other_than_utf8_is_415(api: Api, charset: str) -> None:
+    raw = json.dumps(example()).encode(charset if charset != "utf-16" else "utf-16")
+    status, error = await api.notify(
+        raw, **{"Content-Type": f"application/json; charset={charset}"}
+    )
+    assert status == 415 and "UTF-8" in error["error"]["message"]
+    assert (await api.notify(example(), **{"Content-Type": "application/json; charset=UTF-8"}))[
+        0
+    ] == 202
+
+
+async def test_non_finite_numbers_and_repeated_keys_are_400_and_store_nothing(api: Api) -> None:
+    text = json.dumps(example())
+    overflow = text[:-1] + ', "extra": 1e400}'
+    repeated = text[:-1] + ', "type": "incident.notification"}'
+    for raw in (overflow, repeated):
+        status, _ = await api.notify(raw.encode())
+        assert status == 400
+    assert not await api.stored()
+
+
+async def test_an_incident_url_ending_in_a_newline_is_422(api: Api) -> None:
+    body = example()
+    body["incident"]["incidentWebUrl"] += "\n"
+    status, error = await api.notify(body)
+    assert status == 422 and error["error"]["field"] == "incident.incidentWebUrl"
+    assert not await api.stored()
+
+
 async def test_excluded_targets_and_investigate_only_are_422(api: Api) -> None:
     await seed_settings(api.store, settings_record(exclusions=FINANCE_EXCLUDED))
     status, error = await api.notify(example())

@@ -57,13 +57,14 @@ async def test_permissions_card_defaults_and_warning(service: OnboardingService)
     flow = Flow(service, ALEX)
     await flow.start()
     fields = inputs(flow.card)
-    assert fields["investigate"]["value"] == "true"
+    assert "investigate" not in fields  # the default access is always granted
     assert fields["respond"]["value"] == "false"
     text = flow.text()
     assert "Investigate incidents and guide my responses" in text
     assert "Respond directly to active threats (recommended)" in text
-    assert "won't take response actions" in text and "isolate" in text
-    assert "Step 1 of 5" in text
+    assert "If you leave **Respond directly to active threats** off" in text and "isolate" in text
+    assert "Security Reader · always granted" in text
+    assert "Step 1 of 4" in text
 
 
 async def test_respond_on_hides_the_warning(service: OnboardingService) -> None:

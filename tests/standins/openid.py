@@ -11,6 +11,21 @@ channel ``endorsements``), and any other OpenID provider through its fields:
   and ``endorsements`` as the Bot Framework publishes them).
 * Both answer with ``Cache-Control`` (``cache_control``), so clients can honour it.
 
+As the MDR provider's Entra ID for the expert console (OpenID Connect, authorization code with
+PKCE), ``client_id``/``client_secret``/``user`` set:
+
+* ``GET [/{tenant}]/oauth2/v2.0/authorize``: signs ``user`` in at once (no page) and sends
+  ``code`` and ``state`` back to ``redirect_uri``: with ``response_mode=form_post`` as Entra
+  does, a page whose form posts them there (submitted by a script, or by its button); else a
+  redirect with them in the query. The code remembers the ``nonce`` and the PKCE
+  ``code_challenge`` (S256 only).
+* ``POST [/{tenant}]/oauth2/v2.0/token``: ``grant_type=authorization_code`` redeems a code once,
+  checking ``client_id``, ``client_secret``, ``redirect_uri`` and ``code_verifier``; answers
+  ``id_token`` (RS256, ``iss``/``aud``/``nonce``/``tid``/``oid``/``name``/``groups``),
+  ``access_token`` and ``client_info`` as Entra does, or Entra's error body
+  (``invalid_grant``, ``invalid_client``) with 400/401. ``id_token_changes`` forges claims
+  (wrong audience, issuer, an expired token).
+
 Key rotation: :meth:`rotate` publishes a new signing key (the old one stays published until
 :meth:`retire`). :meth:`mint` issues RS256 tokens with the current key, or with any key, header
 or algorithm a test wants to forge. :meth:`hang` makes every request wait until
@@ -22,12 +37,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import html
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 import pytest
@@ -79,6 +96,11 @@ class OpenIdStandIn(StandIn):
     cache_control: str = "public, max-age=86400"
     keys: list[SigningKey] = field(default_factory=list)
     base_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    user: dict[str, Any] = field(default_factory=dict)
+    id_token_changes: dict[str, Any] = field(default_factory=dict)
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     _hanging: bool = False
     _released: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -94,6 +116,9 @@ class OpenIdStandIn(StandIn):
         app.router.add_get("/.well-known/openid-configuration", self._discovery)
         app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self._discovery)
         app.router.add_get("/v1/.well-known/keys", self._jwks)
+        for prefix in ("", "/{tenant}"):
+            app.router.add_get(f"{prefix}/oauth2/v2.0/authorize", self._authorize)
+            app.router.add_post(f"{prefix}/oauth2/v2.0/token", self._token)
         return app
 
     @property
@@ -119,9 +144,15 @@ class OpenIdStandIn(StandIn):
 
     async def _discovery(self, request: web.Request) -> web.Response:
         base = f"{request.scheme}://{request.host}"
+        tenant = request.match_info.get("tenant")
+        endpoints = f"{base}/{tenant}" if tenant else base
         document = {
             "issuer": self.issuer,
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "authorization_endpoint": f"{endpoints}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{endpoints}/oauth2/v2.0/token",
+            "response_types_supported": ["code", "id_token", "code id_token"],
+            "subject_types_supported": ["pairwise"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "jwks_uri": f"{base}/v1/.well-known/keys",
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
@@ -132,6 +163,86 @@ class OpenIdStandIn(StandIn):
         return web.json_response(
             {"keys": [key.jwk() for key in self.keys]},
             headers={"Cache-Control": self.cache_control},
+        )
+
+    # --- the authorization code flow (Entra's v2.0 endpoints) -----------------------------
+
+    async def _authorize(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        redirect = q.get("redirect_uri", "")
+        if q.get("client_id") != self.client_id or not redirect:
+            return web.Response(
+                status=400, text="AADSTS700016: Application not found in the directory."
+            )
+        if q.get("response_type") != "code" or q.get("code_challenge_method") != "S256":
+            return _redirect_error(redirect, q.get("state", ""), "invalid_request")
+        code = uuid.uuid4().hex
+        self.codes[code] = {
+            "client_id": q["client_id"],
+            "redirect_uri": redirect,
+            "nonce": q.get("nonce", ""),
+            "challenge": q.get("code_challenge", ""),
+            "scope": q.get("scope", ""),
+            "user": dict(self.user),
+        }
+        fields = {"code": code, "state": q.get("state", "")}
+        if q.get("response_mode") == "form_post":
+            inputs = "".join(
+                f'<input type="hidden" name="{k}" value="{html.escape(v)}">'
+                for k, v in fields.items()
+            )
+            page = (
+                "<!doctype html><html><head><title>Working...</title></head><body>"
+                f'<form method="post" action="{html.escape(redirect)}">{inputs}'
+                '<button type="submit">Continue</button></form>'
+                "<script>document.forms[0].submit()</script></body></html>"
+            )
+            return web.Response(text=page, content_type="text/html")
+        separator = "&" if "?" in redirect else "?"
+        raise web.HTTPFound(f"{redirect}{separator}{urlencode(fields)}")
+
+    async def _token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        if form.get("client_id") != self.client_id or form.get("client_secret") != (
+            self.client_secret
+        ):
+            return _oauth_error(401, "invalid_client", "AADSTS7000215: Invalid client secret.")
+        if form.get("grant_type") != "authorization_code":
+            return _oauth_error(400, "unsupported_grant_type", "AADSTS70003: Unsupported grant.")
+        grant = self.codes.pop(str(form.get("code", "")), None)
+        if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):
+            return _oauth_error(
+                400, "invalid_grant", "AADSTS70008: The authorization code is invalid or used."
+            )
+        verifier = str(form.get("code_verifier", ""))
+        if _b64(hashlib.sha256(verifier.encode()).digest()) != grant["challenge"]:
+            return _oauth_error(
+                400, "invalid_grant", "AADSTS501481: The Code_Verifier does not match."
+            )
+        user = grant["user"]
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "iat": now - 5,
+            "nbf": now - 5,
+            "exp": now + 3600,
+            "nonce": grant["nonce"],
+            "ver": "2.0",
+            **user,
+        }
+        claims.update(self.id_token_changes)
+        client_info = {"uid": user.get("oid", ""), "utid": user.get("tid", "")}
+        return web.json_response(
+            {
+                "token_type": "Bearer",
+                "scope": grant["scope"],
+                "expires_in": 3600,
+                "access_token": uuid.uuid4().hex,
+                "id_token": self.mint({k: v for k, v in claims.items() if v is not None}),
+                "client_info": _b64(json.dumps(client_info).encode()),
+            },
+            headers={"Cache-Control": "no-store"},
         )
 
     # --- test controls --------------------------------------------------------------------
@@ -201,6 +312,25 @@ class OpenIdStandIn(StandIn):
             material = None
         header.update(headers or {})
         return jwt.encode(claims, material, algorithm=algorithm, headers=header)
+
+
+def _oauth_error(status: int, code: str, description: str) -> web.Response:
+    return web.json_response(
+        {
+            "error": code,
+            "error_description": description,
+            "error_codes": [int(description.split(":")[0][5:])],
+            "timestamp": "2026-11-27 09:00:00Z",
+            "trace_id": str(uuid.uuid4()),
+            "correlation_id": str(uuid.uuid4()),
+        },
+        status=status,
+    )
+
+
+def _redirect_error(redirect: str, state: str, code: str) -> web.StreamResponse:
+    separator = "&" if "?" in redirect else "?"
+    raise web.HTTPFound(f"{redirect}{separator}{urlencode({'error': code, 'state': state})}")
 
 
 def tamper(token: str, **changes: Any) -> str:

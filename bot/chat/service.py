@@ -1,0 +1,384 @@
+"""The chat use cases: customer messages in, experts' answers out, the virtual assistant.
+
+No HTTP, no Bot Framework, no storage driver: the transport hands in parsed Teams messages,
+the console and the Experts chat API call the same methods, and every write is one store
+transaction whose events are then published to the live subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.chat.model import (
+    ASSISTANT_NAME,
+    JSON,
+    Attachment,
+    ChatEvent,
+    ChatMessage,
+    Conversation,
+    Expert,
+    Outgoing,
+    Person,
+    Place,
+    TeamsChange,
+    TeamsMessage,
+    conversation_key,
+)
+from bot.chat.ports import (
+    Askers,
+    BotMessage,
+    ChatNotFound,
+    ChatStore,
+    ConversationFilter,
+    ConversationSeed,
+    Fanout,
+    IncidentSummary,
+    NewMessage,
+    Places,
+    Subscription,
+    TeamRef,
+    Written,
+)
+from bot.chat.text import answer_text, customer_text
+from bot.logsafe import safe
+from bot.notifications.ratelimit import thread_of
+from cards import to_json
+from cards.chat import (
+    ATTACHMENTS_NOTICE,
+    TOP_LEVEL_NOTICE,
+    AnswerView,
+    acknowledgement_text,
+    answer_card,
+)
+
+log = logging.getLogger(__name__)
+
+ACK_QUIET_SECONDS = 1800.0
+"""At most one acknowledgement per thread in this many seconds."""
+EXPECTED_ANSWER_MINUTES = 30
+ASSISTANT = Person("virtual-assistant", ASSISTANT_NAME)
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    ack_seconds: float = 120.0
+    expected_answer_minutes: int = EXPECTED_ANSWER_MINUTES
+
+
+class ChatService:
+    def __init__(
+        self,
+        store: ChatStore,
+        places: Places,
+        fanout: Fanout,
+        *,
+        served: Callable[[str], bool],
+        askers: Askers | None = None,
+        options: ChatOptions | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._store = store
+        self._places = places
+        self._fanout = fanout
+        self._served = served
+        self._askers = askers
+        self._options = options or ChatOptions()
+        self._clock = clock
+        self._sleep = sleep
+        self._experts_online = 0
+        self._wake_sender: Callable[[], None] = lambda: None
+        self._ack_wake = asyncio.Event()
+
+    @property
+    def store(self) -> ChatStore:
+        return self._store
+
+    def set_on_enqueued(self, callback: Callable[[], None]) -> None:
+        """Who to wake when a send is enqueued (the delivery worker)."""
+        self._wake_sender = callback
+
+    def published(self, written: Written) -> None:
+        """Tell live subscribers about what a write committed."""
+        if written.events:
+            self._fanout.publish(written.events)
+
+    # ---- presence ---------------------------------------------------------------------------
+
+    def console_opened(self) -> None:
+        self._experts_online += 1
+
+    def console_closed(self) -> None:
+        self._experts_online = max(0, self._experts_online - 1)
+
+    @property
+    def experts_online(self) -> int:
+        return self._experts_online
+
+    # ---- from Teams -------------------------------------------------------------------------
+
+    async def receive(self, message: TeamsMessage) -> bool:
+        """A message activity from Teams. Returns True if chat took it (stored, or answered
+        with a notice); False lets the caller treat it as a command or show help."""
+        tenant = message.tenant_id.lower()
+        if message.from_bot or not self._served(tenant):
+            return message.from_bot
+        if message.conversation_type == "channel":
+            return await self._channel_message(tenant, message)
+        return False
+
+    async def _channel_message(self, tenant: str, message: TeamsMessage) -> bool:
+        team = TeamRef(message.team_id, message.team_aad_group_id, message.channel_id)
+        if not await self._places.is_our_team(tenant, team):
+            log.info("ignored a channel message from a team that isn't the Defender Experts team")
+            return True
+        if not message.is_thread_reply:
+            await self._top_level(tenant, message)
+            return True
+        place = await self._places.place_of_thread(tenant, team, message.root_id)
+        if place is None:
+            return True  # a reply under someone else's post: the experts don't see it
+        await self._record(tenant, message, place)
+        return True
+
+    async def _top_level(self, tenant: str, message: TeamsMessage) -> None:
+        thread = (
+            message.conversation_id
+            if ";messageid=" in message.conversation_id
+            else f"{message.conversation_id};messageid={message.activity_id}"
+        )
+        reference = _with_conversation(message.reference, thread)
+        send = Outgoing(
+            id=uuid.uuid4().hex,
+            tenant_id=tenant,
+            thread_id=thread_of(thread),
+            partition=thread,
+            reference=reference,
+            text=TOP_LEVEL_NOTICE,
+        )
+        if await self._store.add_notice(_receipt(tenant, message.activity_id), send):
+            self._wake_sender()
+
+    async def _record(self, tenant: str, message: TeamsMessage, place: Place) -> None:
+        parsed = customer_text(
+            message.text, message.text_format, bot_names=message.bot_mention_names
+        )
+        attachments = list(message.attachments)
+        attachments += [Attachment("inline image", "image")] * parsed.inline_images
+        known = {a.name for a in attachments}
+        attachments += [
+            Attachment(f"attachment {i}", "reference")
+            for i in parsed.attachment_ids
+            if f"attachment {i}" not in known and not message.attachments
+        ]
+        cid = conversation_key(tenant, message.conversation_id)
+        now = self._clock()
+        ack_at = now + (self._options.ack_seconds if self._experts_online else 0.0)
+        seed = ConversationSeed(
+            id=cid,
+            tenant_id=tenant,
+            tenant_name=await self._places.tenant_name(tenant),
+            place=place,
+            teams_conversation_id=message.conversation_id,
+            thread_id=thread_of(message.conversation_id),
+            reference=message.reference,
+        )
+        written = await self._store.add_customer_message(
+            _receipt(tenant, message.activity_id),
+            seed,
+            NewMessage(
+                id=uuid.uuid4().hex,
+                role="customer",
+                author=Person(message.sender.id, message.sender.name or "A team member"),
+                text=parsed.text,
+                teams_activity_id=message.activity_id,
+                attachments=tuple(attachments),
+            ),
+            ack_at=ack_at,
+        )
+        if written is None:
+            log.info("activity %s was already recorded", safe(message.activity_id))
+            return
+        self.published(written)
+        self._ack_wake.set()
+        log.info("customer message in conversation %s", cid)
+        if attachments and written.conversation is not None:
+            await self._assistant(written.conversation, ATTACHMENTS_NOTICE, mark="attachments")
+
+    async def change(self, change: TeamsChange) -> None:
+        """Teams' messageUpdate / messageDelete of a customer's message."""
+        tenant = change.tenant_id.lower()
+        if not self._served(tenant):
+            return
+        text: str | None = None
+        attachments: tuple[Attachment, ...] | None = None
+        if not change.deleted:
+            parsed = customer_text(
+                change.text, change.text_format, bot_names=change.bot_mention_names
+            )
+            text = parsed.text
+            extra = (Attachment("inline image", "image"),) * parsed.inline_images
+            attachments = (*change.attachments, *extra) or None
+        written = await self._store.change_customer_message(
+            tenant, change.activity_id, text=text, attachments=attachments
+        )
+        if written is not None:
+            self.published(written)
+
+    # ---- the experts ------------------------------------------------------------------------
+
+    async def answer(
+        self, expert: Expert, conversation_id: str, text: Any, *, request_id: str = ""
+    ) -> ChatMessage:
+        """Post an expert's answer in the conversation's thread. Raises ValidationError,
+        ChatNotFound or DuplicateAnswer; returns once the answer and its send are committed."""
+        checked = answer_text(text)
+        conversation = await self.conversation(conversation_id)
+        card = to_json(answer_card(AnswerView(expert.name, checked)))
+        written = await self._bot_message(
+            conversation,
+            NewMessage(uuid.uuid4().hex, "expert", Person(expert.id, expert.name), checked),
+            card,
+            request_id=request_id,
+            answered=True,
+        )
+        assert written is not None and written.message is not None
+        log.info("expert answer %s in conversation %s", written.message.id, conversation.id)
+        return written.message
+
+    async def _bot_message(
+        self,
+        conversation: Conversation,
+        message: NewMessage,
+        card: JSON,
+        **unit: Any,
+    ) -> Written | None:
+        send = Outgoing(
+            id=uuid.uuid4().hex,
+            tenant_id=conversation.tenant_id,
+            thread_id=conversation.thread_id,
+            partition=conversation.teams_conversation_id,
+            reference=conversation.reference,
+            card=card,
+            message_id=message.id,
+        )
+        written = await self._store.add_bot_message(
+            BotMessage(conversation.id, message, send, ack_quiet=ACK_QUIET_SECONDS, **unit)
+        )
+        if written is not None:
+            self.published(written)
+            self._wake_sender()
+        return written
+
+    async def _assistant(
+        self, conversation: Conversation, text: str, *, mark: Any
+    ) -> Written | None:
+        card = to_json(answer_card(AnswerView(ASSISTANT_NAME, text, assistant=True)))
+        return await self._bot_message(
+            conversation,
+            NewMessage(uuid.uuid4().hex, "assistant", ASSISTANT, text),
+            card,
+            mark=mark,
+        )
+
+    async def conversation(self, conversation_id: str) -> Conversation:
+        found = (
+            await self._store.conversation(conversation_id)
+            if isinstance(conversation_id, str) and len(conversation_id) <= 64
+            else None
+        )
+        if found is None or not self._served(found.tenant_id):
+            raise ChatNotFound(conversation_id)
+        return found
+
+    async def conversations(
+        self, *, tenant_id: str = "", waiting: bool = False, limit: int = 100
+    ) -> list[JSON]:
+        found = await self._store.conversations(
+            ConversationFilter(tenant_id=tenant_id, waiting=waiting, limit=max(1, min(limit, 500)))
+        )
+        return [c.summary() for c in found if self._served(c.tenant_id)]
+
+    async def transcript(self, conversation_id: str, *, after: int = 0, limit: int = 200) -> JSON:
+        conversation = await self.conversation(conversation_id)
+        messages = await self._store.messages(conversation.id, after, max(1, min(limit, 500)))
+        incident: IncidentSummary | None = None
+        if conversation.incident_id:
+            incident = await self._places.incident(conversation.tenant_id, conversation.incident_id)
+        return {
+            "conversation": conversation.summary(),
+            "incident": incident.to_json() if incident else None,
+            "messages": [m.to_json() for m in messages],
+            "next": messages[-1].seq if messages else after,
+        }
+
+    async def mark_read(self, conversation_id: str) -> None:
+        conversation = await self.conversation(conversation_id)
+        written = await self._store.mark_read(conversation.id)
+        if written is not None:
+            self.published(written)
+
+    async def events(self, after: int, limit: int = 100) -> list[ChatEvent]:
+        return await self._store.events_after(max(0, after), max(1, min(limit, 500)))
+
+    def subscribe(self) -> Subscription:
+        return self._fanout.subscribe()
+
+    async def stream(self, after: int) -> tuple[list[ChatEvent], Subscription]:
+        """Resume after ``after``: the stored events since, and a subscription for what comes
+        next. The subscription is taken first, so nothing falls in between; the caller skips
+        live events at or below the last stored one."""
+        subscription = self._fanout.subscribe()
+        backlog: list[ChatEvent] = []
+        cursor = max(0, after)
+        while True:
+            page = await self._store.events_after(cursor, 500)
+            backlog += page
+            if len(page) < 500:
+                return backlog, subscription
+            cursor = page[-1].cursor
+
+    # ---- the virtual assistant --------------------------------------------------------------
+
+    async def acknowledge_due(self) -> int:
+        """Post the acknowledgements that are due now; returns how many were posted."""
+        posted = 0
+        for conversation in await self._store.due_acks(self._clock()):
+            text = acknowledgement_text(self._options.expected_answer_minutes)
+            if await self._assistant(conversation, text, mark="ack") is not None:
+                posted += 1
+        return posted
+
+    async def run_assistant(self) -> None:
+        """Acknowledge due conversations until cancelled."""
+        while True:
+            self._ack_wake.clear()
+            await self.acknowledge_due()
+            due = await self._store.next_ack_due()
+            wait = 3600.0 if due is None else max(0.0, due - self._clock())
+            sleeper = asyncio.ensure_future(self._sleep(wait))
+            waker = asyncio.ensure_future(self._ack_wake.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                waker.cancel()
+
+
+def _receipt(tenant: str, activity_id: str) -> str:
+    return f"teams:{tenant}:{activity_id[:200]}"
+
+
+def _with_conversation(reference: JSON, conversation_id: str) -> JSON:
+    conversation = dict(reference.get("conversation") or {})
+    conversation["id"] = conversation_id
+    return {**reference, "conversation": conversation}
+
+
+__all__ = ["ChatOptions", "ChatService"]

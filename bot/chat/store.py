@@ -1,0 +1,738 @@
+"""The chat store on SQLite: tables beside the store's ``documents`` and the notifications
+ledger, in the same database, so that a message, its event and its send commit together."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from bot.chat.model import (
+    Attachment,
+    ChatEvent,
+    ChatMessage,
+    Conversation,
+    LeasedSend,
+    Outgoing,
+    Person,
+)
+from bot.chat.ports import (
+    BotMessage,
+    ChatNotFound,
+    ChatStore,
+    ConversationFilter,
+    ConversationSeed,
+    DuplicateAnswer,
+    NewMessage,
+    Written,
+)
+from bot.errors import ConfigError
+from bot.storage import Store
+from bot.storage.memory import MemoryStore
+from bot.storage.sqlite import SqliteStore
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+MAX_ERROR = 500
+PREVIEW = 200
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chat_conversations (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    tenant_name TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    incident_id TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT '',
+    teams_conversation_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_at REAL NOT NULL,
+    last_text TEXT NOT NULL DEFAULT '',
+    last_role TEXT NOT NULL DEFAULT '',
+    unread INTEGER NOT NULL DEFAULT 0,
+    waiting INTEGER NOT NULL DEFAULT 0,
+    ack_due_at REAL,
+    last_ack_at REAL,
+    attachment_notice_at REAL
+);
+CREATE INDEX IF NOT EXISTS chat_conversations_last ON chat_conversations(last_at);
+CREATE INDEX IF NOT EXISTS chat_conversations_ack ON chat_conversations(ack_due_at)
+    WHERE ack_due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS chat_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    conversation_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    author_id TEXT NOT NULL,
+    author_name TEXT NOT NULL,
+    text TEXT NOT NULL,
+    attachments TEXT NOT NULL DEFAULT '[]',
+    teams_activity_id TEXT NOT NULL DEFAULT '',
+    request_id TEXT,
+    at REAL NOT NULL,
+    edited_at REAL,
+    deleted_at REAL,
+    delivery TEXT NOT NULL DEFAULT 'received',
+    delivery_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS chat_messages_conversation ON chat_messages(conversation_id, seq);
+CREATE INDEX IF NOT EXISTS chat_messages_activity ON chat_messages(tenant_id, teams_activity_id)
+    WHERE teams_activity_id != '';
+CREATE UNIQUE INDEX IF NOT EXISTS chat_messages_request ON chat_messages(request_id)
+    WHERE request_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS chat_events (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chat_receipts (
+    id TEXT PRIMARY KEY,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chat_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    partition TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    card TEXT,
+    text TEXT NOT NULL DEFAULT '',
+    message_id TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    enqueued_at REAL NOT NULL,
+    available_at REAL NOT NULL,
+    lease_until REAL,
+    finished_at REAL,
+    activity_id TEXT NOT NULL DEFAULT '',
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS chat_outbox_open ON chat_outbox(partition, seq)
+    WHERE state IN ('pending', 'leased');
+CREATE INDEX IF NOT EXISTS chat_outbox_due ON chat_outbox(available_at) WHERE state = 'pending';
+"""
+
+_CONVERSATION_COLUMNS = (
+    "id, tenant_id, tenant_name, kind, title, incident_id, severity, status, "
+    "teams_conversation_id, thread_id, reference, created_at, last_at, last_text, last_role, "
+    "unread, waiting, ack_due_at, last_ack_at, attachment_notice_at"
+)
+_MESSAGE_COLUMNS = (
+    "seq, id, conversation_id, role, author_id, author_name, text, attachments, "
+    "teams_activity_id, at, edited_at, deleted_at, delivery, delivery_error"
+)
+
+
+_SELECT_CONVERSATIONS = f"SELECT {_CONVERSATION_COLUMNS} FROM chat_conversations"  # noqa: S608
+_SELECT_MESSAGES = f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages"  # noqa: S608
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _conversation(row: tuple[Any, ...]) -> Conversation:
+    (cid, tenant, tenant_name, kind, title, incident, severity, status, teams_conv, thread,
+     reference, created, last_at, last_text, last_role, unread, waiting, ack_due, last_ack,
+     notice) = row  # fmt: skip
+    return Conversation(
+        id=cid,
+        tenant_id=tenant,
+        tenant_name=tenant_name,
+        kind=kind,
+        title=title,
+        incident_id=incident,
+        severity=severity,
+        status=status,
+        teams_conversation_id=teams_conv,
+        thread_id=thread,
+        reference=json.loads(reference),
+        created_at=created,
+        last_at=last_at,
+        last_text=last_text,
+        last_role=last_role,
+        unread=unread,
+        waiting=bool(waiting),
+        ack_due_at=ack_due,
+        last_ack_at=last_ack,
+        attachment_notice_at=notice,
+    )
+
+
+def _message(row: tuple[Any, ...]) -> ChatMessage:
+    (seq, mid, conv, role, author_id, author_name, text, attachments, activity, at, edited,
+     deleted, delivery, error) = row  # fmt: skip
+    return ChatMessage(
+        id=mid,
+        seq=seq,
+        conversation_id=conv,
+        role=role,
+        author=Person(author_id, author_name),
+        text=text,
+        at=at,
+        teams_activity_id=activity,
+        attachments=tuple(Attachment(a["name"], a["contentType"]) for a in json.loads(attachments)),
+        edited_at=edited,
+        deleted_at=deleted,
+        delivery=delivery,
+        delivery_error=error,
+    )
+
+
+def _attachments_json(attachments: tuple[Attachment, ...]) -> str:
+    return _dumps([{"name": a.name, "contentType": a.content_type} for a in attachments])
+
+
+def _preview(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= PREVIEW else line[: PREVIEW - 1] + "…"
+
+
+class SqliteChatStore(ChatStore):
+    """Every method runs in one transaction on the store's connection (serialized, fsync'd)."""
+
+    def __init__(self, store: SqliteStore, clock: Clock = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+        def create(conn: sqlite3.Connection) -> None:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+        store.run_locked(create)
+
+    async def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._store.transaction(fn)
+
+    # ---- helpers inside a transaction -------------------------------------------------------
+
+    @staticmethod
+    def _get_conversation(conn: sqlite3.Connection, cid: str) -> Conversation | None:
+        row = conn.execute(
+            _SELECT_CONVERSATIONS + " WHERE id = ?",
+            (cid,),
+        ).fetchone()
+        return None if row is None else _conversation(row)
+
+    @staticmethod
+    def _get_message(conn: sqlite3.Connection, mid: str) -> ChatMessage:
+        row = conn.execute(
+            _SELECT_MESSAGES + " WHERE id = ?",
+            (mid,),
+        ).fetchone()
+        return _message(row)
+
+    @staticmethod
+    def _event(
+        conn: sqlite3.Connection, kind: str, conversation_id: str, body: dict[str, Any], at: float
+    ) -> ChatEvent:
+        cursor = conn.execute(
+            "INSERT INTO chat_events(type, conversation_id, body, at) VALUES (?, ?, ?, ?)",
+            (kind, conversation_id, _dumps(body), at),
+        ).lastrowid
+        assert cursor is not None
+        return ChatEvent(cursor, kind, conversation_id, body, at)
+
+    def _conversation_event(self, conn: sqlite3.Connection, cid: str, at: float) -> ChatEvent:
+        conversation = self._get_conversation(conn, cid)
+        assert conversation is not None
+        return self._event(conn, "conversation", cid, {"conversation": conversation.summary()}, at)
+
+    @staticmethod
+    def _insert_message(
+        conn: sqlite3.Connection,
+        cid: str,
+        tenant: str,
+        m: NewMessage,
+        at: float,
+        delivery: str,
+        request_id: str | None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO chat_messages(id, conversation_id, tenant_id, role, author_id, "
+            "author_name, text, attachments, teams_activity_id, request_id, at, delivery) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                m.id,
+                cid,
+                tenant,
+                m.role,
+                m.author.id,
+                m.author.name,
+                m.text,
+                _attachments_json(m.attachments),
+                m.teams_activity_id,
+                request_id,
+                at,
+                delivery,
+            ),
+        )
+
+    @staticmethod
+    def _enqueue(conn: sqlite3.Connection, send: Outgoing, at: float) -> None:
+        conn.execute(
+            "INSERT INTO chat_outbox(id, partition, tenant_id, thread_id, reference, card, text, "
+            "message_id, enqueued_at, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                send.id,
+                send.partition,
+                send.tenant_id,
+                send.thread_id,
+                _dumps(send.reference),
+                None if send.card is None else _dumps(send.card),
+                send.text,
+                send.message_id,
+                at,
+                at,
+            ),
+        )
+
+    # ---- writes -----------------------------------------------------------------------------
+
+    async def add_customer_message(
+        self, receipt: str, seed: ConversationSeed, message: NewMessage, *, ack_at: float | None
+    ) -> Written | None:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> Written | None:
+            try:
+                conn.execute("INSERT INTO chat_receipts(id, at) VALUES (?, ?)", (receipt, now))
+            except sqlite3.IntegrityError:
+                return None
+            place = seed.place
+            conn.execute(
+                "INSERT INTO chat_conversations(id, tenant_id, tenant_name, kind, title, "
+                "incident_id, severity, status, teams_conversation_id, thread_id, reference, "
+                "created_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET title = excluded.title, "
+                "severity = excluded.severity, status = excluded.status, "
+                "tenant_name = excluded.tenant_name",
+                (
+                    seed.id,
+                    seed.tenant_id,
+                    seed.tenant_name,
+                    place.kind,
+                    place.title,
+                    place.incident_id,
+                    place.severity,
+                    place.status,
+                    seed.teams_conversation_id,
+                    seed.thread_id,
+                    _dumps(seed.reference),
+                    now,
+                    now,
+                ),
+            )
+            self._insert_message(conn, seed.id, seed.tenant_id, message, now, "received", None)
+            conn.execute(
+                "UPDATE chat_conversations SET last_at = ?, last_text = ?, last_role = 'customer', "
+                "unread = unread + 1, waiting = 1, "
+                "ack_due_at = CASE WHEN ? IS NULL THEN ack_due_at "
+                "ELSE COALESCE(ack_due_at, ?) END WHERE id = ?",
+                (now, _preview(message.text), ack_at, ack_at, seed.id),
+            )
+            stored = self._get_message(conn, message.id)
+            events = (
+                self._event(conn, "message", seed.id, {"message": stored.to_json()}, now),
+                self._conversation_event(conn, seed.id, now),
+            )
+            return Written(stored, events, self._get_conversation(conn, seed.id))
+
+        return await self._tx(op)
+
+    async def add_bot_message(self, unit: BotMessage) -> Written | None:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> Written | None:
+            conversation = self._get_conversation(conn, unit.conversation_id)
+            if conversation is None:
+                raise ChatNotFound(unit.conversation_id)
+            if unit.request_id:
+                row = conn.execute(
+                    "SELECT id FROM chat_messages WHERE request_id = ?", (unit.request_id,)
+                ).fetchone()
+                if row is not None:
+                    raise DuplicateAnswer(unit.request_id, row[0])
+            if unit.mark == "attachments":
+                done = conn.execute(
+                    "UPDATE chat_conversations SET attachment_notice_at = ? "
+                    "WHERE id = ? AND attachment_notice_at IS NULL",
+                    (now, unit.conversation_id),
+                )
+                if done.rowcount != 1:
+                    return None
+            elif unit.mark == "ack":
+                done = conn.execute(
+                    "UPDATE chat_conversations SET last_ack_at = ?, ack_due_at = NULL "
+                    "WHERE id = ? AND ack_due_at IS NOT NULL AND ack_due_at <= ? "
+                    "AND (last_ack_at IS NULL OR last_ack_at <= ?)",
+                    (now, unit.conversation_id, now, now - unit.ack_quiet),
+                )
+                if done.rowcount != 1:
+                    conn.execute(
+                        "UPDATE chat_conversations SET ack_due_at = NULL "
+                        "WHERE id = ? AND ack_due_at <= ?",
+                        (unit.conversation_id, now),
+                    )
+                    return None
+            self._insert_message(
+                conn,
+                unit.conversation_id,
+                conversation.tenant_id,
+                unit.message,
+                now,
+                "sending",
+                unit.request_id or None,
+            )
+            self._enqueue(conn, unit.send, now)
+            if unit.answered:
+                conn.execute(
+                    "UPDATE chat_conversations SET last_at = ?, last_text = ?, last_role = ?, "
+                    "waiting = 0, unread = 0, ack_due_at = NULL WHERE id = ?",
+                    (now, _preview(unit.message.text), unit.message.role, unit.conversation_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE chat_conversations SET last_at = ?, last_text = ?, last_role = ? "
+                    "WHERE id = ?",
+                    (now, _preview(unit.message.text), unit.message.role, unit.conversation_id),
+                )
+            stored = self._get_message(conn, unit.message.id)
+            events = (
+                self._event(
+                    conn, "message", unit.conversation_id, {"message": stored.to_json()}, now
+                ),
+                self._conversation_event(conn, unit.conversation_id, now),
+            )
+            return Written(stored, events, self._get_conversation(conn, unit.conversation_id))
+
+        return await self._tx(op)
+
+    async def add_notice(self, receipt: str, send: Outgoing) -> bool:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> bool:
+            try:
+                conn.execute("INSERT INTO chat_receipts(id, at) VALUES (?, ?)", (receipt, now))
+            except sqlite3.IntegrityError:
+                return False
+            self._enqueue(conn, send, now)
+            return True
+
+        return await self._tx(op)
+
+    async def change_customer_message(
+        self,
+        tenant_id: str,
+        teams_activity_id: str,
+        *,
+        text: str | None,
+        attachments: tuple[Attachment, ...] | None,
+    ) -> Written | None:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> Written | None:
+            row = conn.execute(
+                _SELECT_MESSAGES + " WHERE tenant_id = ? "
+                "AND teams_activity_id = ? AND role = 'customer'",
+                (tenant_id.lower(), teams_activity_id),
+            ).fetchone()
+            if row is None:
+                return None
+            before = _message(row)
+            if before.deleted_at is not None:
+                return None
+            if text is None:
+                conn.execute(
+                    "UPDATE chat_messages SET deleted_at = ?, text = '', attachments = '[]' "
+                    "WHERE seq = ?",
+                    (now, before.seq),
+                )
+                kind = "message.deleted"
+            else:
+                same_attachments = attachments is None or attachments == before.attachments
+                if text == before.text and same_attachments:
+                    return None
+                conn.execute(
+                    "UPDATE chat_messages SET text = ?, attachments = ?, edited_at = ? "
+                    "WHERE seq = ?",
+                    (
+                        text,
+                        _attachments_json(
+                            before.attachments if attachments is None else attachments
+                        ),
+                        now,
+                        before.seq,
+                    ),
+                )
+                kind = "message.edited"
+            after = self._get_message(conn, before.id)
+            body = {"message": after.to_json()}
+            event = self._event(conn, kind, before.conversation_id, body, now)
+            return Written(after, (event,))
+
+        return await self._tx(op)
+
+    async def mark_read(self, conversation_id: str) -> Written | None:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> Written | None:
+            done = conn.execute(
+                "UPDATE chat_conversations SET unread = 0 WHERE id = ? AND unread > 0",
+                (conversation_id,),
+            )
+            if done.rowcount != 1:
+                return None
+            return Written(events=(self._conversation_event(conn, conversation_id, now),))
+
+        return await self._tx(op)
+
+    async def clear_ack(self, conversation_id: str) -> None:
+        await self._tx(
+            lambda conn: conn.execute(
+                "UPDATE chat_conversations SET ack_due_at = NULL WHERE id = ?", (conversation_id,)
+            )
+        )
+
+    # ---- reads ------------------------------------------------------------------------------
+
+    async def conversation(self, conversation_id: str) -> Conversation | None:
+        return await self._tx(lambda conn: self._get_conversation(conn, conversation_id))
+
+    async def conversations(self, query: ConversationFilter) -> list[Conversation]:
+        where, args = ["1 = 1"], []
+        if query.tenant_id:
+            where.append("tenant_id = ?")
+            args.append(query.tenant_id.lower())
+        if query.waiting:
+            where.append("waiting = 1")
+        sql = (
+            _SELECT_CONVERSATIONS + " "
+            "WHERE " + " AND ".join(where) + " ORDER BY last_at DESC, id LIMIT ?"
+        )
+
+        def op(conn: sqlite3.Connection) -> list[Conversation]:
+            return [_conversation(r) for r in conn.execute(sql, (*args, query.limit))]
+
+        return await self._tx(op)
+
+    async def messages(
+        self, conversation_id: str, after_seq: int = 0, limit: int = 200
+    ) -> list[ChatMessage]:
+        def op(conn: sqlite3.Connection) -> list[ChatMessage]:
+            rows = conn.execute(
+                _SELECT_MESSAGES + " WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (conversation_id, after_seq, limit),
+            )
+            return [_message(r) for r in rows]
+
+        return await self._tx(op)
+
+    async def message_by_request(self, request_id: str) -> ChatMessage | None:
+        def op(conn: sqlite3.Connection) -> ChatMessage | None:
+            row = conn.execute(
+                _SELECT_MESSAGES + " WHERE request_id = ?",
+                (request_id,),
+            ).fetchone()
+            return None if row is None else _message(row)
+
+        return await self._tx(op)
+
+    async def events_after(self, cursor: int, limit: int) -> list[ChatEvent]:
+        def op(conn: sqlite3.Connection) -> list[ChatEvent]:
+            rows = conn.execute(
+                "SELECT cursor, type, conversation_id, body, at FROM chat_events "
+                "WHERE cursor > ? ORDER BY cursor LIMIT ?",
+                (cursor, limit),
+            )
+            return [ChatEvent(c, t, cid, json.loads(b), at) for c, t, cid, b, at in rows]
+
+        return await self._tx(op)
+
+    async def last_cursor(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT MAX(cursor) FROM chat_events").fetchone()
+            return int(row[0] or 0)
+
+        return await self._tx(op)
+
+    async def due_acks(self, now: float, limit: int = 100) -> list[Conversation]:
+        def op(conn: sqlite3.Connection) -> list[Conversation]:
+            rows = conn.execute(
+                _SELECT_CONVERSATIONS + " "
+                "WHERE ack_due_at IS NOT NULL AND ack_due_at <= ? ORDER BY ack_due_at LIMIT ?",
+                (now, limit),
+            )
+            return [_conversation(r) for r in rows]
+
+        return await self._tx(op)
+
+    async def next_ack_due(self) -> float | None:
+        def op(conn: sqlite3.Connection) -> float | None:
+            row = conn.execute("SELECT MIN(ack_due_at) FROM chat_conversations").fetchone()
+            return None if row[0] is None else float(row[0])
+
+        return await self._tx(op)
+
+    # ---- the outbox -------------------------------------------------------------------------
+
+    async def lease(self, now: float, limit: int, lease_seconds: float) -> list[LeasedSend]:
+        def op(conn: sqlite3.Connection) -> list[LeasedSend]:
+            rows = conn.execute(
+                "SELECT seq, id, partition, tenant_id, thread_id, reference, card, text, "
+                "message_id, attempts FROM chat_outbox AS o "
+                "WHERE o.state = 'pending' AND o.available_at <= ? AND o.seq = ("
+                "  SELECT MIN(p.seq) FROM chat_outbox AS p "
+                "  WHERE p.partition = o.partition AND p.state IN ('pending', 'leased')"
+                ") ORDER BY o.available_at, o.seq LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            leased = []
+            for seq, sid, part, tenant, thread, ref, card, text, mid, attempts in rows:
+                conn.execute(
+                    "UPDATE chat_outbox SET state = 'leased', lease_until = ? WHERE seq = ?",
+                    (now + lease_seconds, seq),
+                )
+                outgoing = Outgoing(
+                    id=sid,
+                    tenant_id=tenant,
+                    thread_id=thread,
+                    partition=part,
+                    reference=json.loads(ref),
+                    card=None if card is None else json.loads(card),
+                    text=text,
+                    message_id=mid,
+                )
+                leased.append(LeasedSend(outgoing, seq, attempts))
+            return leased
+
+        return await self._tx(op)
+
+    def _delivery(
+        self, conn: sqlite3.Connection, leased: LeasedSend, delivery: str, error: str, now: float
+    ) -> Written:
+        mid = leased.outgoing.message_id
+        if not mid:
+            return Written()
+        conn.execute(
+            "UPDATE chat_messages SET delivery = ?, delivery_error = ? WHERE id = ?",
+            (delivery, error[:MAX_ERROR], mid),
+        )
+        message = self._get_message(conn, mid)
+        event = self._event(
+            conn,
+            "message.delivery",
+            message.conversation_id,
+            {"message": message.to_json()},
+            now,
+        )
+        return Written(message, (event,))
+
+    async def posted(self, leased: LeasedSend, activity_id: str) -> Written:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> Written:
+            done = conn.execute(
+                "UPDATE chat_outbox SET state = 'done', lease_until = NULL, finished_at = ?, "
+                "activity_id = ?, attempts = attempts + 1 WHERE seq = ? AND state = 'leased'",
+                (now, activity_id, leased.seq),
+            )
+            if done.rowcount != 1:
+                return Written()
+            if leased.outgoing.message_id:
+                conn.execute(
+                    "UPDATE chat_messages SET teams_activity_id = ? WHERE id = ?",
+                    (activity_id, leased.outgoing.message_id),
+                )
+            return self._delivery(conn, leased, "posted", "", now)
+
+        return await self._tx(op)
+
+    async def retry(self, leased: LeasedSend, *, at: float, error: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE chat_outbox SET state = 'pending', lease_until = NULL, "
+                "attempts = attempts + 1, available_at = ?, last_error = ? "
+                "WHERE seq = ? AND state = 'leased'",
+                (at, error[:MAX_ERROR], leased.seq),
+            )
+
+        await self._tx(op)
+
+    async def failed(self, leased: LeasedSend, *, error: str) -> Written:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> Written:
+            done = conn.execute(
+                "UPDATE chat_outbox SET state = 'dead', lease_until = NULL, finished_at = ?, "
+                "attempts = attempts + 1, last_error = ? WHERE seq = ? AND state = 'leased'",
+                (now, error[:MAX_ERROR], leased.seq),
+            )
+            if done.rowcount != 1:
+                return Written()
+            return self._delivery(conn, leased, "failed", error, now)
+
+        return await self._tx(op)
+
+    async def reclaim(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            done = conn.execute(
+                "UPDATE chat_outbox SET state = 'pending', lease_until = NULL "
+                "WHERE state = 'leased'"
+            )
+            return done.rowcount
+
+        return await self._tx(op)
+
+    async def next_send_due(self) -> float | None:
+        def op(conn: sqlite3.Connection) -> float | None:
+            row = conn.execute(
+                "SELECT MIN(available_at) FROM chat_outbox WHERE state = 'pending'"
+            ).fetchone()
+            return None if row[0] is None else float(row[0])
+
+        return await self._tx(op)
+
+    async def open_sends(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM chat_outbox WHERE state IN ('pending', 'leased')"
+            ).fetchone()
+            return int(row[0])
+
+        return await self._tx(op)
+
+    async def close(self) -> None:
+        """The connection belongs to the store, which closes it."""
+
+
+class _PrivateSqlite(SqliteChatStore):
+    """For a memory store (tests, no durability asked for): a private in-memory database."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._own = SqliteStore(":memory:")
+        super().__init__(self._own, clock)
+
+    async def close(self) -> None:
+        await self._own.close()
+
+
+def open_chat_store(store: Store, clock: Clock = time.time) -> ChatStore:
+    """The chat store in the same database as the incidents. A durable store without a chat
+    adapter is refused, never paired with one that would lose messages."""
+    if isinstance(store, SqliteStore):
+        return SqliteChatStore(store, clock)
+    if isinstance(store, MemoryStore):
+        return _PrivateSqlite(clock)
+    raise ConfigError(f"chat has no transcript store for a {type(store).__name__}")

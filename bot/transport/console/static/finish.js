@@ -1,0 +1,2 @@
+"use strict";
+document.forms[0].submit();
