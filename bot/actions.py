@@ -2,7 +2,8 @@
 
 Every service may import this module; it imports nothing of the bot but its errors. A service
 registers its card-verb prefixes and its text commands, each with an :class:`Access` level, in
-a :class:`Routes`; the composition root adds those to the :class:`ActionRouter`. The router checks the tenant and the role once, before any handler runs.
+a :class:`Routes`; the composition root adds those to the :class:`ActionRouter`. The router
+checks the tenant and the role once, before any handler runs.
 """
 
 from __future__ import annotations
