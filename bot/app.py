@@ -40,12 +40,15 @@ from bot.provisioning.service import DEFAULT_WAITING_HINT, ProvisioningService
 from bot.readiness.compose import build_readiness_service
 from bot.readiness.schedule import Scheduler
 from bot.readiness.service import ReadinessService
+from bot.report.compose import build_report_service
+from bot.report.service import ReportService
 from bot.retry import Sleep
 from bot.storage import Store
 from bot.storage.base import POSTGRES_SCHEMES
 from bot.tenant import TenantDirectory
 from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
 from cards.readiness import VERB_PREFIX as READINESS_VERBS
+from cards.report import VERB_PREFIX as REPORT_VERBS
 
 if TYPE_CHECKING:
     import aiohttp
@@ -196,6 +199,7 @@ class Services:
     router: ActionRouter
     contact_mail: ContactMailService
     readiness: ReadinessService
+    report: ReportService
     scheduler: Scheduler
     chat: ChatService
     limiter: TeamsRateLimiter
@@ -336,6 +340,13 @@ async def build_services(
             ),
         )
     )
+    report = build_report_service(store, directory.tenant_id, onboarding, mailer)
+    router.add(
+        Routes(
+            cards=(CardRoute(REPORT_VERBS, report.on_card_action, Access.MEMBER),),
+            commands=(CommandRoute(("report",), report.command, Access.MEMBER),),
+        )
+    )
     return Services(
         settings=settings,
         storage=storage,
@@ -346,7 +357,8 @@ async def build_services(
         router=router,
         contact_mail=contact_mail,
         readiness=readiness,
-        scheduler=Scheduler([readiness.run_due], sleep=sleep),
+        report=report,
+        scheduler=Scheduler([readiness.run_due, report.run_due], sleep=sleep),
         chat=chat,
         limiter=limiter,
         chat_delivery=chat_delivery,

@@ -7,7 +7,8 @@
     python -m bot notify --events --after 0        # the customer's actions on the cards
     python -m bot notify --new-secret              # a fresh EXPERTS_WEBHOOK_SECRET
 
-The secret comes from EXPERTS_WEBHOOK_SECRET and the bot's address from PORT (or --url).
+The secret comes from EXPERTS_WEBHOOK_SECRET or, in local mode with the demo tenant, from the
+file the bot keeps in BOT_DATA_DIR; the bot's address from PORT (or --url).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import aiohttp
 
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.notifications.local_secret import applies, read_local_secret, secret_path
 from bot.notifications.signing import WebhookVerifier, new_secret, request_line
 
 EXAMPLE: dict[str, Any] = {
@@ -95,27 +97,36 @@ EXAMPLE: dict[str, Any] = {
 }
 
 
+EXAMPLE_CREATED = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+"""When the example incident was created. The example describes one incident, so its times
+are the same on every call: each revision adds its own later moments and keeps the earlier."""
+EXAMPLE_UPDATED = {1: timedelta(minutes=15), 2: timedelta(minutes=31), 3: timedelta(minutes=52)}
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _at(minutes: int) -> str:
+    return _iso(EXAMPLE_CREATED + timedelta(minutes=minutes))
 
 
 def example_notification(
     revision: int = 1,
     incident_id: str = "2972395",
     *,
-    now: datetime | None = None,
     guidance_only: bool = False,
 ) -> dict[str, Any]:
-    """The issue's example, dated now. Revision 2 adds a completed action; 3 resolves it."""
-    now = now or datetime.now(UTC)
+    """The example incident at ``revision``: 2 adds a completed action, 3 resolves it."""
     body = copy.deepcopy(EXAMPLE)
     incident, managed = body["incident"], body["managedResponse"]
     incident["id"] = incident_id
     incident["incidentWebUrl"] = f"https://security.microsoft.com/incidents/{incident_id}"
-    incident["createdDateTime"] = _iso(now - timedelta(minutes=15))
-    incident["lastUpdateDateTime"] = _iso(now)
+    incident["createdDateTime"] = _iso(EXAMPLE_CREATED)
+    updated = EXAMPLE_UPDATED.get(revision, EXAMPLE_UPDATED[3] + timedelta(minutes=revision))
+    incident["lastUpdateDateTime"] = _iso(EXAMPLE_CREATED + updated)
     managed["revision"] = revision
-    managed["completedActions"][0]["time"] = _iso(now - timedelta(minutes=2))
+    managed["completedActions"][0]["time"] = _at(13)
     if revision >= 2:
         managed["completedActions"].append(
             {
@@ -123,7 +134,7 @@ def example_notification(
                 "type": "quarantineFile",
                 "target": {"kind": "file", "id": "5d41402abc4b2a76", "name": "invoice.pdf.exe"},
                 "status": "completed",
-                "time": _iso(now - timedelta(minutes=1)),
+                "time": _at(29),
             }
         )
     if revision >= 3:
@@ -143,7 +154,7 @@ def example_notification(
     return body
 
 
-def _hint(status: int, body: Any) -> str:
+def _hint(status: int, body: Any, method: str) -> str:
     message = json.dumps(body)
     if status == 422 and "Investigate incidents" in message:
         return (
@@ -155,8 +166,14 @@ def _hint(status: int, body: Any) -> str:
         return "Hint: the target is excluded in the settings; try --guidance-only."
     if status == 401:
         return "Hint: the bot and this command must share EXPERTS_WEBHOOK_SECRET."
+    if status == 404 and method == "GET" and isinstance(body, dict):
+        return "Hint: no notification of that incident has been accepted."
     if status == 404:
-        return "Hint: is EXPERTS_WEBHOOK_SECRET set for the bot? Without it the API is off."
+        return (
+            "Hint: the bot's Experts API is off: it has no EXPERTS_WEBHOOK_SECRET (in local "
+            "mode with the demo tenant it keeps one in BOT_DATA_DIR; this command needs the "
+            "same BOT_DATA_DIR)."
+        )
     return ""
 
 
@@ -208,14 +225,25 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
-    if not settings.experts_webhook_secret:
+    try:
+        secret = settings.experts_webhook_secret or read_local_secret(settings)
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    if not secret:
+        where = (
+            f" and the bot hasn't made {secret_path(settings)} yet (start it once with "
+            "'python -m bot')"
+            if applies(settings)
+            else ""
+        )
         print(
-            "Configuration error: EXPERTS_WEBHOOK_SECRET is not set (make one with "
-            "'python -m bot notify --new-secret' and give it to the bot too)",
+            f"Configuration error: EXPERTS_WEBHOOK_SECRET is not set{where}. Make one with "
+            "'python -m bot notify --new-secret' and give the bot the same value.",
             file=sys.stderr,
         )
         return 2
-    verifier = WebhookVerifier.from_secret(settings.experts_webhook_secret)
+    verifier = WebhookVerifier.from_secret(secret)
     url = (args.url or f"http://127.0.0.1:{settings.port}").rstrip("/")
     if args.status:
         request = ("GET", f"/api/notifications/{args.status}", None)
@@ -237,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"HTTP {status}")
     print(json.dumps(answer, indent=2) if not isinstance(answer, str) else answer)
-    hint = _hint(status, answer)
+    hint = _hint(status, answer, request[0])
     if hint:
         print(hint, file=sys.stderr)
     return 0 if 200 <= status < 300 else 1

@@ -3,6 +3,7 @@ Mail.Send; restrict it to that one mailbox with an Exchange Online application a
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import quote
 
 from bot.graph.http import ApiClient
@@ -25,6 +26,23 @@ class GraphMailer:
                     "toRecipients": [
                         {"emailAddress": {"address": message.to_address, "name": message.to_name}}
                     ],
+                    **(
+                        {
+                            "attachments": [
+                                {
+                                    "@odata.type": "#microsoft.graph.fileAttachment",
+                                    "name": a.filename,
+                                    "contentType": a.content_type,
+                                    "contentBytes": base64.b64encode(a.data).decode("ascii"),
+                                    "isInline": bool(a.content_id),
+                                    **({"contentId": a.content_id} if a.content_id else {}),
+                                }
+                                for a in message.attachments
+                            ]
+                        }
+                        if message.attachments
+                        else {}
+                    ),
                 },
                 "saveToSentItems": False,
             },

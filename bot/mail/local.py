@@ -29,6 +29,19 @@ def to_email(message: MailMessage, sender: str, when: datetime) -> EmailMessage:
     email["Message-ID"] = make_msgid(domain="defender-experts.local")
     email.set_content(message.text)
     email.add_alternative(message.html, subtype="html")
+    inline = [a for a in message.attachments if a.content_id]
+    if inline:
+        html_part = next(p for p in email.walk() if p.get_content_type() == "text/html")
+        assert isinstance(html_part, EmailMessage)
+        for a in inline:
+            maintype, subtype = a.content_type.split("/", 1)
+            html_part.add_related(
+                a.data, maintype, subtype, cid=f"<{a.content_id}>", filename=a.filename
+            )
+    for a in message.attachments:
+        if not a.content_id:
+            maintype, subtype = a.content_type.split("/", 1)
+            email.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.filename)
     return email
 
 

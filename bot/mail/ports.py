@@ -7,12 +7,24 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with an email; with ``content_id`` it is an inline image the HTML shows
+    as ``<img src="cid:{content_id}">``."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str = ""
+
+
+@dataclass(frozen=True)
 class MailMessage:
     to_address: str
     to_name: str
     subject: str
     text: str
     html: str
+    attachments: tuple[Attachment, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {

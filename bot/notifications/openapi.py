@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.notifications.schema import INCIDENT_ID, MAX_BODY_BYTES, notification_schema
+from bot.readiness import openapi as readiness_openapi
 
 JSON = dict[str, Any]
 
@@ -85,7 +86,7 @@ def openapi_document() -> JSON:
     components = json.loads(json.dumps(defs).replace("#/$defs/", "#/components/schemas/"))
     signed = _signed_headers()
     unauthorized = _error("Missing or bad signature, or a timestamp outside 5 minutes.")
-    return {
+    document: JSON = {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {
@@ -327,6 +328,7 @@ def openapi_document() -> JSON:
             }
         },
     }
+    return readiness_openapi.extend(document, signed)
 
 
 def render(document: JSON) -> str:

@@ -16,6 +16,7 @@ customer events, and may acknowledge the message being delivered, all or nothing
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from bot.errors import BotError
@@ -84,17 +85,24 @@ class MessageStatus:
     last_error: str
 
     def to_json(self) -> JSON:
+        """Times in ISO 8601 UTC like every other time in the API; ``attempts`` counts every
+        try, the one that delivered included (the ledger counts the failed ones)."""
         return {
             "id": self.id,
             "kind": self.kind,
             "revision": self.revision,
             "state": self.state,
-            "attempts": self.attempts,
-            "enqueuedAt": self.enqueued_at,
-            "availableAt": self.available_at,
-            "finishedAt": self.finished_at,
+            "attempts": self.attempts + (1 if self.state == "done" else 0),
+            "enqueuedAt": _iso(self.enqueued_at),
+            "availableAt": _iso(self.available_at),
+            "finishedAt": None if self.finished_at is None else _iso(self.finished_at),
             "lastError": self.last_error,
         }
+
+
+def _iso(seconds: float) -> str:
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

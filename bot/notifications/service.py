@@ -38,6 +38,7 @@ from bot.notifications.ports import (
 )
 from bot.notifications.render import incident_view
 from bot.notifications.retention import INCIDENT_LIST_KEEP, bound_incident
+from bot.notifications.revisions import revision_key, revision_record
 from bot.notifications.schema import INCIDENT_ID
 from bot.storage import Item
 from bot.tenant import TenantDirectory
@@ -208,8 +209,15 @@ class NotificationService:
                 result = Acceptance("accepted", notification.incident_id, revision, message_id)
             doc["history"] = [*doc.get("history", []), entry][-HISTORY_KEEP:]
             bound_incident(doc)
+            writes = [DocWrite(key, doc, item.etag if item else None)]
+            # The report's record of this revision (an older one that arrives late too).
+            rev_key = revision_key(tenant, notification.incident_id, revision)
+            if revision > latest or (
+                revision < latest and await self._ledger.read(rev_key) is None
+            ):
+                writes.append(DocWrite(rev_key, revision_record(notification, now), None))
             unit = UnitOfWork(
-                writes=(DocWrite(key, doc, item.etag if item else None),),
+                writes=tuple(writes),
                 enqueue=enqueue,
                 receipt=webhook_id,
             )

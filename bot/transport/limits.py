@@ -111,11 +111,23 @@ async def start(app: web.Application, settings: Settings) -> web.AppRunner:
     return runner
 
 
+def listening_urls(runner: web.AppRunner) -> list[str]:
+    """The base URL of every address the runner's sites are bound to."""
+    urls = []
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            host, port = str(address[0]), int(address[1])
+            urls.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
+    return urls
+
+
 def serve(app: web.Application, settings: Settings) -> None:
     """Serve until SIGINT or SIGTERM."""
 
     async def main() -> None:
         runner = await start(app, settings)
+        for url in listening_urls(runner):
+            print(f"Listening on {url} (Bot Framework endpoint {url}/api/messages)", flush=True)
         try:
             await asyncio.Event().wait()
         finally:

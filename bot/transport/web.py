@@ -13,7 +13,7 @@ from bot.app import Services, Storage, build_services
 from bot.config import Settings
 from bot.graph.http import create_http_session
 from bot.tenant import TenantDirectory
-from bot.transport import console, limits, notifications_api
+from bot.transport import console, limits, notifications_api, readiness_api
 from bot.transport.activity_shape import MAX_DEPTH, ActivityShapeError, check_activity
 from bot.transport.adapter import RetryingCloudAdapter, invoke_body
 from bot.transport.botauth import (
@@ -97,6 +97,8 @@ def create_app(
 
     app.cleanup_ctx.append(lifetime)
     notifications_api.add_routes(app, settings)
+    if settings.experts_webhook_secret:
+        readiness_api.add_routes(app, SERVICES)
     console.add_routes(app, settings)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)

@@ -20,11 +20,12 @@ from typing import Any
 from microsoft_teams.cards.core import AdaptiveCard
 
 import cards
-from cards import chat, common, incident, messages, provisioning, readiness, setup
+from cards import chat, common, incident, messages, provisioning, readiness, report, setup
 from cards.chat import AnswerView, AskView
 from cards.incident_views import CompletedRow, IncidentView, PendingRow
 from cards.provisioning import ProgressView, StepLine, WelcomePostView
 from cards.readiness import ActionView, FigureView, ReadinessView
+from cards.report import ReportView
 from cards.views import (
     Command,
     ContactRow,
@@ -154,6 +155,36 @@ def each(build: Callable[[Any], AdaptiveCard], values: Iterable[Any]) -> tuple[S
 WITH_NOTICES = (None, *NOTICES)
 
 
+def _report(notice: Notice | None = None, *, empty: bool = False) -> ReportView:
+    pairs = () if empty else (("High", 3), ("Medium", 2), (HOSTILE, 1))
+    return ReportView(
+        range_label="Last 30 days",
+        range_key="30",
+        investigated=0 if empty else 6,
+        resolved=0 if empty else 4,
+        resolved_percent=0 if empty else 67,
+        resolved_directly=0 if empty else 3,
+        resolved_with_help=0 if empty else 1,
+        avg_resolve="No resolved incidents" if empty else "5 h 12 min",
+        avg_experts="No resolved incidents" if empty else "4 h",
+        avg_customer="No resolved incidents" if empty else "1 h 12 min",
+        experts_hours=None if empty else 4.0,
+        customer_hours=None if empty else 1.2,
+        by_severity=pairs,
+        by_category=pairs,
+        by_source=pairs,
+        by_tactic=pairs,
+        top_devices=pairs,
+        top_users=pairs,
+        actions=() if empty else (("Completed", 2), ("Pending", 1)),
+        trend_months=("2026-07", "2026-08", "2026-09", "2026-10", "2026-11", "2026-12"),
+        trend_series=() if empty else (("High", (1, 0, 2, 1, 3, 0)), ("Low", (0, 1, 0, 0, 1, 2))),
+        custom_from="" if empty else "2026-11-01",
+        custom_to="" if empty else "2026-11-30",
+        notice=notice,
+    )
+
+
 def _readiness(notice: Notice | None = None, changes: tuple[str, ...] = ()) -> ReadinessView:
     devices = FigureView("Devices", 40, 50, 10, "Onboard more.", "Onboard", "https://x.example")
     unread = FigureView("Identities", None, None, None, "", "", "", "The directory timed out.")
@@ -276,6 +307,10 @@ SAMPLES: dict[str, tuple[Sample, ...]] = {
     "readiness.readiness_card": (
         *each(lambda n: readiness.readiness_card(_readiness(n)), WITH_NOTICES),
         lambda: readiness.readiness_card(_readiness(changes=("Devices: 40 protected",))),
+    ),
+    "report.report_card": (
+        *each(lambda n: report.report_card(_report(n)), WITH_NOTICES),
+        lambda: report.report_card(_report(empty=True)),
     ),
     "provisioning.welcome_post_card": each(
         provisioning.welcome_post_card,

@@ -7,6 +7,7 @@ clock, sleeps and rate limiter), so retries and Retry-After cost no real waiting
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,9 @@ async def test_retry_after_is_honoured_on_every_retryable_status(
         assert state is not None
         (message,) = state["outbox"]
         assert message["state"] == "pending" and f"HTTP {status}" in message["lastError"]
-        assert message["availableAt"] - start == pytest.approx(37.0)
+        available = datetime.fromisoformat(message["availableAt"].replace("Z", "+00:00"))
+        assert available.timestamp() - start == pytest.approx(37.0, abs=1.0)
+        assert message["attempts"] == 1 and message["enqueuedAt"].endswith("Z")
         await drain(worker, service.ledger, clock)
         assert connector.calls == 2 and len(connector.posts_of("2972395")) == 1
         assert clock.now - start == pytest.approx(37.0, abs=0.01)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -76,5 +78,64 @@ async def test_notify_example_reaches_the_channel(
         )
         assert wrong.returncode == 1 and "HTTP 401" in wrong.stdout
         assert "EXPERTS_WEBHOOK_SECRET" in wrong.stderr
+    finally:
+        bot.stop()
+
+
+def test_the_example_describes_one_incident_whose_times_stay_put() -> None:
+    first, again = example_notification(1), example_notification(1)
+    assert first == again
+    second = example_notification(2)
+    assert second["incident"]["createdDateTime"] == first["incident"]["createdDateTime"]
+    a1 = [a["time"] for a in first["managedResponse"]["completedActions"]]
+    assert [a["time"] for a in second["managedResponse"]["completedActions"]][:1] == a1
+    updates = [example_notification(r)["incident"]["lastUpdateDateTime"] for r in (1, 2, 3, 4)]
+    assert updates == sorted(updates) and len(set(updates)) == 4
+
+
+def test_the_first_local_run_signs_with_the_secret_the_bot_keeps(tmp_path: Path) -> None:
+    """No EXPERTS_WEBHOOK_SECRET anywhere: the bot makes one in its data directory, says where
+    it listens, and ``notify`` finds the secret there; a restart keeps the same secret."""
+    data = tmp_path / "data"
+    env = {"BOT_DATA_DIR": str(data), "EXPERTS_WEBHOOK_SECRET": ""}
+    bot = BotProcess(env, tmp_path / "logs")
+    bot.start()
+    try:
+        log = bot.log_path.read_text()
+        assert f"Listening on http://127.0.0.1:{bot.port} " in log
+        assert f"Experts API secret: {data / 'experts-webhook-secret'}" in log
+        kept = data / "experts-webhook-secret"
+        assert kept.stat().st_mode & 0o777 == 0o600
+        secret = kept.read_text()
+        cli_env = {**os.environ, **env, "PORT": str(bot.port)}
+        sent = subprocess.run(
+            [sys.executable, "-m", "bot", "notify", "--example", "--guidance-only"],
+            cwd=REPO_ROOT,
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert sent.stdout.startswith("HTTP 202")
+        status = subprocess.run(
+            [sys.executable, "-m", "bot", "notify", "--status", "2972395"],
+            cwd=REPO_ROOT,
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert status.returncode == 0, status.stdout + status.stderr
+        state = json.loads(status.stdout.split("\n", 1)[1])
+        for message in state["outbox"]:
+            for key in ("enqueuedAt", "availableAt"):
+                assert datetime.fromisoformat(message[key].replace("Z", "+00:00"))
+            assert message["state"] != "done" or message["attempts"] >= 1
+        bot.stop()
+        bot.start()
+        assert kept.read_text() == secret
     finally:
         bot.stop()

@@ -1,0 +1,3 @@
+from tests.report.support import ledger
+
+__all__ = ["ledger"]
