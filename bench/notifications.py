@@ -154,6 +154,7 @@ async def acceptance(
     ]
     servers = [bot, *baselines]
     walls: dict[str, list[float]] = {s.name: [] for s in servers}
+    cpu: dict[str, float] = {s.name: 0.0 for s in servers}
     per_round = max(1, args.count // args.rounds)
     try:
         for server in baselines:
@@ -164,7 +165,9 @@ async def acceptance(
             order = servers if r % 2 == 0 else servers[::-1]
             for server in order:
                 batch = signed(signer, per_round, f"r{r}-")
+                before = server.cpu_seconds()
                 walls[server.name].append(await load(session, server, batch, args.concurrency))
+                cpu[server.name] += server.cpu_seconds() - before
     finally:
         for server in baselines:
             server.stop()
@@ -186,6 +189,16 @@ async def acceptance(
             sent,
             baseline.name,
             rate(baseline.name),
+            sent,
+        ).show()
+    for baseline in baselines:
+        Figure(
+            "CPU per accepted notification (the server process, all threads)",
+            cpu[bot.name] / sent * 1000,
+            "ms",
+            sent,
+            baseline.name,
+            cpu[baseline.name] / sent * 1000,
             sent,
         ).show()
 

@@ -6,6 +6,7 @@ from html import escape
 
 from bot.mail.ports import MailMessage
 from bot.onboarding.model import Contact, Purpose
+from cards.text import phone as phone_text
 
 SERVICE = "Microsoft Defender Experts for XDR"
 
@@ -41,7 +42,8 @@ def contact_added(contact: Contact, added_by: str) -> MailMessage:
         )
     meaning = _MEANING[contact.purpose]
     phone = (
-        f"Defender Experts may also call {contact.phone} for matters that need immediate attention."
+        f"Defender Experts may also call {phone_text(contact.phone)} for matters that need "
+        "immediate attention."
         if contact.phone
         else ""
     )

@@ -88,7 +88,8 @@ def custom_range(start: object, end: object, now: datetime) -> ReportRange:
         raise ValidationError(f"Choose at most {MAX_DAYS} days.", field="To")
     begin = datetime(first.year, first.month, first.day, tzinfo=UTC)
     stop = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
-    return ReportRange(begin, stop, f"{first:%d %b %Y} to {last:%d %b %Y}", "custom")
+    label = f"{first.day} {first:%b %Y} to {last.day} {last:%b %Y}"
+    return ReportRange(begin, stop, label, "custom")
 
 
 def preset(value: object, now: datetime) -> ReportRange:

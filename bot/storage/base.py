@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 ANY_ETAG = "*"
 """Pass as ``etag`` to overwrite whatever is there."""
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,6 @@ class Store(ABC):
 
 
 def validate_key(key: str) -> str:
-    if not key or len(key) > 512 or any(ord(c) < 0x20 for c in key):
+    if not key or len(key) > 512 or _CONTROL.search(key):
         raise ValueError("storage keys must be 1-512 printable characters")
     return key

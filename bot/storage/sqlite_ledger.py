@@ -4,6 +4,7 @@ so that a document and its outbox message commit together."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
@@ -107,14 +108,33 @@ def _leased(row: tuple[Any, ...]) -> Leased:
     )
 
 
-class SqliteLedger(Ledger):
-    """Tables next to the store's ``documents``; every unit of work is one SQLite transaction."""
+GROUP_MAX_UNITS = 256
+"""At most this many units of work share one transaction; later ones wait for the next."""
+GROUP_MAX_WAIT = 0.002
+"""How long (seconds) a group may wait for the units it expects before it is written."""
 
-    def __init__(self, store: SqliteStore, clock: Clock = time.time) -> None:
+
+class SqliteLedger(Ledger):
+    """Tables next to the store's ``documents``; units of work are group-committed: the units
+    that arrive while a transaction is being written share the next one and its fsync."""
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        clock: Clock = time.time,
+        *,
+        group_max_units: int = GROUP_MAX_UNITS,
+        group_max_wait: float = GROUP_MAX_WAIT,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._batch: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._group_max_units = max(1, group_max_units)
+        self._group_max_wait = max(0.0, group_max_wait)
+        self._last_group = 1
+        self._expected = 1
+        self._gathered = asyncio.Event()
         # Reads use their own connection: in WAL mode they see the last commit without waiting
         # for the writer's lock or its fsync.
         self._reader = sqlite3.connect(
@@ -145,13 +165,7 @@ class SqliteLedger(Ledger):
         return await asyncio.to_thread(self._read_locked, fn)
 
     async def read(self, key: str) -> Item | None:
-        validate_key(key)
-
-        def op(conn: sqlite3.Connection) -> Item | None:
-            row = conn.execute("SELECT value, etag FROM documents WHERE key = ?", (key,)).fetchone()
-            return None if row is None else Item(value=json.loads(row[0]), etag=row[1])
-
-        return await self._reading(op)
+        return await self._store.read(key)
 
     def _prepare(self, unit: UnitOfWork) -> Callable[[sqlite3.Connection], None]:
         """Serialize outside the lock; the returned function applies the unit."""
@@ -218,16 +232,44 @@ class SqliteLedger(Ledger):
     async def commit(self, unit: UnitOfWork) -> None:
         """Group commit: units that arrive while a transaction is being written join the next
         one, each in its own savepoint (a refused unit changes nothing and fails alone), and one
-        fsync makes the whole batch durable. ``commit`` returns once its unit is on disk."""
+        fsync makes the whole group durable. ``commit`` returns once its unit is on disk, so a
+        caller never acknowledges what a crash could lose.
+
+        The wait is bounded: a unit waits for the transaction being written (if any), then at
+        most ``group_max_wait`` for the units its group expects (as many as the last group had:
+        requests answered together tend to come back together), and a group holds at most
+        ``group_max_units`` units."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._batch.append((self._prepare(unit), future))
+        if len(self._batch) >= self._expected:
+            self._gathered.set()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await asyncio.shield(future)
 
+    async def _gather(self) -> None:
+        """Wait, at most ``group_max_wait``, until the batch has as many units as the last
+        group; without that, the first request of a burst would be written alone."""
+        self._expected = min(self._last_group, self._group_max_units)
+        if len(self._batch) >= self._expected or self._group_max_wait <= 0:
+            return
+        self._gathered.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._gathered.wait(), self._group_max_wait)
+
     async def _flush(self) -> None:
         while self._batch:
-            batch, self._batch = self._batch, []
+            try:
+                await self._gather()
+            except asyncio.CancelledError:
+                for _, future in self._batch:
+                    if not future.done():
+                        future.set_exception(StorageError("the commit was interrupted"))
+                self._batch = []
+                raise
+            batch = self._batch[: self._group_max_units]
+            self._batch = self._batch[self._group_max_units :]
+            self._last_group = len(batch)
 
             def op(
                 conn: sqlite3.Connection, batch: list[_Pending] = batch
@@ -273,7 +315,7 @@ class SqliteLedger(Ledger):
             ).fetchone()
             return row is not None
 
-        return await self._reading(op)
+        return self._store.read_now(op)
 
     async def lease(self, limit: int, lease_seconds: float) -> list[Leased]:
         now = self._clock()

@@ -131,7 +131,7 @@ def test_the_email_says_what_the_contact_is_for() -> None:
     incident = contact_added(MEGAN, "Alex Wilber")
     assert incident.subject == "You're now a Defender Experts contact for incident notification"
     assert "Alex Wilber added you as a contact for incident notification" in incident.text
-    assert "immediate response" in incident.text and "+14255550102" in incident.text
+    assert "immediate response" in incident.text and "+1 425 555 0102" in incident.text
     review = contact_added(SECOPS, "Alex Wilber")
     assert review.subject == "Your team is now a Defender Experts contact for service review"
     assert "your team, Security Operations" in review.text

@@ -10,6 +10,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -23,6 +24,7 @@ from bot.storage.sqlite_ledger import SqliteLedger
 from tests.notifications.support import FakeClock
 
 LedgerFactory = Callable[[Path, FakeClock], Ledger] | None
+T = TypeVar("T")
 
 
 def _sqlite(tmp: Path, clock: FakeClock) -> Ledger:
@@ -192,6 +194,46 @@ async def test_concurrent_units_fail_alone(ledger: Ledger) -> None:
     assert [e.body["type"] for e in await ledger.events_after(0, 10)] in (["a"], ["b"])
     item = await ledger.read("k7")
     assert item is not None and item.value == {"i": 7}
+
+
+class CountingStore(SqliteStore):
+    """Counts the write transactions (each one ends with one fsync)."""
+
+    transactions = 0
+
+    def run_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        self.transactions += 1
+        return super().run_locked(fn)
+
+
+async def test_sqlite_group_commit_shares_transactions_up_to_a_bound(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "bot.sqlite3")
+    ledger = SqliteLedger(store, group_max_units=4, group_max_wait=0)
+    store.transactions = 0
+    units = [UnitOfWork(writes=(DocWrite(f"k{i}", {"i": i}, None),)) for i in range(10)]
+    assert await asyncio.gather(*(ledger.commit(u) for u in units)) == [None] * 10
+    assert store.transactions == 3  # 4 + 4 + 2
+    assert [(await ledger.read(f"k{i}")) is not None for i in range(10)] == [True] * 10
+    await ledger.close()
+    await store.close()
+
+
+async def test_sqlite_group_commit_waits_for_the_units_its_group_expects(tmp_path: Path) -> None:
+    """After a group of four, the next group waits (bounded) for four units: the first request
+    of a burst isn't written alone while the others are on their way."""
+    store = CountingStore(tmp_path / "bot.sqlite3")
+    ledger = SqliteLedger(store, group_max_wait=60)
+    await asyncio.gather(*(ledger.commit(UnitOfWork(receipt=f"a{i}")) for i in range(4)))
+    store.transactions = 0
+    first = asyncio.create_task(ledger.commit(UnitOfWork(receipt="b0")))
+    for _ in range(5):
+        await asyncio.sleep(0)  # the group has started and is waiting for more units
+    assert not first.done() and store.transactions == 0
+    await asyncio.gather(first, *(ledger.commit(UnitOfWork(receipt=f"b{i}")) for i in (1, 2, 3)))
+    assert store.transactions == 1
+    assert all([await ledger.has_receipt(f"b{i}") for i in range(4)])
+    await ledger.close()
+    await store.close()
 
 
 # ---- retention: what prune may delete, for every adapter ---------------------------------------

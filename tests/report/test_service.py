@@ -102,7 +102,7 @@ async def test_range_buttons_answer_with_that_range(ledger: Ledger, tmp_path: Pa
             press(card, "Show this range", **{"from": "2026-11-01", "to": "2026-11-30"})
         )
     )
-    assert "01 Nov 2026 to 30 Nov 2026" in texts(custom)
+    assert "1 Nov 2026 to 30 Nov 2026" in texts(custom)
 
 
 @pytest.mark.parametrize(
