@@ -55,9 +55,8 @@ def _hold_the_group() -> None:
     import sqlite3
     import threading
 
-    from bot.storage.sqlite_ledger import SqliteLedger
-
     from bot.storage.sqlite import SqliteStore
+    from bot.storage.sqlite_ledger import SqliteLedger
 
     size = int(os.environ.get("DE_TEST_GROUP", "4"))
     arrived: list[asyncio.Future[None]] = []
