@@ -216,7 +216,7 @@ class ActionRouter:
         route, refused = found
         refusal = await self.check(action.actor, route.access)
         if refusal is not None:
-            return await self._refuse(refused, action.actor, refusal, action)
+            return await refused(action.actor, refusal, action)
         return await route.handler(action)
 
     def _command_name(self, text: str) -> str | None:
@@ -236,15 +236,8 @@ class ActionRouter:
         route, refused = self._commands[name]
         refusal = await self.check(actor, route.access)
         if refusal is not None:
-            return await self._refuse(refused, actor, refusal, None)
+            return await refused(actor, refusal, None)
         return await route.handler(actor, text[len(name) :].strip())
-
-    async def _refuse(
-        self, refused: RefusalHandler, actor: Actor, refusal: Refusal, action: CardAction | None
-    ) -> AdaptiveCard:
-        # The directory being down is no service's business: one card says so for all.
-        handler = self._refused if refusal.reason == "unavailable" else refused
-        return await handler(actor, refusal, action)
 
     async def unknown_text(self, actor: Actor, text: str) -> AdaptiveCard:
         """The answer to text that is neither a command nor taken by a message listener."""

@@ -28,7 +28,6 @@ from bot.mail.ports import Mailer
 from bot.mail.service import ContactMailService
 from bot.messaging import ChannelMessenger
 from bot.notifications.compose import build_delivery_worker, build_rate_limiter
-from bot.notifications.mail import PerRecipientMailer
 from bot.notifications.ports import Ledger
 from bot.notifications.ratelimit import TeamsRateLimiter
 from bot.notifications.service import NotificationService
@@ -153,7 +152,7 @@ def build_mailer(settings: Settings, apis: MicrosoftApis | None = None) -> Maile
         from bot.mail.local import EmlMailer
 
         return EmlMailer(settings.data_dir / "mail", sender=settings.mail_sender)
-    from bot.mail.graph import GraphMailer
+    from bot.graph.mail import GraphMailer
 
     return GraphMailer(_require(apis).graph, settings.mail_sender)
 
@@ -316,7 +315,7 @@ async def build_services(
             store,
             onboarding,
             edge.outbox_messenger(app_id),
-            PerRecipientMailer(mailer),
+            mailer,
             clock=clock,
             on_channel_failure=provisioning.report_delivery_failure,
             limiter=limiter,

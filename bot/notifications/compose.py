@@ -7,9 +7,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot.config import Settings
+from bot.mail.ports import Mailer
 from bot.messaging import ChannelMessenger
 from bot.notifications.channels import FailureReporter, StoredChannelDirectory
-from bot.notifications.ports import Mailer, SettingsSource
+from bot.notifications.ports import SettingsSource
 from bot.notifications.ratelimit import TENANT_WINDOWS, TeamsRateLimiter
 from bot.notifications.retention import RetentionPolicy
 from bot.notifications.service import NotificationService
