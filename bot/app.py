@@ -292,7 +292,8 @@ async def build_services(
     router = build_router(directory, onboarding)
     router.add(notifications.routes())
     limiter = build_rate_limiter(settings, sleep=sleep)
-    chat = build_chat_service(settings, store, directory)
+    chat = build_chat_service(settings, store, directory, onboarding)
+    notifications.add_event_listener(chat.on_incident_event)
     provisioning = delivery = chat_delivery = None
     if edge is not None:
         app_id = messenger_app_id(settings)
@@ -339,6 +340,7 @@ async def build_services(
             ),
         )
     )
+    router.add(chat.routes())
     report = build_report_service(store, directory.tenant_id, onboarding, mailer)
     router.add(
         Routes(

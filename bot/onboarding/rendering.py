@@ -9,6 +9,7 @@ from microsoft_teams.cards.core import AdaptiveCard
 from bot.onboarding.model import Draft, Group, ServiceSettings, SettingsRecord, Step
 from bot.tenant import ADMIN_ROLE_NAMES
 from cards import messages, setup, verbs
+from cards.text import phone, when
 from cards.views import (
     Command,
     ContactRow,
@@ -31,11 +32,12 @@ COMMANDS = (
     Command("setup", "Run the Defender Experts settings setup guide"),
     Command("settings", "View the current settings and edit any section"),
     Command("help", "Show this list of commands"),
+    Command("ask", "Write to the Defender Experts from this chat (stop ends it)"),
 )
 
 
-def help_card(notice: Notice | None = None) -> AdaptiveCard:
-    return messages.help_card(HelpView(COMMANDS, notice))
+def help_card(notice: Notice | None = None, *, configured: bool = False) -> AdaptiveCard:
+    return messages.help_card(HelpView(COMMANDS, notice, configured))
 
 
 def not_authorized(name: str) -> AdaptiveCard:
@@ -61,7 +63,7 @@ def settings_card(record: SettingsRecord, notice: Notice | None = None) -> Adapt
             version=record.version,
             sections=sections(record.settings) if record.version else (),
             updated_by=last.by.name if last else "",
-            updated_at=last.at[:16].replace("T", " ") + " UTC" if last else "",
+            updated_at=when(last.at) if last else "",
             notice=notice,
         )
     )
@@ -70,18 +72,21 @@ def settings_card(record: SettingsRecord, notice: Notice | None = None) -> Adapt
 def stale(draft: Draft) -> AdaptiveCard:
     """The current step of a draft someone else changed since the card was rendered."""
     who = draft.updated_by.name or "another administrator"
-    when = draft.updated_at[11:16] + " UTC" if len(draft.updated_at) >= 16 else "recently"
+    at = f"on {when(draft.updated_at)}" if draft.updated_at else "recently"
     return render(
         draft,
         Notice(
-            f"This card was out of date: {who} changed the setup at {when}. "
+            f"This card was out of date: {who} changed the setup {at}. "
             "Nothing was changed. This is the current step.",
             "warning",
         ),
     )
 
 
-def render(draft: Draft, notice: Notice | None) -> AdaptiveCard:
+def render(
+    draft: Draft, notice: Notice | None, saved: ServiceSettings | None = None
+) -> AdaptiveCard:
+    """The card of the draft's step; an edit's review marks what differs from ``saved``."""
     s = draft.settings
     if draft.step is Step.PERMISSIONS:
         return setup.permissions_card(
@@ -124,12 +129,16 @@ def render(draft: Draft, notice: Notice | None) -> AdaptiveCard:
         )
     if draft.step is Step.TEAMS:
         return setup.teams_card(TeamsView(draft.rev, s.communicate_on_teams, draft.mode, notice))
-    return setup.review_card(ReviewView(draft.rev, sections(s), draft.mode, notice))
+    shown = sections(s)
+    if saved is not None:
+        shown = setup.mark_changes(shown, sections(saved))
+    return setup.review_card(ReviewView(draft.rev, shown, draft.mode, notice))
 
 
 def sections(s: ServiceSettings) -> tuple[Section, ...]:
     contacts = tuple(
-        (c.purpose.label, " · ".join(x for x in (c.name, c.mail, c.phone) if x)) for c in s.contacts
+        (c.purpose.label, " · ".join(x for x in (c.name, c.mail, phone(c.phone)) if x))
+        for c in s.contacts
     ) or (("Contacts", "None"),)
     ex = s.exclusions
     return (

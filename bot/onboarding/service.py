@@ -124,26 +124,33 @@ class OnboardingService:
             return ""
         return entry.name if entry is not None and entry.kind == "user" else ""
 
+    async def help_for(self, actor: Actor, notice: Notice | None = None) -> AdaptiveCard:
+        """The help card, offering the settings once the tenant's setup is done."""
+        record = await self.current(actor.tenant_id)
+        return rendering.help_card(notice, configured=record.version > 0)
+
     async def unrecognized_card(self, action: CardAction) -> AdaptiveCard:
         """The answer to a card verb no service registered."""
-        return rendering.help_card(
+        return await self.help_for(
+            action.actor,
             Notice(
                 "That action isn't recognized, so nothing was changed. Here is what I can do.",
                 "error",
-            )
+            ),
         )
 
     async def unrecognized_text(self, actor: Actor, text: str) -> AdaptiveCard:
         """The answer to text that is no command: the commands, with a note if text was typed."""
-        return rendering.help_card(
-            Notice("I didn't recognize that. Here is what I can do.", "info") if text else None
+        return await self.help_for(
+            actor,
+            Notice("I didn't recognize that. Here is what I can do.", "info") if text else None,
         )
 
     async def _help_action(self, action: CardAction) -> AdaptiveCard:
-        return rendering.help_card()
+        return await self.help_for(action.actor)
 
     async def _help_command(self, actor: Actor, args: str) -> AdaptiveCard:
-        return rendering.help_card()
+        return await self.help_for(actor)
 
     async def _start_command(self, actor: Actor, args: str) -> AdaptiveCard:
         return await self._answering(lambda: self._start(actor))
@@ -287,15 +294,20 @@ class OnboardingService:
             )
             return render(
                 rebased,
-                Notice(
+                notice=Notice(
                     f"{who} saved other settings (version {record.version}) after this draft was "
                     "started. Check the summary below, then submit again to replace them.",
                     "warning",
                 ),
+                saved=record.settings if rebased.mode == "edit" else None,
             )
         problem = self._incomplete(draft.settings)
         if problem:
-            return render(draft, Notice(problem, "error"))
+            return render(
+                draft,
+                Notice(problem, "error"),
+                record.settings if draft.mode == "edit" and draft.step is Step.REVIEW else None,
+            )
         changes = diff_settings(record.settings, draft.settings)
         if record.version and not changes:
             await self._store.delete(self._draft_key(actor.tenant_id), etag=draft_item.etag)
@@ -414,7 +426,8 @@ class OnboardingService:
         try:
             new, notice = await self._steps.actions[verb](draft, data)
         except ValidationError as exc:
-            return render(draft, Notice(exc.message, "error"))
+            saved = await self._saved(actor, draft)
+            return render(draft, Notice(exc.message, "error"), saved)
         new = self._stamp(new, actor)
         try:
             await self._store.write(self._draft_key(actor.tenant_id), new.to_json(), etag=item.etag)
@@ -423,4 +436,10 @@ class OnboardingService:
             if latest is None:
                 return await self._settings(actor)
             return rendering.stale(Draft.from_json(latest.value))
-        return render(new, notice)
+        return render(new, notice, await self._saved(actor, new))
+
+    async def _saved(self, actor: Actor, draft: Draft) -> ServiceSettings | None:
+        """The saved settings an edit's review compares with (None elsewhere)."""
+        if draft.mode != "edit" or draft.step is not Step.REVIEW:
+            return None
+        return (await self.current(actor.tenant_id)).settings

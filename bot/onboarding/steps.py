@@ -25,7 +25,7 @@ from bot.onboarding.model import (
 )
 from bot.onboarding.rendering import names
 from bot.tenant import GroupRef, TenantDirectory
-from cards import verbs
+from cards import setup, verbs
 from cards.views import Notice
 
 SEARCH_LIMIT = 20
@@ -116,7 +116,8 @@ class GuideSteps:
     async def _back(self, draft: Draft, data: Mapping[str, Any]) -> DraftResult:
         previous = {
             Step.EXCLUSIONS: Step.PERMISSIONS,
-            Step.CONTACTS: Step.EXCLUSIONS,
+            # Exclusions is optional: Back lands there only if the admin opened it.
+            Step.CONTACTS: Step.EXCLUSIONS if draft.exclusions_seen else Step.PERMISSIONS,
             Step.TEAMS: Step.CONTACTS,
             Step.REVIEW: Step.TEAMS,
             Step.PERMISSIONS: Step.REVIEW if draft.mode == "edit" else Step.PERMISSIONS,
@@ -130,16 +131,18 @@ class GuideSteps:
             step = Step(v.ident(data, "step", "step"))
         except ValueError:
             raise ValidationError("That step doesn't exist.") from None
-        return draft.advance(step=step), None
+        seen = draft.exclusions_seen or step is Step.EXCLUSIONS
+        return draft.advance(step=step, exclusions_seen=seen), None
 
     def _permissions(self, draft: Draft, data: Mapping[str, Any]) -> ServiceSettings:
-        investigate = v.flag(
-            data, "investigate", "Investigate incidents", default=draft.settings.investigate
-        )
+        """The default access is always granted; only Respond is a choice."""
+        if not v.flag(data, "investigate", "Investigate incidents", default=True):
+            raise ValidationError(
+                f"{setup.INVESTIGATE_LABEL} is always granted: it's the access our experts need "
+                "to work. Nothing was changed."
+            )
         respond = v.flag(data, "respond", "Respond directly", default=draft.settings.respond)
-        if not (investigate or respond):
-            raise ValidationError("Choose at least one access level for our experts.")
-        return replace(draft.settings, investigate=investigate, respond=respond)
+        return replace(draft.settings, investigate=True, respond=respond)
 
     async def _permissions_next(self, draft: Draft, data: Mapping[str, Any]) -> DraftResult:
         settings = self._permissions(draft, data)
@@ -147,7 +150,7 @@ class GuideSteps:
 
     async def _permissions_exclusions(self, draft: Draft, data: Mapping[str, Any]) -> DraftResult:
         settings = self._permissions(draft, data)
-        return draft.advance(settings=settings, step=Step.EXCLUSIONS), None
+        return draft.advance(settings=settings, step=Step.EXCLUSIONS, exclusions_seen=True), None
 
     # ---- exclusions
 

@@ -17,6 +17,7 @@ from bot.actions import ActionRouter, Actor, CardAction, TeamInstallation
 from bot.chat.model import TeamsChange, TeamsMessage
 from bot.conversations import ConversationService
 from bot.logsafe import safe
+from bot.transport.answers import answer
 from bot.transport.chat import root_of, teams_change, teams_message
 from cards import CARD_CONTENT_TYPE, to_json
 from cards.messages import message_card
@@ -156,7 +157,7 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
                 message_id=str(activity.reply_to_id or ""),
             )
         )
-        return card_invoke_response(card)
+        return await answer(turn_context, card, data)
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
