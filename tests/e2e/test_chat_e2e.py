@@ -6,35 +6,21 @@ appears in that thread in the Playground."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.chat.support import next_event
 from tests.e2e.harness import BotProcess, PlaygroundClient, frame_cards
-from tests.e2e.test_notifications_e2e import notify, of_incident, seed
-from tests.notifications.support import CHANNEL_ID, SECRET, TEAM_ID, revised
+from tests.e2e.test_notifications_e2e import bot, notify, of_incident
+from tests.notifications.support import CHANNEL_ID, TEAM_ID, revised
 from tests.support import texts
 
 pytestmark = pytest.mark.e2e
+__all__ = ["bot"]  # the notifications e2e's bot: settings committed, Experts API on
 
 ADELE = "user-id-2"
-
-
-@pytest.fixture(scope="module")
-def bot(e2e_dir: Path) -> Iterator[BotProcess]:
-    data = e2e_dir / "data"
-    asyncio.run(seed(data))
-    process = BotProcess(
-        {"BOT_DATA_DIR": str(data), "EXPERTS_WEBHOOK_SECRET": SECRET}, e2e_dir / "logs"
-    )
-    process.start()
-    yield process
-    process.stop()
 
 
 async def console_session(bot: BotProcess) -> tuple[aiohttp.ClientSession, str]:
@@ -48,15 +34,6 @@ async def console_session(bot: BotProcess) -> tuple[aiohttp.ClientSession, str]:
         me = await response.json()
     assert me["expert"]["name"] == "Sam Okafor"
     return http, str(me["csrf"])
-
-
-async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
-    while True:
-        frame = await ws.receive(timeout=30)
-        assert frame.type == aiohttp.WSMsgType.TEXT, frame
-        event: dict[str, Any] = json.loads(frame.data)
-        if event["type"] == kind:
-            return event
 
 
 async def test_a_thread_reply_reaches_the_console_and_the_answer_the_thread(
