@@ -38,7 +38,7 @@ from bot.notifications.ports import (
 )
 from bot.notifications.render import incident_view
 from bot.notifications.retention import INCIDENT_LIST_KEEP, bound_incident
-from bot.notifications.revisions import revision_key, revision_record
+from bot.notifications.revisions import fold, report_key
 from bot.notifications.schema import INCIDENT_ID
 from bot.storage import Item
 from bot.tenant import TenantDirectory
@@ -215,12 +215,13 @@ class NotificationService:
             doc["history"] = [*doc.get("history", []), entry][-HISTORY_KEEP:]
             bound_incident(doc)
             writes = [DocWrite(key, doc, item.etag if item else None)]
-            # The report's record of this revision (an older one that arrives late too).
-            rev_key = revision_key(tenant, notification.incident_id, revision)
-            if revision > latest or (
-                revision < latest and await self._ledger.read(rev_key) is None
-            ):
-                writes.append(DocWrite(rev_key, revision_record(notification, now), None))
+            # The report's record of the incident (an older revision that arrives late too).
+            if revision != latest:
+                rkey = report_key(tenant, notification.incident_id)
+                report = await self._ledger.read(rkey)
+                folded = fold(report.value if report else None, notification, now)
+                if folded is not None:
+                    writes.append(DocWrite(rkey, folded, report.etag if report else None))
             unit = UnitOfWork(
                 writes=tuple(writes),
                 enqueue=enqueue,
