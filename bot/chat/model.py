@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -120,6 +122,9 @@ class Conversation:
     ack_due_at: float | None = None
     last_ack_at: float | None = None
     attachment_notice_at: float | None = None
+    open: bool = True
+    """Personal chats: the customer's messages go to the experts (after ``ask``, until
+    ``stop``). Channel threads are always open."""
 
     def summary(self) -> JSON:
         return {
@@ -136,6 +141,7 @@ class Conversation:
             "lastRole": self.last_role,
             "unread": self.unread,
             "waiting": self.waiting,
+            "open": self.open,
         }
 
 
@@ -183,6 +189,11 @@ class ChatEvent:
     conversation_id: str
     body: JSON
     at: float
+
+    @functools.cached_property
+    def frame(self) -> str:
+        """The event as one JSON text, serialized once however many consoles receive it."""
+        return json.dumps(self.to_json(), separators=(",", ":"))
 
     def to_json(self) -> JSON:
         return {

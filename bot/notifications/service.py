@@ -38,7 +38,7 @@ from bot.notifications.ports import (
 )
 from bot.notifications.render import incident_view
 from bot.notifications.retention import INCIDENT_LIST_KEEP, bound_incident
-from bot.notifications.revisions import revision_key, revision_record
+from bot.notifications.revisions import fold, report_key
 from bot.notifications.schema import INCIDENT_ID
 from bot.storage import Item
 from bot.tenant import TenantDirectory
@@ -131,6 +131,7 @@ class NotificationService:
         self._settings = settings
         self._clock = clock
         self._on_enqueued = on_enqueued
+        self._event_listeners: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
         self._card_verbs: dict[
             str, Callable[[CardAction, dict[str, Any], Item], Awaitable[AdaptiveCard]]
         ] = {
@@ -142,6 +143,10 @@ class NotificationService:
     @property
     def ledger(self) -> Ledger:
         return self._ledger
+
+    def add_event_listener(self, listener: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Told about each customer event (a card action) after it is committed."""
+        self._event_listeners.append(listener)
 
     def set_on_enqueued(self, callback: Callable[[], None]) -> None:
         """Who to wake when there is new work (the delivery worker)."""
@@ -210,12 +215,13 @@ class NotificationService:
             doc["history"] = [*doc.get("history", []), entry][-HISTORY_KEEP:]
             bound_incident(doc)
             writes = [DocWrite(key, doc, item.etag if item else None)]
-            # The report's record of this revision (an older one that arrives late too).
-            rev_key = revision_key(tenant, notification.incident_id, revision)
-            if revision > latest or (
-                revision < latest and await self._ledger.read(rev_key) is None
-            ):
-                writes.append(DocWrite(rev_key, revision_record(notification, now), None))
+            # The report's record of the incident (an older revision that arrives late too).
+            if revision != latest:
+                rkey = report_key(tenant, notification.incident_id)
+                report = await self._ledger.read(rkey)
+                folded = fold(report.value if report else None, notification, now)
+                if folded is not None:
+                    writes.append(DocWrite(rkey, folded, report.etag if report else None))
             unit = UnitOfWork(
                 writes=tuple(writes),
                 enqueue=enqueue,
@@ -360,6 +366,11 @@ class NotificationService:
             UnitOfWork(writes=(DocWrite(key, doc, item.etag),), enqueue=(refresh,), events=(event,))
         )
         self._on_enqueued()
+        for listener in self._event_listeners:
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("an event listener failed on %s", safe(event.get("type")))
 
     async def _respond(self, action: CardAction, data: dict[str, Any], item: Item) -> AdaptiveCard:
         doc = item.value

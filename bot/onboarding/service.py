@@ -35,6 +35,7 @@ from bot.onboarding.model import (
 from bot.storage import Item, Store
 from bot.tenant import ADMIN_ROLE_NAMES, GroupRef, TenantDirectory
 from cards import messages, setup, verbs
+from cards.text import phone, when
 from cards.views import (
     Command,
     ContactRow,
@@ -66,6 +67,7 @@ COMMANDS = (
     Command("setup", "Run the Defender Experts settings setup guide"),
     Command("settings", "View the current settings and edit any section"),
     Command("help", "Show this list of commands"),
+    Command("ask", "Write to the Defender Experts from this chat (stop ends it)"),
 )
 
 
@@ -192,7 +194,7 @@ class OnboardingService:
             verbs.SETTINGS_SHOW: lambda actor, _data: self._settings(actor),
             verbs.SETTINGS_EDIT: self._edit,
             verbs.READINESS_VIEW: lambda _actor, _data: self._readiness_placeholder(),
-            verbs.HELP: lambda _actor, _data: self._help(None),
+            verbs.HELP: lambda actor, _data: self.help_for(actor),
         }
 
     def add_listener(self, listener: SettingsListener) -> None:
@@ -220,11 +222,13 @@ class OnboardingService:
             return ""
         return entry.name if entry is not None and entry.kind == "user" else ""
 
-    def help(self, notice: Notice | None = None) -> AdaptiveCard:
-        return messages.help_card(HelpView(COMMANDS, notice))
+    def help(self, notice: Notice | None = None, *, configured: bool = False) -> AdaptiveCard:
+        return messages.help_card(HelpView(COMMANDS, notice, configured))
 
-    async def _help(self, notice: Notice | None) -> AdaptiveCard:
-        return self.help(notice)
+    async def help_for(self, actor: Actor, notice: Notice | None = None) -> AdaptiveCard:
+        """The help card, offering the settings once the tenant's setup is done."""
+        record = await self.current(actor.tenant_id)
+        return self.help(notice, configured=record.version > 0)
 
     async def start(self, actor: Actor) -> AdaptiveCard:
         return await self._guarded(actor, lambda: self._start(actor))
@@ -237,14 +241,15 @@ class OnboardingService:
         if not isinstance(data, Mapping):
             data = {}
         if verb == verbs.HELP:
-            return self.help()
+            return await self.help_for(actor)
         if verb not in self.verbs:
             log.warning("refused unknown card verb %r", verb[:64].encode("unicode_escape"))
-            return self.help(
+            return await self.help_for(
+                actor,
                 Notice(
                     "That action isn't recognized, so nothing was changed. Here is what I can do.",
                     "error",
-                )
+                ),
             )
         other = self._other_actions.get(verb)
         if other is not None:
@@ -374,7 +379,7 @@ class OnboardingService:
                 version=record.version,
                 sections=self.sections(record.settings) if record.version else (),
                 updated_by=last.by.name if last else "",
-                updated_at=last.at[:16].replace("T", " ") + " UTC" if last else "",
+                updated_at=when(last.at) if last else "",
                 notice=notice,
             )
         )
@@ -416,15 +421,20 @@ class OnboardingService:
             )
             return self.render(
                 rebased,
-                Notice(
+                notice=Notice(
                     f"{who} saved other settings (version {record.version}) after this draft was "
                     "started. Check the summary below, then submit again to replace them.",
                     "warning",
                 ),
+                saved=record.settings if rebased.mode == "edit" else None,
             )
         problem = self._incomplete(draft.settings)
         if problem:
-            return self.render(draft, Notice(problem, "error"))
+            return self.render(
+                draft,
+                Notice(problem, "error"),
+                record.settings if draft.mode == "edit" and draft.step is Step.REVIEW else None,
+            )
         changes = diff_settings(record.settings, draft.settings)
         if record.version and not changes:
             await self._store.delete(self._draft_key(actor.tenant_id), etag=draft_item.etag)
@@ -543,7 +553,8 @@ class OnboardingService:
         try:
             new, notice = await self._draft_actions[verb](draft, data, actor)
         except ValidationError as exc:
-            return self.render(draft, Notice(exc.message, "error"))
+            saved = await self._saved(actor, draft)
+            return self.render(draft, Notice(exc.message, "error"), saved)
         new = self._stamp(new, actor)
         try:
             await self._store.write(self._draft_key(actor.tenant_id), new.to_json(), etag=item.etag)
@@ -552,15 +563,21 @@ class OnboardingService:
             if latest is None:
                 return await self._settings(actor)
             return self._stale(Draft.from_json(latest.value))
-        return self.render(new, notice)
+        return self.render(new, notice, await self._saved(actor, new))
+
+    async def _saved(self, actor: Actor, draft: Draft) -> ServiceSettings | None:
+        """The saved settings an edit's review compares with (None elsewhere)."""
+        if draft.mode != "edit" or draft.step is not Step.REVIEW:
+            return None
+        return (await self.current(actor.tenant_id)).settings
 
     def _stale(self, draft: Draft) -> AdaptiveCard:
         who = draft.updated_by.name or "another administrator"
-        when = draft.updated_at[11:16] + " UTC" if len(draft.updated_at) >= 16 else "recently"
+        at = f"on {when(draft.updated_at)}" if draft.updated_at else "recently"
         return self.render(
             draft,
             Notice(
-                f"This card was out of date: {who} changed the setup at {when}. "
+                f"This card was out of date: {who} changed the setup {at}. "
                 "Nothing was changed. This is the current step.",
                 "warning",
             ),
@@ -572,7 +589,8 @@ class OnboardingService:
     async def _back(self, draft: Draft, data: Mapping[str, Any], actor: Actor) -> DraftResult:
         previous = {
             Step.EXCLUSIONS: Step.PERMISSIONS,
-            Step.CONTACTS: Step.EXCLUSIONS,
+            # Exclusions is optional: Back lands there only if the admin opened it.
+            Step.CONTACTS: Step.EXCLUSIONS if draft.exclusions_seen else Step.PERMISSIONS,
             Step.TEAMS: Step.CONTACTS,
             Step.REVIEW: Step.TEAMS,
             Step.PERMISSIONS: Step.REVIEW if draft.mode == "edit" else Step.PERMISSIONS,
@@ -586,16 +604,18 @@ class OnboardingService:
             step = Step(v.ident(data, "step", "step"))
         except ValueError:
             raise ValidationError("That step doesn't exist.") from None
-        return draft.advance(step=step), None
+        seen = draft.exclusions_seen or step is Step.EXCLUSIONS
+        return draft.advance(step=step, exclusions_seen=seen), None
 
     def _permissions(self, draft: Draft, data: Mapping[str, Any]) -> ServiceSettings:
-        investigate = v.flag(
-            data, "investigate", "Investigate incidents", default=draft.settings.investigate
-        )
+        """The default access is always granted; only Respond is a choice."""
+        if not v.flag(data, "investigate", "Investigate incidents", default=True):
+            raise ValidationError(
+                f"{setup.INVESTIGATE_LABEL} is always granted: it's the access our experts need "
+                "to work. Nothing was changed."
+            )
         respond = v.flag(data, "respond", "Respond directly", default=draft.settings.respond)
-        if not (investigate or respond):
-            raise ValidationError("Choose at least one access level for our experts.")
-        return replace(draft.settings, investigate=investigate, respond=respond)
+        return replace(draft.settings, investigate=True, respond=respond)
 
     async def _permissions_next(
         self, draft: Draft, data: Mapping[str, Any], actor: Actor
@@ -607,7 +627,7 @@ class OnboardingService:
         self, draft: Draft, data: Mapping[str, Any], actor: Actor
     ) -> DraftResult:
         settings = self._permissions(draft, data)
-        return draft.advance(settings=settings, step=Step.EXCLUSIONS), None
+        return draft.advance(settings=settings, step=Step.EXCLUSIONS, exclusions_seen=True), None
 
     # exclusions
 
@@ -810,7 +830,10 @@ class OnboardingService:
 
     # ---- rendering ----------------------------------------------------------------------
 
-    def render(self, draft: Draft, notice: Notice | None) -> AdaptiveCard:
+    def render(
+        self, draft: Draft, notice: Notice | None, saved: ServiceSettings | None = None
+    ) -> AdaptiveCard:
+        """The card of the draft's step; an edit's review marks what differs from ``saved``."""
         s = draft.settings
         if draft.step is Step.PERMISSIONS:
             return setup.permissions_card(
@@ -855,12 +878,15 @@ class OnboardingService:
             return setup.teams_card(
                 TeamsView(draft.rev, s.communicate_on_teams, draft.mode, notice)
             )
-        return setup.review_card(ReviewView(draft.rev, self.sections(s), draft.mode, notice))
+        sections = self.sections(s)
+        if saved is not None:
+            sections = setup.mark_changes(sections, self.sections(saved))
+        return setup.review_card(ReviewView(draft.rev, sections, draft.mode, notice))
 
     @staticmethod
     def sections(s: ServiceSettings) -> tuple[Section, ...]:
         contacts = tuple(
-            (c.purpose.label, " · ".join(x for x in (c.name, c.mail, c.phone) if x))
+            (c.purpose.label, " · ".join(x for x in (c.name, c.mail, phone(c.phone)) if x))
             for c in s.contacts
         ) or (("Contacts", "None"),)
         ex = s.exclusions

@@ -20,6 +20,7 @@ from bot.errors import ConcurrencyError
 from bot.logsafe import safe
 from bot.onboarding import Actor, OnboardingService
 from bot.storage import Store
+from bot.transport.answers import answer
 from bot.transport.chat import root_of, teams_change, teams_message
 from cards import CARD_CONTENT_TYPE, to_json
 from cards.messages import message_card
@@ -120,7 +121,7 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         await super().on_turn(turn_context)
 
     async def _help(self, actor: Actor) -> AdaptiveCard:
-        return self._onboarding.help()
+        return await self._onboarding.help_for(actor)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -149,8 +150,9 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         if in_channel and command is None:
             return
         if command is None:
-            card = self._onboarding.help(
-                Notice("I didn't recognize that. Here is what I can do.", "info") if text else None
+            card = await self._onboarding.help_for(
+                actor,
+                Notice("I didn't recognize that. Here is what I can do.", "info") if text else None,
             )
         else:
             card = await command(actor)
@@ -191,7 +193,7 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
                     message_id=str(activity.reply_to_id or ""),
                 )
             )
-        return card_invoke_response(card)
+        return await answer(turn_context, card, data)
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
