@@ -28,6 +28,7 @@ from bot.logsafe import (
 )
 from bot.transport import limits
 from bot.transport.web import create_app
+from tests.transport.connector import RecordingConnector
 from tests.transport.test_endpoint import activity
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -235,3 +236,21 @@ def test_repeated_templates_are_rate_limited_whatever_their_values() -> None:
     later = record("late")
     assert repeats.filter(later)
     assert later.getMessage() == "[997 similar lines dropped] refused late"
+
+
+async def test_teams_timestamps_with_seven_fractional_digits_are_accepted(
+    bot: TestClient[Any, Any], aiohttp_server: Any
+) -> None:
+    connector = RecordingConnector()
+    server = await aiohttp_server(connector.app(), host="127.0.0.1")
+    body = activity(
+        str(server.make_url("/")),
+        text="help",
+        timestamp="2019-08-21T21:38:22.4670945Z",
+        localTimestamp="2019-08-21T14:38:22.4670945-07:00",
+        localTimezone="America/Los_Angeles",
+        entities=[{"type": "clientInfo", "locale": "en-US", "country": "US"}],
+    )
+    response = await bot.post("/api/messages", json=body)
+    assert response.status == 201
+    assert len(connector.cards()) == 1  # the help card

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import html
 import ipaddress
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +20,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from bot.app import Services
-from bot.chat.model import ChatEvent, Expert
+from bot.chat.model import Expert
 from bot.chat.ports import ChatNotFound
 from bot.config import Settings
 from bot.errors import ValidationError
@@ -59,7 +58,7 @@ SECURITY_HEADERS = {
     "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" makes a form post's Origin "null"
     "Cache-Control": "no-store",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -352,7 +351,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     try:
         last = after
         for event in backlog:
-            await ws.send_str(_frame(event))
+            await ws.send_str(event.frame)
             last = event.cursor
         await ws.send_json({"type": "ready", "id": last})
         async for event in subscription:
@@ -360,7 +359,7 @@ async def live(request: web.Request) -> web.StreamResponse:
                 continue
             if session.expires_at <= time.time():
                 break
-            await ws.send_str(_frame(event))
+            await ws.send_str(event.frame)
             last = event.cursor
     except (ConnectionResetError, asyncio.CancelledError):
         pass
@@ -372,10 +371,6 @@ async def live(request: web.Request) -> web.StreamResponse:
             await reader
         await ws.close()
     return ws
-
-
-def _frame(event: ChatEvent) -> str:
-    return json.dumps(event.to_json(), separators=(",", ":"))
 
 
 # ---- wiring -----------------------------------------------------------------------------------
