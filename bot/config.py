@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bot.errors import ConfigError
+from bot.webhook_secret import decode_secret
 
 DEFAULT_PORT = 3978
 
@@ -290,8 +291,6 @@ def _graph_settings(
 
 def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The Experts webhook secret and the delivery worker's limits."""
-    from bot.notifications.signing import decode_secret
-
     secret = _str(env, "EXPERTS_WEBHOOK_SECRET")
     if secret:
         try:

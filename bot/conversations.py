@@ -1,7 +1,7 @@
 """Conversation references: where the bot can write later, kept by this service for the others.
 
 The edge hands over the reference of every conversation a user writes in; services read a user's
-personal chat with :meth:`ConversationService.personal_chat` (never by retyping a storage key).
+personal chat under :func:`personal_chat_key` (never by retyping the storage key).
 References are opaque JSON to the services; only the ChannelMessenger interprets them.
 """
 
@@ -61,11 +61,6 @@ class ConversationService:
 
     async def reference(self, conversation_id: str) -> JSON | None:
         item = await self._store.read(conversation_key(conversation_id))
-        return None if item is None else dict(item.value)
-
-    async def personal_chat(self, tenant_id: str, user_id: str) -> JSON | None:
-        """The user's personal chat with the bot, if they ever wrote in it."""
-        item = await self._store.read(personal_chat_key(tenant_id, user_id))
         return None if item is None else dict(item.value)
 
     async def first_welcome(self, conversation_id: str, at: str | None) -> bool:
