@@ -59,7 +59,11 @@ class CardInChat:
         return texts(self.card)
 
 
-async def test_install_welcome_then_the_whole_guide(client: PlaygroundClient) -> None:
+async def test_install_welcome_then_the_whole_guide(
+    client: PlaygroundClient, bot: BotProcess
+) -> None:
+    """The whole journey: welcome, the guide, the submitted settings, which survive a restart
+    (one test, so that it passes alone and in any order)."""
     await client.install(PERSONAL)
     frame = await client.next_activity(is_message(conversation=PERSONAL, card=True))
     (welcome,) = frame_cards(frame)
@@ -127,27 +131,7 @@ async def test_install_welcome_then_the_whole_guide(client: PlaygroundClient) ->
     assert "Service status" in assessment
     assert "Devices: 45 protected of a target of 55" in assessment
     assert "It can take up to 24 hours" in assessment
-
-
-async def test_non_admin_is_refused(client: PlaygroundClient, bot: BotProcess) -> None:
-    """Adele Vance holds no admin role. The Playground sends chat messages as the current user
-    only, so her activities go to the bot as the Playground would send them."""
-    message = await client.message_activity(PERSONAL, ADELE, "setup")
-    status, _ = await client.post_to_bot(bot.messaging_endpoint, message)
-    assert status == 201
-    frame = await client.next_activity(is_message(conversation=PERSONAL, card=True))
-    text = texts(frame_cards(frame)[0])
-    assert "Global Administrator" in text and "Security Administrator" in text
-    assert "Nothing was changed" in text
-    invoke = await client.invoke_activity(
-        PERSONAL, ADELE, frame["message"]["messageId"], "setup.start"
-    )
-    status, body = await client.post_to_bot(bot.messaging_endpoint, invoke)
-    assert status == 200
-    assert "You can't change Defender Experts settings" in texts(body["value"])
-
-
-async def test_settings_survive_a_restart(client: PlaygroundClient, bot: BotProcess) -> None:
+    # The settings survive a restart of the bot.
     bot.restart()
     await client.send_text(PERSONAL, ALEX, "settings")
     frame = await client.next_activity(is_message(conversation=PERSONAL, card=True))
@@ -166,6 +150,24 @@ async def test_settings_survive_a_restart(client: PlaygroundClient, bot: BotProc
     ):
         assert expected in text, expected
     assert "Contractors" not in text
+
+
+async def test_non_admin_is_refused(client: PlaygroundClient, bot: BotProcess) -> None:
+    """Adele Vance holds no admin role. The Playground sends chat messages as the current user
+    only, so her activities go to the bot as the Playground would send them."""
+    message = await client.message_activity(PERSONAL, ADELE, "setup")
+    status, _ = await client.post_to_bot(bot.messaging_endpoint, message)
+    assert status == 201
+    frame = await client.next_activity(is_message(conversation=PERSONAL, card=True))
+    text = texts(frame_cards(frame)[0])
+    assert "Global Administrator" in text and "Security Administrator" in text
+    assert "Nothing was changed" in text
+    invoke = await client.invoke_activity(
+        PERSONAL, ADELE, frame["message"]["messageId"], "setup.start"
+    )
+    status, body = await client.post_to_bot(bot.messaging_endpoint, invoke)
+    assert status == 200
+    assert "You can't change Defender Experts settings" in texts(body["value"])
 
 
 async def test_help_and_unknown_text(client: PlaygroundClient) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
@@ -24,7 +23,7 @@ from bot.storage.sqlite import SqliteStore
 from bot.storage.sqlite_ledger import SqliteLedger
 from bot.transport import notifications_api
 from bot.transport.notifications_api import NOTIFICATIONS
-from bot.transport.web import create_app
+from bot.transport.web import SERVICES, create_app
 from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE
 from tests.notifications.support import (
     ADELE,
@@ -80,14 +79,13 @@ class Api:
         response = await self.client.get(target, headers=headers)
         return response.status, await response.json()
 
-    async def deliver(self, timeout: float = 10.0) -> None:
+    async def deliver(self) -> None:
         """Wait for the app's own delivery worker (running in the background, as in production)
-        to finish everything in the outbox."""
-        ledger = self.app[NOTIFICATIONS].ledger
-        deadline = time.monotonic() + timeout
-        while await ledger.open_count():
-            assert time.monotonic() < deadline, "the delivery worker did not finish in time"
-            await asyncio.sleep(0.01)
+        to finish everything in the outbox: its idle signal, no clock."""
+        worker = self.app[SERVICES].delivery
+        assert worker is not None
+        await worker.wait_idle()
+        assert await self.app[NOTIFICATIONS].ledger.open_count() == 0
 
     async def invoke(
         self, verb: str, data: dict[str, Any], *, who: tuple[str, str], post_id: str

@@ -8,7 +8,6 @@ import asyncio
 import copy
 import sqlite3
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -366,14 +365,6 @@ async def test_a_failed_pruning_is_logged_and_waits_for_the_next_hour(
     assert not pruner.due()
 
 
-async def _until(condition: Callable[[], Any], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
 async def test_the_worker_loop_prunes_at_most_once_an_hour(world: World) -> None:
     ledger = CountingLedger(world.service.ledger)
     worker = DeliveryWorker(
@@ -393,23 +384,25 @@ async def test_the_worker_loop_prunes_at_most_once_an_hour(world: World) -> None
 
     task = asyncio.create_task(worker.run())
     try:
-        await _until(lambda: _at_least(passes, 1))
+        await worker.wait_idle()  # the first pass ran, beside an empty outbox
+        assert await passes() == 1
         await world.clock.sleep(30 * 60)
-        await asyncio.sleep(0.2)  # about 20 turns of the loop, half an hour after the pass
+        worker.wake()
+        await worker.wait_idle()  # the loop looked again, half an hour after the pass
         assert await passes() == 1
         await world.clock.sleep(31 * 60)
-        await _until(lambda: _at_least(passes, 2))
+        worker.wake()
+        await worker.wait_idle()
+        assert await passes() == 2
         # Delivery goes on beside it.
         await world.accept(example())
-        await _until(lambda: _at_least(lambda: _count(world), 1))
+        worker.wake()  # this worker is not the one the service wakes on enqueue
+        await worker.wait_idle()
+        assert await _count(world) >= 1
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert await passes() == 2
-
-
-async def _at_least(value: Callable[[], Any], n: int) -> bool:
-    return bool(await value() >= n)
 
 
 async def _count(world: World) -> int:
@@ -438,7 +431,8 @@ async def test_the_running_worker_applies_notify_retention_days(world: World) ->
         return not await world.service.ledger.messages(KEY)
 
     try:
-        await _until(pruned)
+        await worker.wait_idle()
+        assert await pruned()
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

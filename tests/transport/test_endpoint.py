@@ -125,7 +125,17 @@ def test_stock_botbuilder_serializer_fails_on_dict_bodies() -> None:
 
     with pytest.raises(AttributeError, match="is_xml_model"):
         serializer_helper({"statusCode": 200})
-    assert invoke_body({"statusCode": 200}) == {"statusCode": 200}
+
+
+def test_invoke_bodies_are_serialized_or_refused() -> None:
+    """msrest models become their JSON (camelCase keys); what is neither a model nor JSON data
+    is refused rather than sent."""
+    from botbuilder.schema import ChannelAccount
+
+    account = ChannelAccount(id="29:1", name="Alex Wilber", aad_object_id="a1")
+    assert invoke_body(account) == {"id": "29:1", "name": "Alex Wilber", "aadObjectId": "a1"}
+    with pytest.raises(TypeError, match="unsupported invoke body type"):
+        invoke_body(object())
 
 
 async def test_non_admin_invoke_is_refused(
