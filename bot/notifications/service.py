@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction
+from bot.actions import Access, Actor, CardAction, CardRoute, Refusal, Routes
 from bot.errors import ConcurrencyError, ValidationError
 from bot.logsafe import safe
 from bot.notifications.enforcement import enforce_settings
@@ -44,7 +44,7 @@ from bot.storage import Item
 from bot.storage.base import ANY_ETAG
 from bot.tenant import TenantDirectory
 from cards.incident import incident_card
-from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE, ACTION_SKIP
+from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE, ACTION_SKIP, VERB_PREFIX
 from cards.messages import message_card
 from cards.text import when
 from cards.views import MessageView, Notice
@@ -296,16 +296,26 @@ class NotificationService:
 
     # ---- the card's Universal Actions -------------------------------------------------------
 
+    def routes(self) -> Routes:
+        """Incident card verbs: any member of the served tenant may act on an incident card."""
+        return Routes(
+            cards=(CardRoute(VERB_PREFIX, self.handle_card_action, Access.MEMBER),),
+            refused=self.refused,
+        )
+
+    async def refused(
+        self, actor: Actor, refusal: Refusal, action: CardAction | None
+    ) -> AdaptiveCard:
+        log.info("refused a card action by %s: %s", safe(actor.user_id), refusal.reason)
+        return _refusal("Only members of your organization can act on incident cards.")
+
     async def handle_card_action(self, action: CardAction) -> AdaptiveCard:
-        """Acknowledge, or answer a pending action. Forged or stale actions change nothing."""
+        """Acknowledge, or answer a pending action. Forged or stale actions change nothing.
+        The router's guard has checked that the actor is a member of the served tenant."""
         try:
             handler = self._card_verbs.get(action.verb)
             if handler is None:
                 raise _Refused(_refusal("That action isn't recognized. Nothing was changed."))
-            if not action.actor.user_id or action.actor.tenant_id.lower() != self.tenant_id:
-                raise _Refused(
-                    _refusal("Only members of your organization can act on incident cards.")
-                )
             raw_id = action.data.get("incidentId")
             incident_id = raw_id if isinstance(raw_id, str) else ""
             for _ in range(CONFLICT_RETRIES):

@@ -17,9 +17,8 @@ from typing import Any
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction
+from bot.actions import Actor, CardAction
 from bot.errors import ConcurrencyError, ValidationError
-from bot.onboarding import Actor
 from bot.readiness.assessment import (
     PHASE_LABEL,
     PHASES,

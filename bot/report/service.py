@@ -16,10 +16,9 @@ from typing import Any, Protocol
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction
+from bot.actions import Actor, CardAction
 from bot.errors import ValidationError
 from bot.mail.ports import Attachment, Mailer, MailMessage
-from bot.onboarding import Actor
 from bot.report import charts
 from bot.report.model import (
     ACTION_LABEL,

@@ -21,7 +21,6 @@ from bot.errors import ConfigError
 from bot.messaging import DeliveryError
 from bot.notifications.channels import StoredChannelDirectory
 from bot.notifications.compose import build_delivery_worker
-from bot.notifications.ledger import _PRUNE, MemoryLedger, SqliteLedger
 from bot.notifications.ports import (
     Leased,
     Ledger,
@@ -42,7 +41,9 @@ from bot.notifications.retention import (
 from bot.notifications.service import incident_key
 from bot.notifications.signing import TOLERANCE_SECONDS
 from bot.notifications.worker import DeliveryWorker, WorkerOptions
+from bot.storage.memory_ledger import MemoryLedger
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import _PRUNE, SqliteLedger
 from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE
 from tests.notifications.conftest import World
 from tests.notifications.support import (
@@ -319,11 +320,13 @@ async def test_the_pruner_runs_at_most_once_an_hour() -> None:
     clock = FakeClock()
     ledger = CountingLedger(MemoryLedger(clock))
     pruner = Pruner(ledger, RetentionPolicy(), clock)  # type: ignore[arg-type]
-    assert pruner.due() and await pruner.run_if_due() is not None
+    assert pruner.due()
+    await pruner.run()
     await clock.sleep(59 * 60)
-    assert not pruner.due() and await pruner.run_if_due() is None
+    assert not pruner.due()
     await clock.sleep(60)
-    assert await pruner.run_if_due() is not None
+    assert pruner.due()
+    await pruner.run()
     assert len(ledger.prunes) == 6 and ledger.vacuums == 2
     clock.now -= 2 * HOUR  # the wall clock was set back: don't wait for it to catch up
     assert pruner.due()
@@ -507,10 +510,12 @@ async def test_incremental_vacuum_gives_pages_back_when_the_database_allows_it(
     report = await Pruner(ledger, RetentionPolicy(vacuum_pages=100), clock).run()
     assert report.events == 500 and report.pages > 100
     assert report.transactions >= 3 + (report.pages // 100) + 1
-    free = store.connection.execute("PRAGMA freelist_count").fetchone()[0]
-    assert free == 0
     await ledger.close()
     await store.close()
+    conn = sqlite3.connect(path)
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    conn.close()
+    assert free == 0
 
 
 # ---- the property: an open message is never deleted ---------------------------------------------
