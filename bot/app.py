@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from bot.actions import Access, ActionRouter, CardRoute, CommandRoute, Routes
+from bot.actions import ActionRouter
 from bot.chat.compose import build_chat_delivery, build_chat_service
 from bot.chat.delivery import ChatDelivery
 from bot.chat.service import ChatService
@@ -37,6 +37,7 @@ from bot.onboarding.authorization import refused
 from bot.provisioning.ports import TeamsProvisioner
 from bot.provisioning.service import DEFAULT_WAITING_HINT, ProvisioningService
 from bot.readiness.compose import build_readiness_service
+from bot.readiness.ports import ReadinessSignals
 from bot.readiness.schedule import Scheduler
 from bot.readiness.service import ReadinessService
 from bot.report.compose import build_report_service
@@ -44,10 +45,9 @@ from bot.report.service import ReportService
 from bot.retry import Sleep
 from bot.storage import Store
 from bot.storage.base import POSTGRES_SCHEMES
+from bot.storage.sqlite_report import open_report_query
 from bot.tenant import TenantDirectory
 from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
-from cards.readiness import VERB_PREFIX as READINESS_VERBS
-from cards.report import VERB_PREFIX as REPORT_VERBS
 
 if TYPE_CHECKING:
     import aiohttp
@@ -144,6 +144,17 @@ def build_provisioner(settings: Settings, apis: MicrosoftApis | None = None) -> 
         catalog_app_id=settings.teams_app_catalog_id,
         tenant_id=settings.graph_tenant_id,
     )
+
+
+def build_signals(settings: Settings, apis: MicrosoftApis | None) -> ReadinessSignals:
+    """The readiness signals: the demo tenant's, or Microsoft Graph and Defender's."""
+    if settings.tenant_backend == "demo" or apis is None:
+        from bot.readiness.demo import DemoReadinessSignals
+
+        return DemoReadinessSignals.load()
+    from bot.graph.signals import GraphReadinessSignals
+
+    return GraphReadinessSignals(apis.graph, apis.defender)
 
 
 def build_mailer(settings: Settings, apis: MicrosoftApis | None = None) -> Mailer:
@@ -328,26 +339,16 @@ async def build_services(
         directory,
         onboarding,
         storage.ledger,
-        apis=apis,
+        build_signals(settings, apis),
         messenger=None if edge is None else edge.messenger(messenger_app_id(settings)),
     )
     onboarding.add_listener(readiness.on_settings)
-    router.add(
-        Routes(
-            cards=(CardRoute(READINESS_VERBS, readiness.on_card_action, Access.MEMBER),),
-            commands=(
-                CommandRoute(("status", "readiness"), readiness.status_command, Access.MEMBER),
-            ),
-        )
-    )
+    router.add(readiness.routes())
     router.add(chat.routes())
-    report = build_report_service(store, directory.tenant_id, onboarding, mailer)
-    router.add(
-        Routes(
-            cards=(CardRoute(REPORT_VERBS, report.on_card_action, Access.MEMBER),),
-            commands=(CommandRoute(("report",), report.command, Access.MEMBER),),
-        )
+    report = build_report_service(
+        open_report_query(store), store, directory.tenant_id, onboarding, mailer
     )
+    router.add(report.routes())
     return Services(
         settings=settings,
         storage=storage,

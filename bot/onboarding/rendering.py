@@ -31,6 +31,8 @@ from cards.views import (
 COMMANDS = (
     Command("setup", "Run the Defender Experts settings setup guide"),
     Command("settings", "View the current settings and edit any section"),
+    Command("status", "View the readiness assessment (Service status)"),
+    Command("report", "View the service report: report 7, report 90, or report FROM TO"),
     Command("help", "Show this list of commands"),
     Command("ask", "Write to the Defender Experts from this chat (stop ends it)"),
 )

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import Actor, CardAction
+from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Routes
 from bot.errors import ValidationError
 from bot.mail.ports import Attachment, Mailer, MailMessage
 from bot.report import charts
@@ -38,7 +38,7 @@ from bot.report.model import (
 from bot.report.ports import ACTION_STATES, IncidentRow, ReportFigures, ReportQuery
 from bot.storage import Store
 from cards.messages import message_card
-from cards.report import VIEW, ReportView, report_card
+from cards.report import VERB_PREFIX, VIEW, ReportView, report_card
 from cards.views import MessageView, Notice
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,12 @@ class ReportService:
     @property
     def tenant_id(self) -> str:
         return self._tenant
+
+    def routes(self) -> Routes:
+        return Routes(
+            cards=(CardRoute(VERB_PREFIX, self.on_card_action, Access.MEMBER),),
+            commands=(CommandRoute(("report",), self.command, Access.MEMBER),),
+        )
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)

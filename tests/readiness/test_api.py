@@ -113,3 +113,10 @@ async def test_the_openapi_document_describes_them(api: Api) -> None:
     assert doc["components"]["schemas"]["PhaseChange"]["required"] == ["phase", "by"]
     committed = json.loads((Path(__file__).parents[2] / "api" / "openapi.json").read_text())
     assert committed == doc
+
+
+def test_the_documented_phases_are_the_services() -> None:
+    from bot.notifications.openapi_readiness import PHASES as DOCUMENTED
+    from bot.readiness.assessment import PHASES
+
+    assert DOCUMENTED == PHASES
