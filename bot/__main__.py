@@ -22,7 +22,10 @@ TOOLS: dict[str, tuple[str, str]] = {
         "bot.devtools.notify",
         "play the experts: send signed notifications to the Experts API, read delivery state",
     ),
-    "report": ("bot.report.cli", "email the service report to the service review contacts now"),
+    "report": (
+        "bot.devtools.report",
+        "email the service report to the service review contacts now",
+    ),
     "migrate": (
         "bot.storage.copy_to_postgres",
         "copy this bot's SQLite data into an empty PostgreSQL database (--to postgresql://...)",

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import open_storage
 from bot.config import Settings
-from bot.storage import Store, open_store
 from bot.transport.web import create_app
 from tests.chat.support import ChatWorld, ClientFactory
 from tests.notifications.support import SECRET, seed_channel, seed_settings
@@ -38,11 +38,12 @@ async def chat_world(
     tmp_path: Path,
     connector: ConnectorStandIn,
 ) -> ChatWorld:
-    store: Store = open_store(chat_database)
-    await store.open()
+    storage = open_storage(chat_database)
+    await storage.open()
+    store = storage.store
     await seed_settings(store)
     await seed_channel(store, connector.url)
     settings = Settings(data_dir=tmp_path, experts_webhook_secret=SECRET, chat_ack_seconds=3600)
-    app = create_app(settings, store=store)
+    app = create_app(settings, storage=storage)
     client = await aiohttp_client(app)
     return ChatWorld(client, app, store, connector)
