@@ -9,12 +9,12 @@ from pathlib import Path
 
 import psycopg
 
-from bot.notifications.ledger import open_ledger
 from bot.notifications.ports import DocWrite, OutboxMessage, UnitOfWork
 from bot.provisioning.model import Status, Step, TeamsRecord, teams_key
 from bot.storage.postgres import PostgresStore
 from bot.storage.postgres_ledger import PostgresLedger
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import SqliteLedger
 from tests.notifications.support import TENANT, seed_settings
 
 
@@ -37,7 +37,7 @@ async def a_single_instance(data: Path) -> None:
         tenant_id=TENANT, status=Status.RUNNING, step=Step.ENSURE_CHANNEL, team_id="g-1"
     )
     await store.write(teams_key(TENANT), saga.to_json(), etag=None)
-    ledger = open_ledger(store)
+    ledger = SqliteLedger(store)
     for n in range(30):
         key = f"tenants/{TENANT}/incidents/{n}"
         await ledger.commit(

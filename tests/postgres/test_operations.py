@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from bot.app import open_storage
 from bot.config import Settings
 from bot.logcontext import ContextFilter, JsonFormatter, bind
-from bot.storage import open_store
 from bot.transport.web import create_app
 from tests.notifications.support import SECRET
 
@@ -23,8 +23,9 @@ ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 async def test_readyz_checks_the_database_and_healthz_does_not(
     aiohttp_client: ClientFactory, pg_url: str, tmp_path: Path, pg_cluster: Any
 ) -> None:
-    store = open_store(pg_url)
-    client = await aiohttp_client(create_app(Settings(data_dir=tmp_path), store=store))
+    client = await aiohttp_client(
+        create_app(Settings(data_dir=tmp_path), storage=open_storage(pg_url))
+    )
     assert (await client.get("/readyz")).status == 200
     assert (await client.get("/metrics")).status == 404  # off unless enabled
     pg_cluster.drop_database(pg_url)  # the database goes away under the running bot
@@ -38,7 +39,7 @@ async def test_metrics_in_the_prometheus_format(
     aiohttp_client: ClientFactory, pg_url: str, tmp_path: Path
 ) -> None:
     settings = Settings(data_dir=tmp_path, metrics_enabled=True, experts_webhook_secret=SECRET)
-    client = await aiohttp_client(create_app(settings, store=open_store(pg_url)))
+    client = await aiohttp_client(create_app(settings, storage=open_storage(pg_url)))
     response = await client.get("/metrics")
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
