@@ -29,6 +29,7 @@ class Benchmark:
 BENCHMARKS = [
     Benchmark("notifications.py"),
     Benchmark("turns.py"),
+    Benchmark("scale.py"),
     # Needs the Agents Playground (npm ci), like the end-to-end tests.
     Benchmark("cold_start.py", marks=(pytest.mark.e2e,)),
 ]
