@@ -272,14 +272,17 @@ class ReportService:
         next_month = month_start(now, 1)
         return min(3600.0, max(1.0, (next_month - now).total_seconds()))
 
-    async def send_monthly(self, month: datetime) -> int:
-        """Email the report of ``month`` to every Service review contact not yet sent it."""
+    async def send_monthly(self, month: datetime, *, once: bool = True) -> int:
+        """Email the report of ``month`` to every Service review contact not yet sent it
+        (``once=False``: to every one, now, without recording it: an operator's resend)."""
         if self._mailer is None or self._contacts is None:
             return 0
         recipients = await self._contacts.service_review_contacts(self._tenant)
         label = f"{month:%Y-%m}"
         todo = [
-            r for r in recipients if await self._store.read(self._sent_key(label, r.id)) is None
+            r
+            for r in recipients
+            if not once or await self._store.read(self._sent_key(label, r.id)) is None
         ]
         if not todo:
             return 0
@@ -298,9 +301,10 @@ class ReportService:
                 attachments=attachments,
             )
             await self._mailer.send(message)
-            await self._store.write(
-                self._sent_key(label, recipient.id), {"at": _iso(self._now())}, etag="*"
-            )
+            if once:
+                await self._store.write(
+                    self._sent_key(label, recipient.id), {"at": _iso(self._now())}, etag="*"
+                )
             sent += 1
         log.info("monthly report for %s sent to %d contacts", label, sent)
         return sent

@@ -167,6 +167,10 @@ async def messages(request: web.Request) -> web.Response:
     invoke_response = await adapter.process_activity(
         authenticated, activity, request.app[BOT].on_turn
     )
+    if invoke_response and invoke_response.status == 501:
+        # botbuilder's answer to an invoke the bot doesn't implement: the sender asked for
+        # something this bot doesn't offer, which is a 4xx, not a server fault.
+        raise web.HTTPBadRequest(text="This bot doesn't handle that invoke")
     if invoke_response:
         return web.json_response(
             data=invoke_body(invoke_response.body), status=invoke_response.status
