@@ -120,7 +120,7 @@ def build_mailer(settings: Settings, apis: MicrosoftApis | None = None) -> Maile
         from bot.mail.local import EmlMailer
 
         return EmlMailer(settings.data_dir / "mail", sender=settings.mail_sender)
-    from bot.mail.graph import GraphMailer
+    from bot.graph.mail import GraphMailer
 
     return GraphMailer(_require(apis).graph, settings.mail_sender)
 

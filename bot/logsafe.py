@@ -7,7 +7,8 @@
 * :class:`BoundedFormatter` caps every record: the message, each line of a traceback, the
   exception's own text (which may quote a request value) and the whole traceback.
 * :func:`log_failure` logs an unexpected failure with its traceback once per correlation id.
-* :func:`configure_logging` installs the formatter on the root logger (``python -m bot``).
+* :class:`RepeatFilter` rate-limits every repeated message template on the root handler.
+* :func:`configure_logging` installs both on the root logger (``python -m bot``).
 """
 
 from __future__ import annotations
@@ -71,12 +72,57 @@ class BoundedFormatter(logging.Formatter):
         return _cut(super().formatException(ei), MAX_TRACEBACK_CHARS)
 
 
+class RepeatFilter(logging.Filter):
+    """Rate-limits repeated lines: at most ``burst`` records per message template (logger,
+    level and format string, not the values) each ``period`` seconds. The first line let
+    through in the next period says how many were dropped. Templates are finite (they are in
+    the code), so a flood of bad requests writes a bounded amount of log per second."""
+
+    def __init__(
+        self,
+        *,
+        burst: int = 20,
+        period: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 2048,
+    ) -> None:
+        super().__init__()
+        self._burst = burst
+        self._period = period
+        self._clock = clock
+        self._max_keys = max_keys
+        self._windows: OrderedDict[tuple[str, int, str], list[float]] = OrderedDict()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg)[:200])
+        now = self._clock()
+        window = self._windows.get(key)
+        dropped = 0
+        if window is None or now - window[0] >= self._period:
+            dropped = int(window[2]) if window is not None else 0
+            window = [now, 0, 0]
+            self._windows[key] = window
+            self._windows.move_to_end(key)
+            while len(self._windows) > self._max_keys:
+                self._windows.popitem(last=False)
+        if window[1] >= self._burst:
+            window[2] += 1
+            return False
+        window[1] += 1
+        if dropped:
+            record.msg = f"[{dropped} similar lines dropped] {record.msg}"
+        return True
+
+
 def configure_logging(level: str) -> None:
-    """Root logging for the server: one bounded line per record (tracebacks bounded too)."""
+    """Root logging for the server: one bounded line per record (tracebacks bounded too),
+    repeated lines rate-limited."""
     logging.basicConfig(level=level)
     formatter = BoundedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    repeats = RepeatFilter()
     for handler in logging.getLogger().handlers:
         handler.setFormatter(formatter)
+        handler.addFilter(repeats)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 

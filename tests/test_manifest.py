@@ -18,12 +18,12 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 
 from bot.devtools.manifest import (
-    TEMPLATE_DIR,
     ManifestError,
     build_package,
     main,
     render_manifest,
 )
+from bot.teamsapp import TEMPLATE_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = REPO / "node_modules" / "@microsoft" / "app-manifest" / "build" / "json-schemas" / "teams"
@@ -87,6 +87,22 @@ def test_filled_manifest_is_valid_against_the_official_schema(package: zipfile.Z
     schema = official_schema(manifest)
     assert validate(manifest, schema) == []
     assert manifest["manifestVersion"] == schema["properties"]["manifestVersion"]["const"]
+
+
+def _version(name: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in name.removeprefix("v").split("."))
+
+
+def test_the_manifest_is_on_the_newest_schema_the_package_ships(package: zipfile.ZipFile) -> None:
+    """v1.30 as of @microsoft/app-manifest 1.1.2: from v1.22 it only adds optional properties
+    (command ``type``/``prompt``, ``triggers``, ``description.features``, ``registrationInfo``)
+    and raises limits, so nothing the manifest says changes meaning."""
+    manifest = read_manifest(package)
+    official_schema(manifest)  # skips, or fails in CI, without `npm ci`
+    shipped = [d.name for d in SCHEMAS.iterdir() if re.fullmatch(r"v\d+\.\d+", d.name)]
+    newest = max(shipped, key=_version)
+    assert manifest["manifestVersion"] == newest.removeprefix("v")
+    assert f"/teams/{newest}/MicrosoftTeams.schema.json" in manifest["$schema"]
 
 
 def test_validation_really_checks(package: zipfile.ZipFile) -> None:

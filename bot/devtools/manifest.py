@@ -1,6 +1,6 @@
 """Build the Teams app package: ``python -m bot manifest [--out build/defender-experts.zip]``.
 
-The template ``manifest/manifest.json`` holds ``${{APP_ID}}``, ``${{BOT_ID}}`` and
+The template ``bot/teamsapp/manifest.json`` holds ``${{APP_ID}}``, ``${{BOT_ID}}`` and
 ``${{BOT_DOMAIN}}``; they are filled from ``MicrosoftAppId`` and the host of ``BOT_ENDPOINT``,
 and the package is the filled manifest plus the two icons at the root of a zip file.
 """
@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "manifest"
+from bot.teamsapp import TEMPLATE_DIR
+
 ICONS = ("color.png", "outline.png")
 DEFAULT_OUT = Path("build") / "defender-experts.zip"
 

@@ -12,9 +12,10 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from bot.tenant.demo import load_demo_tenant
 
 CONFIG_VERSION = "0.1.1"
 CONFIG_FILENAME = ".m365agentsplayground.yml"
@@ -195,20 +196,6 @@ def write_config(tenant: Mapping[str, Any], path: Path, *, bot_name: str | None 
     return path
 
 
-def load_demo_tenant(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Load the demo tenant from ``DEMO_TENANT_FILE``, or the one bundled with the bot."""
-    env = os.environ if env is None else env
-    override = env.get("DEMO_TENANT_FILE", "").strip()
-    if override:
-        text = Path(override).read_text(encoding="utf-8")
-    else:
-        text = resources.files("bot").joinpath("tenant", "demo_tenant.json").read_text("utf-8")
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError("demo tenant: the file must hold a JSON object")
-    return data
-
-
 def find_playground(start: Path | None = None) -> Path:
     """Return the ``agentsplayground`` launcher in the nearest ``node_modules`` above ``start``."""
     start = (start or Path.cwd()).resolve()
@@ -278,7 +265,8 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     try:
         launcher = find_playground()
-        tenant = load_demo_tenant()
+        demo_file = os.environ.get("DEMO_TENANT_FILE", "").strip()
+        tenant = load_demo_tenant(Path(demo_file) if demo_file else None)
         data_dir = Path(os.environ.get("BOT_DATA_DIR", "").strip() or ".data").resolve()
         config = write_config(tenant, data_dir / CONFIG_FILENAME)
     except (OSError, ValueError) as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from bot.config import Settings
 from bot.graph.auth import ClientCredentials, MsalTokenSource, TokenSource
 from bot.graph.errors import GraphError
 from bot.graph.http import ApiClient, create_http_session
+from bot.graph.pacing import DEFENDER_LIMITS, CallPacer
 from bot.retry import Sleep
 
 GRAPH_VERSION = "v1.0"
@@ -53,7 +55,10 @@ def build_apis(
     tokens: TokenSource | None = None,
     sleep: Sleep = asyncio.sleep,
     rand: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.monotonic,
 ) -> MicrosoftApis:
+    """Graph and Defender clients; Defender's calls are paced within its rate limits (100 a
+    minute, 1,500 an hour), on ``clock`` and ``sleep``."""
     tokens = tokens or MsalTokenSource(ClientCredentials.from_settings(settings))
     graph = ApiClient(
         session,
@@ -72,6 +77,7 @@ def build_apis(
         service="defender",
         sleep=sleep,
         rand=rand,
+        pacer=CallPacer(DEFENDER_LIMITS, clock=clock, sleep=sleep),
     )
     return MicrosoftApis(tokens=tokens, graph=graph, defender=defender)
 

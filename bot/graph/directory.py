@@ -9,7 +9,11 @@
 * **High-value users** are the (transitive) members of ``HIGH_VALUE_USERS_GROUP_ID``: the
   Defender for Identity "Sensitive" tag and the priority-account tag have no stable Graph API.
 * **The admin check** reads the caller's ``transitiveMemberOf`` directory roles by template id,
-  and caches the answer for a minute.
+  and caches the answer for a minute. Without ``RoleManagement.Read.Directory`` Graph still
+  answers 200, with limited role objects (``roleTemplateId`` null): that raises ``Forbidden``
+  naming the permission, rather than answering that nobody is an administrator.
+* Enumerated values from Defender (``deviceValue``) are compared without case: Microsoft's pages
+  spell them differently.
 """
 
 from __future__ import annotations
@@ -29,20 +33,17 @@ from bot.tenant.ports import (
     GLOBAL_ADMINISTRATOR,
     SECURITY_ADMINISTRATOR,
     DirectoryEntry,
+    Forbidden,
     GroupRef,
-    LicenseCounts,
 )
 
 log = logging.getLogger(__name__)
 
 ADMIN_ROLE_TEMPLATES = frozenset({GLOBAL_ADMINISTRATOR, SECURITY_ADMINISTRATOR})
+ROLES_PERMISSION = "RoleManagement.Read.Directory"
 EVENTUAL = {"ConsistencyLevel": "eventual"}
 MACHINES_PAGE_SIZE = 10_000
 MAX_QUERY = 100
-# Service plans that carry Defender for Endpoint and Defender for Identity.
-ENDPOINT_PLANS = frozenset({"WINDEFATP", "MDE_LITE", "MDE_SMB"})
-IDENTITY_PLANS = frozenset({"ATA"})
-DEVICES_PER_ENDPOINT_LICENSE = 5
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _MACHINE_ID = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
@@ -60,7 +61,6 @@ class _Machines:
     groups: tuple[GroupRef, ...]
     group_of: dict[str, str]
     high_value: frozenset[str]
-    onboarded: int
 
 
 class _Cache:
@@ -129,17 +129,29 @@ class GraphTenantDirectory:
         if cached and now < cached[1]:
             return cached[0]
         answer = False
+        limited = False
         try:
             async for role in self._graph.pages(
                 f"users/{key}/transitiveMemberOf/microsoft.graph.directoryRole",
                 params={"$select": "id,roleTemplateId", "$count": "true"},
                 headers=EVENTUAL,
             ):
-                if str(role.get("roleTemplateId", "")).lower() in ADMIN_ROLE_TEMPLATES:
+                template = role.get("roleTemplateId")
+                if not template:
+                    limited = True  # a role the app may not read: which one is unknown
+                elif str(template).lower() in ADMIN_ROLE_TEMPLATES:
                     answer = True
                     break
         except GraphNotFound:
             answer = False
+        if limited and not answer:
+            raise Forbidden(
+                "Microsoft Graph returned the user's directory roles without their "
+                "roleTemplateId: the app can't read directory roles",
+                status=200,
+                service="graph",
+                permissions=(ROLES_PERMISSION,),
+            )
         self._admins[key] = (answer, now + self._admin_ttl)
         if len(self._admins) > 10_000:
             self._admins.pop(next(iter(self._admins)))
@@ -151,7 +163,6 @@ class GraphTenantDirectory:
         groups: dict[str, str] = {}
         group_of: dict[str, str] = {}
         high: set[str] = set()
-        onboarded = 0
         async for machine in self._all_machines():
             machine_id = str(machine.get("id") or "")
             raw_group = machine.get("rbacGroupId")
@@ -161,14 +172,12 @@ class GraphTenantDirectory:
                 groups.setdefault(gid, name or f"Device group {gid}")
                 if machine_id:
                     group_of[machine_id] = gid
-            if str(machine.get("deviceValue") or "") == "High" and machine_id:
+            if _high_value(machine) and machine_id:
                 high.add(machine_id)
-            if str(machine.get("onboardingStatus") or "Onboarded") == "Onboarded":
-                onboarded += 1
         ordered = tuple(
             GroupRef(gid, name) for gid, name in sorted(groups.items(), key=lambda g: g[1].lower())
         )
-        return _Machines(ordered, group_of, frozenset(high), onboarded)
+        return _Machines(ordered, group_of, frozenset(high))
 
     async def _all_machines(self) -> AsyncIterator[dict[str, Any]]:
         """Every machine: ``$top``/``$skip`` pages, following ``@odata.nextLink`` if given."""
@@ -226,7 +235,7 @@ class GraphTenantDirectory:
         if device_id in inventory.high_value or device_id in inventory.group_of:
             return device_id in inventory.high_value
         machine = await self._machine(device_id)
-        return bool(machine and machine.get("deviceValue") == "High")
+        return bool(machine and _high_value(machine))
 
     # ---- user groups and contacts (Microsoft Graph) ------------------------------------
 
@@ -359,28 +368,9 @@ class GraphTenantDirectory:
         members: frozenset[str] = await self._high_value_users.get(self._load_high_value_users)
         return user_id.lower() in members
 
-    # ---- readiness ---------------------------------------------------------------------
 
-    async def license_counts(self) -> LicenseCounts:
-        endpoint = identity = identity_used = 0
-        async for sku in self._graph.pages(
-            "subscribedSkus",
-            params={"$select": "skuPartNumber,prepaidUnits,consumedUnits,servicePlans"},
-        ):
-            plans = {str(p.get("servicePlanName", "")) for p in sku.get("servicePlans") or []}
-            enabled = int((sku.get("prepaidUnits") or {}).get("enabled") or 0)
-            if plans & ENDPOINT_PLANS:
-                endpoint += enabled * DEVICES_PER_ENDPOINT_LICENSE
-            if plans & IDENTITY_PLANS:
-                identity += enabled
-                identity_used += int(sku.get("consumedUnits") or 0)
-        inventory = await self._inventory()
-        return LicenseCounts(
-            endpoint_devices=endpoint,
-            identity_identities=identity,
-            onboarded_devices=inventory.onboarded,
-            protected_identities=min(identity_used, identity) if identity else identity_used,
-        )
+def _high_value(machine: dict[str, Any]) -> bool:
+    return str(machine.get("deviceValue") or "").casefold() == "high"
 
 
 async def _collect(items: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:

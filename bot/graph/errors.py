@@ -2,6 +2,10 @@
 
 Both answer failures with ``{"error": {"code": ..., "message": ...}}``; the error keeps the code,
 the message and the ``request-id`` that Microsoft support asks for. No error ever holds a token.
+
+Each class is also the port error (:mod:`bot.errors`) its status means, so the services that
+use these adapters handle ``Forbidden``, ``NotFound``, ``Throttled``... and never import this
+module: a 403 carries the permissions Graph names in ``permissions``.
 """
 
 from __future__ import annotations
@@ -10,20 +14,28 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.errors import DependencyError
+from bot.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PortError,
+    Refused,
+    SignInFailed,
+    Throttled,
+    Unavailable,
+    Untrusted,
+)
 
 _REQUIRES_ONE_OF = re.compile(r"requires one of '([^']*)'", re.IGNORECASE)
 _REQUIRED_ROLES = re.compile(r"required roles?: (.+?)\.?\s*(?:application roles|$)", re.IGNORECASE)
 
 
-class GraphError(DependencyError):
+class GraphError(PortError):
     """A Microsoft Graph or Defender API call failed.
 
     ``status`` is the HTTP status, or None when no answer came back (connection error, timeout).
     ``service`` is ``"graph"``, ``"defender"`` or ``"login"``.
     """
-
-    retryable = False
 
     def __init__(
         self,
@@ -38,14 +50,17 @@ class GraphError(DependencyError):
         method: str = "",
         path: str = "",
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.request_id = request_id
+        super().__init__(
+            message,
+            status=status,
+            code=code,
+            request_id=request_id,
+            retry_after=retry_after,
+            service=service,
+            permissions=named_permissions(message) if status == 403 else (),
+            sent=service != "login" and not isinstance(self, Untrusted),
+        )
         self.client_request_id = client_request_id
-        self.retry_after = retry_after
-        self.service = service
         self.method = method
         self.path = path
 
@@ -63,7 +78,7 @@ class GraphError(DependencyError):
             else ("Microsoft Entra sign-in" if self.service == "login" else "Microsoft Graph")
         )
         if self.status == 403:
-            needed = ", ".join(self.required_permissions()) or "a permission in docs/graph.md"
+            needed = ", ".join(self.permissions) or "a permission in docs/graph.md"
             return (
                 f"The Defender Experts app isn't allowed to read this from {api}: it needs "
                 f"{needed}. An administrator must grant it and give admin consent."
@@ -76,48 +91,49 @@ class GraphError(DependencyError):
         return f"{api} didn't answer. Try again in a few minutes."
 
     def required_permissions(self) -> tuple[str, ...]:
-        """The permissions a 403 says the call needs, when the message names them."""
-        for pattern in (_REQUIRES_ONE_OF, _REQUIRED_ROLES):
-            found = pattern.search(self.message)
-            if found:
-                names = (p.strip().strip(".") for p in found.group(1).split(","))
-                return tuple(n for n in names if n)
-        return ()
+        """The permissions a 403 says the call needs (``permissions``), when it names them."""
+        return self.permissions
 
 
-class GraphAuthError(GraphError):
+def named_permissions(message: str) -> tuple[str, ...]:
+    """The permissions a 403's message says the call needs, when it names them."""
+    for pattern in (_REQUIRES_ONE_OF, _REQUIRED_ROLES):
+        found = pattern.search(message)
+        if found:
+            names = (p.strip().strip(".") for p in found.group(1).split(","))
+            return tuple(n for n in names if n)
+    return ()
+
+
+class GraphAuthError(GraphError, SignInFailed):
     """A token could not be obtained, or the API refused it (401)."""
 
 
-class GraphBadRequest(GraphError):
+class GraphBadRequest(GraphError, Refused):
     """400: the request was malformed or is not supported."""
 
 
-class GraphForbidden(GraphError):
+class GraphForbidden(GraphError, Forbidden):
     """403: the app lacks a permission, or a tenant policy forbids the operation."""
 
 
-class GraphNotFound(GraphError):
+class GraphNotFound(GraphError, NotFound):
     """404: the resource does not exist (or is not replicated yet)."""
 
 
-class GraphConflict(GraphError):
+class GraphConflict(GraphError, Conflict):
     """409: the resource already exists or changed."""
 
 
-class GraphThrottled(GraphError):
+class GraphThrottled(GraphError, Throttled):
     """429 after every retry: the service keeps throttling."""
 
-    retryable = True
 
-
-class GraphUnavailable(GraphError):
+class GraphUnavailable(GraphError, Unavailable):
     """5xx, a connection error or a timeout: the service could not answer."""
 
-    retryable = True
 
-
-class GraphCertificateError(GraphError):
+class GraphCertificateError(GraphError, Untrusted):
     """The service's TLS certificate isn't trusted: not retried, since trying again won't help.
     A private CA (a TLS-inspecting proxy) is trusted through SSL_CERT_FILE or REQUESTS_CA_BUNDLE.
     """

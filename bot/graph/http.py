@@ -7,6 +7,8 @@
   creates something is retried only when the service surely did not process it (429, or no
   connection), so that a retry never creates a second team or channel.
 * A 401 drops the cached token and tries once more with a new one.
+* With a :class:`~bot.graph.pacing.CallPacer` (the Defender for Endpoint API), every attempt
+  waits for its slot within the API's rate limits first.
 * Follows ``@odata.nextLink``, but only to the same origin, so that a token never leaves it.
 * Errors keep Graph's code, message and ``request-id`` (:mod:`bot.graph.errors`).
 """
@@ -35,6 +37,7 @@ from bot.graph.errors import (
     GraphUnavailable,
     error_from_response,
 )
+from bot.graph.pacing import CallPacer
 from bot.logsafe import safe
 from bot.retry import RetryPolicy, Sleep, parse_retry_after
 
@@ -99,8 +102,10 @@ class ApiClient:
         policy: RetryPolicy = DEFAULT_POLICY,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        pacer: CallPacer | None = None,
     ) -> None:
         self._session = session
+        self._pacer = pacer
         self._tokens = tokens
         self.base_url = base_url.rstrip("/")
         self._origin = _origin(self.base_url)
@@ -179,6 +184,8 @@ class ApiClient:
             token = await self._tokens.token(self.scope)
         except GraphUnavailable as exc:
             raise _Retry(exc, None) from exc
+        if self._pacer is not None:
+            await self._pacer.acquire()
         request_id = str(uuid.uuid4())
         sent_headers = {
             "Authorization": f"Bearer {token}",

@@ -1,4 +1,11 @@
-"""TeamsProvisioner on Microsoft Graph: teams, channels, app installation, async operations."""
+"""TeamsProvisioner on Microsoft Graph: teams, channels, app installation, async operations.
+
+Installing the app: the manifest asks for resource-specific consent (RSC) permissions, and Graph
+installs such an app only with ``TeamsAppInstallation.ReadWriteAndConsentSelfForTeam.All`` (the
+Graph app is the bot's own app registration) or ``...AndConsentForTeam.All`` (a separate
+one), and a ``consentedPermissionSet`` naming the RSC permissions being consented. They come
+from the manifest (:func:`bot.teamsapp.rsc_permissions`), the one place they are listed.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from bot.graph.errors import GraphBadRequest, GraphNotFound
+from bot.graph.errors import GraphBadRequest, GraphForbidden, GraphNotFound
 from bot.graph.http import ApiClient, ApiResponse
 from bot.provisioning.ports import (
     ChannelInfo,
@@ -15,6 +22,12 @@ from bot.provisioning.ports import (
     TeamCreation,
     TeamInfo,
 )
+from bot.teamsapp import RscPermission, rsc_permissions
+
+INSTALL_SELF = "TeamsAppInstallation.ReadWriteAndConsentSelfForTeam.All"
+"""Install (with RSC consent) the Graph app's own Teams app: the bot's app registration."""
+INSTALL_ANY = "TeamsAppInstallation.ReadWriteAndConsentForTeam.All"
+"""Install (with RSC consent) any Teams app: a Graph app registration other than the bot's."""
 
 _KEY = re.compile(r"teams\('([^']+)'\)|teams/([0-9a-fA-F-]{36})")
 _STATUSES: dict[str, OperationStatus] = {
@@ -51,6 +64,15 @@ def _creation(response: ApiResponse) -> TeamCreation:
     return TeamCreation(team_id=team_id, operation=location)
 
 
+def consented_permission_set(permissions: tuple[RscPermission, ...]) -> dict[str, Any]:
+    """The ``teamsAppPermissionSet`` of an install: every RSC permission the manifest asks for."""
+    return {
+        "resourceSpecificPermissions": [
+            {"permissionValue": p.name, "permissionType": p.type} for p in permissions
+        ]
+    }
+
+
 def team_id_from(location: str) -> str:
     """The team id in a ``/teams('{id}')/operations('{op}')`` location, or ""."""
     found = _KEY.search(location)
@@ -62,10 +84,23 @@ def team_id_from(location: str) -> str:
 class GraphTeamsProvisioner:
     """Creates the team, its channel and the app installation with application permissions."""
 
-    def __init__(self, graph: ApiClient, *, catalog_app_id: str, tenant_id: str) -> None:
+    def __init__(
+        self,
+        graph: ApiClient,
+        *,
+        catalog_app_id: str,
+        tenant_id: str,
+        self_install: bool = True,
+        rsc: tuple[RscPermission, ...] | None = None,
+    ) -> None:
+        """``self_install``: the Graph app registration is the bot's own (``GRAPH_CLIENT_ID`` is
+        ``MicrosoftAppId``), so it installs itself. ``rsc``: the RSC permissions to consent to,
+        read from the manifest unless given."""
         self._graph = graph
         self._catalog_app_id = catalog_app_id
         self._tenant_id = tenant_id
+        self._rsc = rsc_permissions() if rsc is None else rsc
+        self.install_permission = INSTALL_SELF if self_install else INSTALL_ANY
 
     @staticmethod
     def _seg(value: str) -> str:
@@ -226,18 +261,31 @@ class GraphTeamsProvisioner:
             return True
         return False
 
+    def install_body(self) -> dict[str, Any]:
+        """``POST /teams/{id}/installedApps``: the catalog app, and the RSC consent it needs."""
+        body: dict[str, Any] = {
+            "teamsApp@odata.bind": (
+                f"{self._graph.base_url}/appCatalogs/teamsApps/{self._seg(self._catalog_app_id)}"
+            )
+        }
+        if self._rsc:
+            body["consentedPermissionSet"] = consented_permission_set(self._rsc)
+        return body
+
     async def install_app(self, team_id: str) -> None:
-        await self._graph.request(
-            "POST",
-            f"teams/{self._seg(team_id)}/installedApps",
-            json={
-                "teamsApp@odata.bind": (
-                    f"{self._graph.base_url}/appCatalogs/teamsApps/"
-                    f"{self._seg(self._catalog_app_id)}"
-                )
-            },
-            creates=True,
-        )
+        try:
+            await self._graph.request(
+                "POST",
+                f"teams/{self._seg(team_id)}/installedApps",
+                json=self.install_body(),
+                creates=True,
+            )
+        except GraphForbidden as exc:
+            # Graph lists every permission that installs an app, including those that can't
+            # consent to RSC permissions: name the one that can.
+            if self._rsc:
+                exc.permissions = (self.install_permission,)
+            raise
 
     def channel_link(self, team: TeamInfo | None, channel: ChannelInfo) -> str:
         if channel.web_url:

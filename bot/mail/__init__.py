@@ -1,1 +1,2 @@
-"""Contact emails: the Mailer port, its Graph and local (.eml) adapters, and the outbox service."""
+"""Email: the one Mailer port, its local (.eml) adapter, and the contact-email outbox service.
+The Graph adapter is :mod:`bot.graph.mail`."""

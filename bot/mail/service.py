@@ -4,15 +4,22 @@ A settings listener queues one email per newly added contact (key
 ``mail/outbox/{tenant}/{version}-{purpose}-{contact}``; queuing the same contact twice is a
 no-op), and returns at once: sending never blocks, or undoes, the settings change. A background
 worker sends due emails and deletes them from the outbox, and resumes queued emails after a
-restart. An email is sent at least once: a crash between the send and its removal from the
-outbox sends it again.
+restart.
 
-Failures: a retryable one (Graph's ``retryable`` errors: throttling, 5xx, no answer; connection
-errors) is tried again with capped exponential backoff, each email at its own next-attempt time;
-while it waits, :meth:`ContactMailService.kick` (a new email) wakes the worker at once. Any other
-failure (a 403 for a missing Mail.Send permission, a refused recipient) isn't retried: the email
-stays in the outbox with ``state: failed``, the error and the permissions Graph names, and is
-logged once at error level. So does an email that kept failing.
+An email is sent at least once, always under the same message id (``contact/{key}``, stored
+with it). Before each send the outbox records it (``state: sending``); only after the mailer
+returns is the email removed (done). A crash in between leaves it ``sending``, and the next
+start sends it again under the same id: the local mailer then replaces its ``.eml`` file, while
+Graph's ``sendMail`` (no idempotency key) may deliver it twice; that window is logged and
+documented in docs/graph.md.
+
+Failures: a retryable one (the Mailer port's ``retryable`` errors: throttling, 5xx, no answer;
+connection errors) is tried again with capped exponential backoff, each email at its own
+next-attempt time; while it waits, :meth:`ContactMailService.kick` (a new email) wakes the
+worker at once. Any other failure (a 403 for a missing Mail.Send permission, a refused
+recipient) isn't retried: the email stays in the outbox with ``state: failed``, the error and
+the permissions the port names, and is logged once at error level. So does an email that kept
+failing.
 """
 
 from __future__ import annotations
@@ -26,9 +33,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.errors import ConcurrencyError
-from bot.graph.errors import GraphError, GraphForbidden
 from bot.logsafe import safe
-from bot.mail.ports import Mailer, MailMessage
+from bot.mail.ports import Forbidden, Mailer, MailMessage, PortError
 from bot.mail.templates import contact_added
 from bot.onboarding import Actor
 from bot.onboarding.model import ServiceSettings, SettingsRecord
@@ -76,11 +82,11 @@ class ContactMailService:
         for contact in record.settings.contacts:
             if contact.key in before or not contact.mail:
                 continue
-            message = contact_added(contact, actor.name)
             key = (
                 f"{OUTBOX}{tenant_id.lower()}/{record.version:08d}-{contact.purpose.value}-"
                 f"{contact.id}"
             )
+            message = contact_added(contact, actor.name, message_id=message_id_of(key))
             try:
                 await self._store.write(key, self._item(message, tenant_id), etag=None)
                 queued += 1
@@ -157,7 +163,7 @@ class ContactMailService:
         next_wait: float | None = None
         for key in sorted(await self._store.list_keys(OUTBOX)):
             item = await self._store.read(key)
-            if item is None or item.value.get("state") != "pending":
+            if item is None or item.value.get("state") not in ("pending", "sending"):
                 continue
             due = datetime.fromisoformat(str(item.value["nextAttemptAt"]))
             now = self._clock()
@@ -166,7 +172,23 @@ class ContactMailService:
                 next_wait = left if next_wait is None else min(next_wait, left)
                 continue
             value = dict(item.value)
-            message = MailMessage.from_json(value["message"])
+            message = MailMessage.from_json(value["message"], message_id=message_id_of(key))
+            if value.get("state") == "sending":
+                log.warning(
+                    "a contact email may have been sent before the bot stopped; sending it "
+                    "again under the same message id %s",
+                    safe(message.message_id),
+                )
+            try:
+                # Record the send first: a crash after it leaves the email "sending", and the
+                # next start sends it again under the same id (see the module's docstring).
+                etag = await self._store.write(
+                    key,
+                    {**value, "state": "sending", "sendingAt": now.isoformat()},
+                    etag=item.etag,
+                )
+            except ConcurrencyError:
+                continue  # another worker has it
             try:
                 await self._mailer.send(message)
             except asyncio.CancelledError:
@@ -206,29 +228,37 @@ class ContactMailService:
                     )
             else:
                 with contextlib.suppress(ConcurrencyError):
-                    await self._store.delete(key, etag=item.etag)
+                    await self._store.delete(key, etag=etag)
                 continue
+            if value["state"] == "sending":
+                value["state"] = "pending"
             with contextlib.suppress(ConcurrencyError):
-                await self._store.write(key, value, etag=item.etag)
+                await self._store.write(key, value, etag=etag)
         return next_wait
 
 
+def message_id_of(key: str) -> str:
+    """The email's id for good: its outbox key, which names the tenant, the settings version,
+    the purpose and the contact."""
+    return "contact/" + key.removeprefix(OUTBOX)
+
+
 def retryable(exc: BaseException) -> bool:
-    """Whether trying again later may help: Graph says so (429, 5xx, no answer), or the
+    """Whether trying again later may help: the port says so (429, 5xx, no answer), or the
     connection failed. A refusal (403, 400) or an unexpected error won't go away by itself."""
-    if isinstance(exc, GraphError):
+    if isinstance(exc, PortError):
         return exc.retryable
     return isinstance(exc, ConnectionError | TimeoutError)
 
 
 def _missing_permissions(exc: BaseException) -> tuple[str, ...]:
-    if isinstance(exc, GraphForbidden):
-        return exc.required_permissions() or ("Mail.Send",)
+    if isinstance(exc, Forbidden):
+        return exc.permissions or ("Mail.Send",)
     return ()
 
 
 def _what_to_do(exc: BaseException, permissions: tuple[str, ...]) -> str:
-    if not isinstance(exc, GraphForbidden):
+    if not isinstance(exc, Forbidden):
         return ""
     return (
         f". Grant the app the Microsoft Graph application permission {' or '.join(permissions)} "

@@ -24,7 +24,7 @@ _MEANING = {
 }
 
 
-def contact_added(contact: Contact, added_by: str) -> MailMessage:
+def contact_added(contact: Contact, added_by: str, *, message_id: str) -> MailMessage:
     """Tell a new contact what they were made a contact for, and what that means."""
     purpose = contact.purpose.label.lower()
     who = added_by.strip() or "An administrator"
@@ -70,8 +70,9 @@ def contact_added(contact: Contact, added_by: str) -> MailMessage:
         + "</body></html>"
     )
     return MailMessage(
-        to_address=contact.mail,
-        to_name=contact.name,
+        message_id=message_id,
+        to=(contact.mail,),
+        names=(contact.name,),
         subject=subject,
         text=text + f"\n\n{SERVICE}\n",
         html=html,

@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 
 from bot.config import Settings
 from bot.mail.local import EmlMailer
+from bot.mail.ports import Mailer
 from bot.messaging import ChannelMessenger
 from bot.notifications.channels import FailureReporter, StoredChannelDirectory
 from bot.notifications.ledger import open_ledger
-from bot.notifications.mail import PerRecipientMailer
-from bot.notifications.ports import Mailer, SettingsSource
+from bot.notifications.ports import SettingsSource
 from bot.notifications.ratelimit import TENANT_WINDOWS, TeamsRateLimiter
 from bot.notifications.retention import RetentionPolicy
 from bot.notifications.service import NotificationService
@@ -95,7 +95,7 @@ def build_delivery_worker(
         if on_channel_failure
         else StoredChannelDirectory(store),
         settings_source,
-        mailer or PerRecipientMailer(EmlMailer(settings.data_dir / "mail")),
+        mailer or EmlMailer(settings.data_dir / "mail"),
         limiter,
         options=options,
         clock=clock,

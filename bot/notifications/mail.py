@@ -1,11 +1,17 @@
-"""Email fallback: the incident notification contacts get the update when Teams can't."""
+"""Email fallback: the incident notification contacts get the update when Teams can't.
+
+One email per revision to all the incident notification contacts, through the one Mailer port
+(:mod:`bot.mail.ports`): ``.eml`` files locally, Graph ``sendMail`` with
+``TENANT_BACKEND=graph``. Its message id is the outbox message's id (``{id}.dead`` for a dead
+letter's email), so a re-send after a crash is the same message: the local mailer replaces its
+file; Graph may deliver it twice (docs/notifications.md).
+"""
 
 from __future__ import annotations
 
 from html import escape
 
-from bot.mail.ports import Mailer as SharedMailer
-from bot.mail.ports import MailMessage as SharedMessage
+from bot.mail.ports import MailMessage
 from bot.notifications.model import (
     CLASSIFICATION_LABELS,
     COMPLETED_STATUS_LABELS,
@@ -14,32 +20,6 @@ from bot.notifications.model import (
     STATUS_LABELS,
     Notification,
 )
-from bot.notifications.ports import MailMessage
-
-
-class PerRecipientMailer:
-    """Sends our messages (several recipients) through the shared Mailer port, one per address.
-
-    Local mode's shared mailer writes ``.eml`` files under ``$BOT_DATA_DIR/mail``; with
-    ``TENANT_BACKEND=graph`` it is Microsoft Graph ``sendMail``. Delivery is at least once: a
-    crash or a failure part-way sends the message again to everyone on the retry.
-    """
-
-    def __init__(self, mailer: SharedMailer) -> None:
-        self._mailer = mailer
-
-    async def send(self, message: MailMessage) -> None:
-        names = dict(zip(message.to, message.names, strict=False))
-        for address in message.to:
-            await self._mailer.send(
-                SharedMessage(
-                    to_address=address,
-                    to_name=names.get(address, ""),
-                    subject=message.subject,
-                    text=message.text,
-                    html=message.html,
-                )
-            )
 
 
 def incident_email(

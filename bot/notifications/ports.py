@@ -1,5 +1,6 @@
 """The ports of the notifications service: the ledger (documents + outbox + event feed, committed
-together), the Managed response channel directory, the mailer, and the settings it enforces.
+together), the Managed response channel directory, and the settings it enforces. Email goes
+through the one Mailer port, :mod:`bot.mail.ports`.
 
 The ledger is one port because "a write and its enqueue are one transaction": a unit of work
 writes incident documents (with ETag checks), records the webhook id, appends outbox messages and
@@ -198,23 +199,6 @@ class ChannelDirectory(Protocol):
         """A send to the channel failed with ``status``; True if the channel is being repaired
         (it was deleted or archived), so the notification should wait rather than give up."""
         ...
-
-
-@dataclass(frozen=True)
-class MailMessage:
-    """A plain email. ``message_id`` makes sending idempotent where the mailer supports it."""
-
-    message_id: str
-    to: tuple[str, ...]
-    subject: str
-    text: str
-    html: str = ""
-    names: tuple[str, ...] = ()
-    """Display names, in the order of ``to`` (optional)."""
-
-
-class Mailer(Protocol):
-    async def send(self, message: MailMessage) -> None: ...
 
 
 class SettingsSource(Protocol):

@@ -26,6 +26,7 @@ from typing import Any
 
 from bot.errors import ConcurrencyError
 from bot.logsafe import safe
+from bot.mail.ports import Mailer
 from bot.messaging import ChannelMessenger, DeliveryError
 from bot.notifications.mail import incident_email
 from bot.notifications.model import parse_notification
@@ -34,7 +35,6 @@ from bot.notifications.ports import (
     DocWrite,
     Leased,
     Ledger,
-    Mailer,
     ManagedChannel,
     SettingsSource,
     UnitOfWork,

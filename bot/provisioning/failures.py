@@ -11,18 +11,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.graph.errors import (
-    GraphAuthError,
-    GraphBadRequest,
-    GraphConflict,
-    GraphError,
-    GraphForbidden,
-    GraphNotFound,
-    GraphThrottled,
-)
 from bot.messaging import DeliveryError
 from bot.provisioning.model import CHANNEL_NAME, TEAM_NAME, Failure
-from bot.provisioning.ports import OperationState
+from bot.provisioning.ports import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    OperationState,
+    PortError,
+    Refused,
+    SignInFailed,
+    Throttled,
+)
 
 # The application permissions each call needs (least privileged), named when Graph doesn't.
 CALL_PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -37,8 +37,10 @@ CALL_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "get_channel": ("Channel.ReadBasic.All",),
     "create_channel": ("Channel.Create",),
     "unarchive_channel": ("ChannelSettings.ReadWrite.All",),
-    "app_installed": ("TeamsAppInstallation.ReadWriteSelfForTeam.All",),
-    "install_app": ("TeamsAppInstallation.ReadWriteSelfForTeam.All",),
+    # The app asks for resource-specific consent: only the ...AndConsent... permissions can
+    # install it (the Graph adapter names ...AndConsentForTeam.All for a separate Graph app).
+    "app_installed": ("TeamsAppInstallation.ReadWriteAndConsentSelfForTeam.All",),
+    "install_app": ("TeamsAppInstallation.ReadWriteAndConsentSelfForTeam.All",),
 }
 
 _GROUP_CREATION = re.compile(
@@ -48,6 +50,10 @@ _GROUP_CREATION = re.compile(
 )
 _APP_POLICY = re.compile(r"permission polic|app polic|blocked by|app is blocked", re.IGNORECASE)
 _LICENSE = re.compile(r"licen[cs]e", re.IGNORECASE)
+# What POST /teams answers at once (403) when the owner has no Teams license, as reported
+# publicly: "Failed to execute Templates backend request CreateTeamFromTemplateRequest. ...
+# GetApplicableSkuCategoriesForUserFailed". It names neither licenses nor group creation.
+_OWNER_SKUS = re.compile(r"GetApplicableSkuCategoriesForUser", re.IGNORECASE)
 _NAME_TAKEN = re.compile(r"already exist|NameAlreadyExists|name .*(?:in use|taken)", re.IGNORECASE)
 
 
@@ -122,12 +128,13 @@ def app_blocked(step: int, request_id: str = "") -> Failure:
     )
 
 
-def no_teams_license(step: int, request_id: str = "") -> Failure:
+def no_teams_license(step: int, request_id: str = "", *, said: str = "") -> Failure:
     return Failure(
         kind="no_teams_license",
         title="A Microsoft Teams license is missing",
         message=(
-            f"The admin who turned on Teams becomes the owner of the {TEAM_NAME}, and needs a "
+            said
+            + f"The admin who turned on Teams becomes the owner of the {TEAM_NAME}, and needs a "
             "Microsoft Teams license. Assign one in the Microsoft 365 admin center (Users > "
             "Active users > Licenses and apps) and wait a few minutes. " + _retry_text()
         ),
@@ -199,7 +206,7 @@ def archived(step: int, what: str, request_id: str = "") -> Failure:
     )
 
 
-def credentials(step: int, error: GraphError) -> Failure:
+def credentials(step: int, error: PortError) -> Failure:
     return Failure(
         kind="credentials",
         title="Defender Experts couldn't sign in to Microsoft Graph",
@@ -281,13 +288,13 @@ def classify(exc: BaseException, step: int) -> Verdict:
         if error.retryable:
             return Verdict(unavailable(step), True)
         return Verdict(generic(step, detail=f" (Teams answered {error.status})"), False)
-    if not isinstance(error, GraphError):
+    if not isinstance(error, PortError):
         return Verdict(generic(step), False)
     rid = error.request_id
     text = f"{error.code} {error.message}"
-    if isinstance(error, GraphAuthError):
+    if isinstance(error, SignInFailed):
         return Verdict(credentials(step, error), False)
-    if isinstance(error, GraphThrottled):
+    if isinstance(error, Throttled):
         return Verdict(throttled(step, rid), True)
     if error.retryable:
         return Verdict(unavailable(step, rid), True)
@@ -295,17 +302,24 @@ def classify(exc: BaseException, step: int) -> Verdict:
         return Verdict(group_creation_disabled(step, rid), False)
     if call == "install_app" and _APP_POLICY.search(text):
         return Verdict(app_blocked(step, rid), False)
+    if call in ("create_team", "create_team_from_group") and _OWNER_SKUS.search(text):
+        said = (
+            "Microsoft Teams couldn't look up the licenses of the team's owner "
+            "(GetApplicableSkuCategoriesForUserFailed), which it answers when the owner has no "
+            "Teams license. "
+        )
+        return Verdict(no_teams_license(step, rid, said=said), False)
     licensed_calls = ("create_team", "create_team_from_group", "install_app", "create_channel")
     if _LICENSE.search(text) and call in licensed_calls:
         return Verdict(no_teams_license(step, rid), False)
-    if isinstance(error, GraphForbidden):
-        named = error.required_permissions() or CALL_PERMISSIONS.get(call, ())
+    if isinstance(error, Forbidden):
+        named = error.permissions or CALL_PERMISSIONS.get(call, ())
         return Verdict(missing_permissions(step, named, rid), False)
-    if call == "install_app" and isinstance(error, GraphNotFound | GraphBadRequest):
+    if call == "install_app" and isinstance(error, NotFound | Refused):
         return Verdict(app_not_in_catalog(step, rid), False)
-    if call == "create_channel" and (isinstance(error, GraphConflict) or _NAME_TAKEN.search(text)):
+    if call == "create_channel" and (isinstance(error, Conflict) or _NAME_TAKEN.search(text)):
         return Verdict(channel_name_taken(step, rid), False)
-    if isinstance(error, GraphNotFound) and call not in ("create_team", "find_team"):
+    if isinstance(error, NotFound) and call not in ("create_team", "find_team"):
         # A new team's resources can take a while to replicate.
         return Verdict(
             Failure(

@@ -149,6 +149,11 @@ class TeamsRecord:
         """True when notifications may be posted in the channel."""
         return self.enabled and self.status is Status.READY
 
+    @property
+    def active(self) -> bool:
+        """True while the saga has work to do: running a step, or waiting for Teams."""
+        return self.enabled and self.status in (Status.RUNNING, Status.WAITING)
+
     def evolve(self, **changes: Any) -> TeamsRecord:
         return replace(self, **changes)
 

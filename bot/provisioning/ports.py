@@ -3,12 +3,48 @@
 Implemented by Microsoft Graph (:mod:`bot.graph.teams`) and by the local demo tenant
 (:mod:`bot.provisioning.local`). Every method is safe to call again: lookups never change
 anything, and the saga looks a resource up before it creates one.
+
+Errors: every method raises the port errors below and nothing else the saga must know:
+:class:`Forbidden` (a missing permission, named in ``permissions``, or a policy),
+:class:`NotFound`, :class:`Conflict` (already there), :class:`Refused` (400),
+:class:`Throttled` and :class:`Unavailable` (retryable), :class:`SignInFailed` and
+:class:`Untrusted` (nothing was sent). The adapters translate their library's errors into them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from bot.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PortError,
+    Refused,
+    SignInFailed,
+    Throttled,
+    Unavailable,
+    Untrusted,
+)
+
+__all__ = [
+    "ChannelInfo",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "OperationState",
+    "OperationStatus",
+    "PortError",
+    "Refused",
+    "SignInFailed",
+    "TeamCreation",
+    "TeamInfo",
+    "TeamsProvisioner",
+    "Throttled",
+    "Unavailable",
+    "Untrusted",
+]
 
 OperationStatus = Literal["notStarted", "inProgress", "succeeded", "failed"]
 

@@ -293,8 +293,9 @@ class ReportService:
         sent = 0
         for recipient in todo:
             message = MailMessage(
-                to_address=recipient.address,
-                to_name=recipient.name,
+                message_id=f"report/{self._tenant}/{label}/{recipient.id}",
+                to=(recipient.address,),
+                names=(recipient.name,),
                 subject=f"Defender Experts service report: {r.label}",
                 text=self._text(r, figures),
                 html=self._html(r, figures, recipient),

@@ -6,7 +6,6 @@ from bot.tenant.ports import (
     SECURITY_ADMINISTRATOR,
     DirectoryEntry,
     GroupRef,
-    LicenseCounts,
     TenantDirectory,
 )
 
@@ -16,6 +15,5 @@ __all__ = [
     "SECURITY_ADMINISTRATOR",
     "DirectoryEntry",
     "GroupRef",
-    "LicenseCounts",
     "TenantDirectory",
 ]

@@ -13,19 +13,21 @@ from bot.tenant.ports import (
     SECURITY_ADMINISTRATOR,
     DirectoryEntry,
     GroupRef,
-    LicenseCounts,
 )
 
 _ADMIN_ROLES = {GLOBAL_ADMINISTRATOR, SECURITY_ADMINISTRATOR}
 
 
 def load_demo_tenant(path: Path | None = None) -> dict[str, Any]:
-    """The demo tenant document: the bundled one, or the file ``path`` names."""
+    """The demo tenant document: the bundled one, or the file ``path`` names
+    (``DEMO_TENANT_FILE``). The one loader, for the bot and the Playground's configuration."""
     if path is not None:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     else:
         text = resources.files("bot.tenant").joinpath("demo_tenant.json").read_text("utf-8")
-        data = json.loads(text)
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("demo tenant: the file must hold a JSON object")
     return data
 
 
@@ -107,12 +109,3 @@ class DemoTenantDirectory:
 
     async def is_high_value_user(self, user_id: str) -> bool:
         return user_id in self.data.get("highValueUserIds", [])
-
-    async def license_counts(self) -> LicenseCounts:
-        lic = self.data["licenses"]
-        return LicenseCounts(
-            endpoint_devices=int(lic["defenderForEndpointDevices"]),
-            identity_identities=int(lic["defenderForIdentityIdentities"]),
-            onboarded_devices=int(lic["onboardedDevices"]),
-            protected_identities=int(lic["protectedIdentities"]),
-        )

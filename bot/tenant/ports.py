@@ -1,9 +1,45 @@
-"""What the services need to know about the customer's tenant."""
+"""What the services need to know about the customer's tenant: the TenantDirectory port.
+
+Errors: every method raises the port errors below, which the adapters translate into:
+:class:`Forbidden` (a missing permission, named in ``permissions``: ``is_admin`` raises it when
+the app can't read directory roles, rather than answer that nobody is an administrator),
+:class:`Throttled` and :class:`Unavailable` (retryable), :class:`SignInFailed`,
+:class:`Untrusted`, :class:`Refused`. A lookup of something that doesn't exist answers None
+or False, not :class:`NotFound`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from bot.errors import (
+    Forbidden,
+    NotFound,
+    PortError,
+    Refused,
+    SignInFailed,
+    Throttled,
+    Unavailable,
+    Untrusted,
+)
+
+__all__ = [
+    "ADMIN_ROLE_NAMES",
+    "GLOBAL_ADMINISTRATOR",
+    "SECURITY_ADMINISTRATOR",
+    "DirectoryEntry",
+    "Forbidden",
+    "GroupRef",
+    "NotFound",
+    "PortError",
+    "Refused",
+    "SignInFailed",
+    "TenantDirectory",
+    "Throttled",
+    "Unavailable",
+    "Untrusted",
+]
 
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
 SECURITY_ADMINISTRATOR = "194ae4cb-b126-40b2-bd5b-6091b380977d"
@@ -28,16 +64,6 @@ class DirectoryEntry:
     kind: Literal["user", "group"]
 
 
-@dataclass(frozen=True)
-class LicenseCounts:
-    """License targets and protected counts for the readiness assessment."""
-
-    endpoint_devices: int
-    identity_identities: int
-    onboarded_devices: int
-    protected_identities: int
-
-
 class TenantDirectory(Protocol):
     """The customer's directory, read-only. Implemented by the demo tenant and by Graph."""
 
@@ -45,7 +71,8 @@ class TenantDirectory(Protocol):
     def tenant_id(self) -> str: ...
 
     async def is_admin(self, user_id: str) -> bool:
-        """True if the user holds Global Administrator or Security Administrator."""
+        """True if the user holds Global Administrator or Security Administrator. Raises
+        :class:`Forbidden` (naming the permission) when the roles can't be read."""
         ...
 
     async def search_device_groups(self, query: str, limit: int) -> list[GroupRef]: ...
@@ -71,5 +98,3 @@ class TenantDirectory(Protocol):
         ...
 
     async def is_high_value_user(self, user_id: str) -> bool: ...
-
-    async def license_counts(self) -> LicenseCounts: ...

@@ -27,7 +27,6 @@ from bot.logsafe import safe
 from bot.messaging import ChannelMessenger
 from bot.notifications.compose import build_delivery_worker, messenger_app_id
 from bot.notifications.enforcement import RETRY_AFTER_SECONDS
-from bot.notifications.mail import PerRecipientMailer
 from bot.notifications.model import BodyError, load_json
 from bot.notifications.openapi import openapi_document
 from bot.notifications.schema import MAX_BODY_BYTES
@@ -209,7 +208,7 @@ async def serving(
         services.store,
         services.onboarding,
         notification_messenger(settings, messenger_app_id(settings)),
-        mailer=PerRecipientMailer(build_mailer(settings, services.apis)),
+        mailer=build_mailer(settings, services.apis),
         on_channel_failure=(
             services.provisioning.report_delivery_failure if services.provisioning else None
         ),

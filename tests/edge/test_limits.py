@@ -23,6 +23,7 @@ from bot.logsafe import (
     BoundedFormatter,
     FailureLog,
     RateLimitedLog,
+    RepeatFilter,
 )
 from bot.storage.memory import MemoryStore
 from bot.transport import limits
@@ -213,3 +214,20 @@ def test_the_formatter_bounds_messages_and_exception_text() -> None:
     text = formatter.format(record)
     assert len(text) < MAX_MESSAGE_CHARS + MAX_TRACEBACK_CHARS + 100
     assert text.count("secret-body") < 30
+
+
+def test_repeated_templates_are_rate_limited_whatever_their_values() -> None:
+    clock = Ticks()
+    repeats = RepeatFilter(burst=3, period=10, clock=clock)
+
+    def record(value: str) -> logging.LogRecord:
+        return logging.LogRecord("x", logging.WARNING, __file__, 1, "refused %s", (value,), None)
+
+    passed = [repeats.filter(record(f"v{n}")) for n in range(1000)]
+    assert passed.count(True) == 3
+    other = logging.LogRecord("x", logging.WARNING, __file__, 1, "another %s", ("v",), None)
+    assert repeats.filter(other)
+    clock.now += 10
+    later = record("late")
+    assert repeats.filter(later)
+    assert later.getMessage() == "[997 similar lines dropped] refused late"

@@ -9,6 +9,7 @@ from bot.graph.directory import GraphTenantDirectory, search_phrase
 from bot.onboarding import Actor, OnboardingService
 from bot.storage.memory import MemoryStore
 from bot.tenant import TenantDirectory
+from bot.tenant.ports import Forbidden
 from cards import to_json
 from tests.standins.microsoft import (
     ADELE,
@@ -29,6 +30,7 @@ from tests.standins.microsoft import (
 from tests.support import texts
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
+ROLE_READERS = ["RoleManagement.Read.Directory", "Directory.Read.All"]
 
 
 class Clock:
@@ -104,6 +106,55 @@ async def test_the_guide_refuses_a_non_admin(directory: GraphTenantDirectory) ->
     assert "Nothing was changed" in texts(refused)
     allowed = to_json(await service.start(Actor(MEGAN, "Megan Bowen", TENANT)))
     assert "Grant permissions to our experts" in texts(allowed)
+
+
+@pytest.mark.parametrize(
+    "roles_permission", ["RoleManagement.Read.Directory", "Directory.Read.All"]
+)
+async def test_without_a_permission_to_read_roles_the_missing_permission_is_named(
+    directory: GraphTenantDirectory, microsoft: Microsoft, roles_permission: str
+) -> None:
+    """Graph answers 200 with limited role objects (roleTemplateId null), not 403: the
+    directory says what's missing rather than that nobody is an administrator."""
+    microsoft.graph.granted -= {"RoleManagement.Read.Directory", "Directory.Read.All"}
+    with pytest.raises(Forbidden) as refused:
+        await directory.is_admin(ALEX)
+    assert refused.value.permissions == ("RoleManagement.Read.Directory",)
+    assert "RoleManagement.Read.Directory" in refused.value.advice()
+    (call,) = [c for c in microsoft.graph.calls if c.path.endswith("directoryRole")]
+    assert call.status == 200
+    assert not await directory.is_admin(ISAIAH)  # no role at all: nothing hidden, no admin
+    microsoft.graph.granted.add(roles_permission)
+    assert await directory.is_admin(ALEX)
+
+
+async def test_the_guide_names_the_permission_it_needs_to_check_roles(
+    directory: GraphTenantDirectory, microsoft: Microsoft
+) -> None:
+    microsoft.graph.granted.discard("RoleManagement.Read.Directory")
+    service = OnboardingService(MemoryStore(), directory)
+    card = texts(to_json(await service.start(Actor(ALEX, "Alex Wilber", TENANT))))
+    assert "RoleManagement.Read.Directory" in card
+    assert "Only a Global Administrator" not in card and "Nothing was changed" in card
+
+
+async def test_users_need_user_read_all(
+    directory: GraphTenantDirectory, microsoft: Microsoft
+) -> None:
+    microsoft.graph.granted.discard("User.Read.All")
+    microsoft.graph.granted.add("User.ReadBasic.All")
+    with pytest.raises(Forbidden) as refused:
+        await directory.get_contact(PATTI)
+    assert "User.Read.All" in refused.value.permissions
+    assert "User.ReadBasic.All" not in refused.value.permissions
+
+
+async def test_device_value_is_compared_without_case(
+    directory: GraphTenantDirectory, microsoft: Microsoft
+) -> None:
+    microsoft.defender.add_machine("d-lc", "lab-01.contoso.com", 104, "Production servers", "high")
+    assert await directory.is_high_value_device("d-lc")
+    assert not await directory.is_high_value_device("d-sql")
 
 
 async def test_device_groups_are_the_distinct_rbac_groups_of_the_machines(
@@ -236,14 +287,6 @@ async def test_without_a_high_value_group_nobody_is_high_value(apis: MicrosoftAp
     assert not await directory.is_high_value_user(PATTI)
 
 
-async def test_license_counts(directory: GraphTenantDirectory) -> None:
-    counts = await directory.license_counts()
-    assert counts.endpoint_devices == 250
-    assert counts.identity_identities == 50
-    assert counts.onboarded_devices == 6
-    assert counts.protected_identities == 42
-
-
 async def test_every_directory_call_survives_throttling(
     directory: GraphTenantDirectory, microsoft: Microsoft, sleep: FakeSleep
 ) -> None:
@@ -257,7 +300,6 @@ async def test_every_directory_call_survives_throttling(
         "get_contact": lambda: directory.get_contact(PATTI),
         "user_group_ids": lambda: directory.user_group_ids(PATTI),
         "is_high_value_user": lambda: directory.is_high_value_user(PATTI),
-        "license_counts": lambda: directory.license_counts(),
     }
     for name, check in checks.items():
         before = len(microsoft.graph.calls) + len(microsoft.defender.calls)

@@ -115,7 +115,7 @@ async def test_403_keeps_code_message_and_request_id(
     assert error.code == "Forbidden"
     assert error.request_id
     assert error.request_id in str(error)
-    assert "Team.Create" in error.required_permissions()
+    assert "Team.Create" in error.permissions
     assert error.client_request_id
 
 
@@ -179,7 +179,7 @@ def test_error_bodies_are_mapped() -> None:
     error = error_from_response(403, body, {}, service="graph", method="POST", path="/v1.0/x")
     assert isinstance(error, GraphForbidden)
     assert error.request_id == "rid-inner"
-    assert error.required_permissions() == ("Channel.Create", "Teamwork.Migrate.All")
+    assert error.permissions == ("Channel.Create", "Teamwork.Migrate.All")
     defender = error_from_response(
         403,
         {
@@ -194,6 +194,6 @@ def test_error_bodies_are_mapped() -> None:
         method="GET",
         path="/api/machines",
     )
-    assert defender.required_permissions() == ("Machine.Read.All", "Machine.ReadWrite.All")
+    assert defender.permissions == ("Machine.Read.All", "Machine.ReadWrite.All")
     odd = error_from_response(502, "<html>", {}, service="graph", method="GET", path="/")
     assert isinstance(odd, GraphUnavailable) and odd.message == "HTTP 502"

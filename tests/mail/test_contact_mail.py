@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.graph.clients import MicrosoftApis
-from bot.mail.graph import GraphMailer
+from bot.graph.mail import GraphMailer
 from bot.mail.local import EmlMailer
 from bot.mail.ports import MailMessage
 from bot.mail.service import OUTBOX, ContactMailService
@@ -109,8 +109,8 @@ class PickyMailer:
         self.tried: list[str] = []
 
     async def send(self, message: MailMessage) -> None:
-        self.tried.append(message.to_address)
-        if message.to_address in self.failing:
+        self.tried.append(message.to[0])
+        if message.to[0] in self.failing:
             raise self.error
         self.sent.append(message)
 
@@ -128,11 +128,11 @@ class FlakyMailer:
 
 
 def test_the_email_says_what_the_contact_is_for() -> None:
-    incident = contact_added(MEGAN, "Alex Wilber")
+    incident = contact_added(MEGAN, "Alex Wilber", message_id="m-MEGAN")
     assert incident.subject == "You're now a Defender Experts contact for incident notification"
     assert "Alex Wilber added you as a contact for incident notification" in incident.text
     assert "immediate response" in incident.text and "+1 425 555 0102" in incident.text
-    review = contact_added(SECOPS, "Alex Wilber")
+    review = contact_added(SECOPS, "Alex Wilber", message_id="m-SECOPS")
     assert review.subject == "Your team is now a Defender Experts contact for service review"
     assert "your team, Security Operations" in review.text
     assert "security briefings" in review.html
@@ -140,7 +140,7 @@ def test_the_email_says_what_the_contact_is_for() -> None:
 
 def test_the_html_is_escaped() -> None:
     hostile = Contact("x", "<script>alert(1)</script>", "x@contoso.com", "user", Purpose.INCIDENT)
-    message = contact_added(hostile, "<b>Eve</b>")
+    message = contact_added(hostile, "<b>Eve</b>", message_id="m-x")
     assert "<script>" not in message.html and "&lt;script&gt;" in message.html
     assert "<b>Eve</b>" not in message.html
 
@@ -153,7 +153,7 @@ async def test_only_added_contacts_get_an_email(store: MemoryStore) -> None:
     await service.on_settings(TENANT, record(2, MEGAN, SECOPS), record(1, MEGAN).settings, ALEX)
     await service.on_settings(TENANT, record(2, MEGAN, SECOPS), record(1, MEGAN).settings, ALEX)
     await service.wait_idle()
-    assert [m.to_address for m in mailer.sent] == ["meganb@contoso.com", "secops@contoso.com"]
+    assert [m.to[0] for m in mailer.sent] == ["meganb@contoso.com", "secops@contoso.com"]
     assert await store.list_keys(OUTBOX) == []
 
 
@@ -163,7 +163,7 @@ async def test_a_failed_send_is_retried_with_backoff(store: MemoryStore) -> None
     service = mail_service(store, mailer, time, rand=lambda: 1.0)
     await service.on_settings(TENANT, record(1, MEGAN), ServiceSettings(), ALEX)
     await service.wait_idle()
-    assert [m.to_address for m in mailer.sent] == ["meganb@contoso.com"]
+    assert [m.to[0] for m in mailer.sent] == ["meganb@contoso.com"]
     assert time.waits == [30.0, 60.0]
 
 
@@ -195,14 +195,14 @@ async def test_a_new_contact_is_emailed_at_once_while_another_waits_for_its_retr
 
     await service.on_settings(TENANT, record(2, MEGAN, SECOPS), record(1, MEGAN).settings, ALEX)
     await until(lambda: bool(mailer.sent) and bool(time.sleepers))
-    assert [m.to_address for m in mailer.sent] == ["secops@contoso.com"]  # no time has passed
+    assert [m.to[0] for m in mailer.sent] == ["secops@contoso.com"]  # no time has passed
     assert mailer.tried == ["meganb@contoso.com", "secops@contoso.com"]  # Megan's isn't due
     assert time.waits == [30.0, 30.0]  # and the worker waits for it again
 
     mailer.failing.clear()
     time.advance(30)
     await service.wait_idle()
-    assert [m.to_address for m in mailer.sent] == ["secops@contoso.com", "meganb@contoso.com"]
+    assert [m.to[0] for m in mailer.sent] == ["secops@contoso.com", "meganb@contoso.com"]
     assert await store.list_keys(OUTBOX) == []
 
 
@@ -263,7 +263,7 @@ async def test_queued_emails_are_sent_after_a_restart(store: MemoryStore) -> Non
     time.now += timedelta(seconds=31)
     await restarted.start()
     await restarted.wait_idle()
-    assert [m.to_address for m in mailer.sent] == ["meganb@contoso.com"]
+    assert [m.to[0] for m in mailer.sent] == ["meganb@contoso.com"]
     assert await store.list_keys(OUTBOX) == []
 
 
@@ -288,7 +288,7 @@ async def test_local_mode_writes_eml_files(store: MemoryStore, tmp_path: Path) -
 
 async def test_graph_send_mail(microsoft: Microsoft, apis: MicrosoftApis) -> None:
     mailer = GraphMailer(apis.graph, SENDER)
-    await mailer.send(contact_added(MEGAN, "Alex Wilber"))
+    await mailer.send(contact_added(MEGAN, "Alex Wilber", message_id="m-MEGAN"))
     (sent,) = microsoft.graph.mails
     assert sent["from"] == SENDER
     message = sent["message"]

@@ -8,8 +8,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.mail.ports import MailMessage
 from bot.messaging import DeliveryError, Posted
-from bot.notifications.ports import Ledger, MailMessage
+from bot.notifications.ports import Ledger
 from bot.notifications.worker import DeliveryWorker
 from bot.onboarding.model import (
     Contact,

@@ -224,7 +224,7 @@ async def test_a_private_group_found_without_its_team_becomes_the_team(
     [
         ("Team.Create", Step.CREATE_TEAM),
         ("Channel.Create", Step.ENSURE_CHANNEL),
-        ("TeamsAppInstallation.ReadWriteSelfForTeam.All", Step.INSTALL_APP),
+        ("TeamsAppInstallation.ReadWriteAndConsentSelfForTeam.All", Step.INSTALL_APP),
     ],
 )
 async def test_403_names_the_missing_graph_permissions(

@@ -344,7 +344,6 @@ async def test_turning_teams_off_keeps_the_team_and_stops_posting(
     service = make_service()
     await service.on_settings(TENANT, TEAMS_OFF, ServiceSettings(communicate_on_teams=True), ADMIN)
     assert await channel_target(store, TENANT) is None
-    assert await service.delivery_target(TENANT) is None
     assert len(microsoft.graph.team_named(TEAM_NAME)) == 1
     assert "Teams communication is off" in texts(messenger.progress())
 

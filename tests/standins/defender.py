@@ -3,11 +3,22 @@
 As documented: OData ``$top`` (at most 10,000) and ``$skip``; ``$filter`` on ``rbacGroupId`` and
 ``deviceValue``; 404 when there are no machines. With ``next_links`` on, a page that isn't the
 last also carries ``@odata.nextLink``.
+
+* Rate limits: 100 calls a minute and 1,500 an hour (sliding windows on ``clock``, which tests
+  inject); a call over either answers 429 ``TooManyRequests`` with ``Retry-After``.
+* Tokens: the audience must be ``audience`` (by default the stand-in's own origin). The real
+  API, on host ``api.security.microsoft.com``, takes tokens for the resource
+  ``https://api.securitycenter.microsoft.com``: set ``audience`` to that to model it.
+* More routes (readiness signals, ...) mount from other modules with :meth:`mount`.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -18,6 +29,8 @@ from tests.standins.base import StandIn, error
 from tests.standins.login import LoginStandIn
 
 MAX_TOP = 10_000
+RATE_LIMITS: tuple[tuple[float, int], ...] = ((60.0, 100), (3600.0, 1500))
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _FILTER = re.compile(r"^(rbacGroupId|deviceValue)\s+eq\s+('?)([^']*)\2$")
 
 
@@ -28,6 +41,14 @@ class DefenderStandIn(StandIn):
     next_links: bool = True
     default_top: int = MAX_TOP
     granted: set[str] = field(default_factory=lambda: {"Machine.Read.All"})
+    audience: str = ""
+    """The token audience accepted; "" is the stand-in's own origin."""
+    clock: Callable[[], float] = time.monotonic
+    limits: tuple[tuple[float, int], ...] = RATE_LIMITS
+    served: list[float] = field(default_factory=list)
+    """When each call within the limits was taken (clock time)."""
+    throttled: int = 0
+    routes: list[tuple[str, str, Handler]] = field(default_factory=list)
 
     def add_machine(
         self, machine_id: str, name: str, group_id: int | None, group: str, value: str = "Normal"
@@ -47,19 +68,47 @@ class DefenderStandIn(StandIn):
             }
         )
 
+    def mount(self, method: str, path: str, handler: Handler) -> None:
+        """Serve another route (an aiohttp path such as ``/api/vulnerabilities``); call it
+        before :meth:`app`. Authentication, rate limits, faults and the call log apply."""
+        self.routes.append((method, path, handler))
+
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.middleware, self._auth])
         app.router.add_get("/api/machines", self._list)
         app.router.add_get("/api/machines/{id}", self._get)
+        for method, path, handler in self.routes:
+            app.router.add_route(method, path, handler)
         return app
+
+    def _over_limit(self) -> float | None:
+        """Seconds until a call would be within every limit, or None if it is now."""
+        now = self.clock()
+        wait = 0.0
+        for span, count in self.limits:
+            inside = len(self.served) - bisect.bisect_right(self.served, now - span)
+            if inside >= count:
+                wait = max(wait, self.served[len(self.served) - count] + span - now)
+        return wait if wait > 0 else None
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ")
-        expected = f"{request.scheme}://{request.host}"
+        expected = self.audience or f"{request.scheme}://{request.host}"
         if not self.login or self.login.audience_of(token) != expected:
             return error(401, "Unauthorized", "Invalid token audience.")
+        wait = self._over_limit()
+        if wait is not None:
+            self.throttled += 1
+            return error(
+                429,
+                "TooManyRequests",
+                "API calls quota exceeded! Rate limitations for this API are 100 calls per "
+                "minute and 1500 calls per hour.",
+                {"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        self.served.append(self.clock())
         if "Machine.Read.All" not in self.granted and "Machine.ReadWrite.All" not in self.granted:
             return error(
                 403,

@@ -10,9 +10,21 @@
   team the same way. Channels, ``installedApps``, archive state and unarchive (202 + operation).
 * Directory lag (``listing_lag``): a new team's group can be missing from ``GET /groups``
   listings for a while, as Microsoft Entra ID is eventually consistent.
+* App installation (``POST /teams/{id}/installedApps``, 200): an app whose package asks for
+  resource-specific consent (``rsc``, read from the manifest for the bot's app) installs only
+  with a ``consentedPermissionSet`` naming exactly those permissions and a token holding
+  ``TeamsAppInstallation.ReadWriteAndConsent(Self)ForTeam.All`` (``...SelfForTeam`` only for
+  the caller's own app, ``self_apps``); otherwise 403, as Graph's "Add app to team" says.
 * ``POST /users/{id}/sendMail`` answers 202.
 * Permissions: each endpoint accepts the application permissions its page lists; a missing one
-  answers 403 ``Missing role permissions on the request. API requires one of '…'``.
+  answers 403 ``Missing role permissions on the request. API requires one of '…'``. Users need
+  ``User.Read.All`` (or ``Directory.Read.All``). ``transitiveMemberOf`` casts to directory roles
+  without ``RoleManagement.Read.Directory`` answer 200 with limited objects (``id`` and
+  ``@odata.type``, ``roleTemplateId`` null), as Graph does for objects the app may not read.
+* Unlicensed owners (``unlicensed``): ``POST /teams`` fails at once with Graph's 403
+  ``...GetApplicableSkuCategoriesForUserFailed`` (``unlicensed_mode="refused"``), or its
+  operation fails later (``"operation"``).
+* More routes (readiness signals, ...) mount from other modules with :meth:`GraphStandIn.mount`.
 * Faults (:class:`tests.standins.base.StandIn`): 429 with ``Retry-After``, 5xx, 403.
 """
 
@@ -22,22 +34,26 @@ import base64
 import itertools
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from bot.teamsapp import rsc_permissions
 from tests.standins.base import StandIn, error
 from tests.standins.login import LoginStandIn
 
 ROOT = "/v1.0"
+INSTALL_SELF = "TeamsAppInstallation.ReadWriteAndConsentSelfForTeam.All"
+INSTALL_ANY = "TeamsAppInstallation.ReadWriteAndConsentForTeam.All"
+ROLES_READ = ("RoleManagement.Read.Directory", "Directory.Read.All")
+RouteHandler = Callable[[web.Request, "re.Match[str]"], Awaitable[web.StreamResponse]]
 
 # The application permissions each endpoint accepts (from its Microsoft Graph page).
 PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "users.read": ("User.ReadBasic.All", "User.Read.All", "Directory.Read.All"),
-    "roles.read": ("RoleManagement.Read.Directory", "Directory.Read.All"),
+    "users.read": ("User.Read.All", "Directory.Read.All"),
     "groups.read": ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"),
     "teams.create": ("Team.Create", "Teamwork.Migrate.All", "Group.ReadWrite.All"),
     "teams.read": ("Team.ReadBasic.All", "TeamSettings.Read.All", "Group.Read.All"),
@@ -46,13 +62,18 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "channels.create": ("Channel.Create", "Teamwork.Migrate.All", "Group.ReadWrite.All"),
     "channels.unarchive": ("ChannelSettings.ReadWrite.All",),
     "apps.read": (
-        "TeamsAppInstallation.ReadWriteSelfForTeam.All",
+        "TeamsAppInstallation.ReadSelfForTeam.All",
         "TeamsAppInstallation.ReadForTeam.All",
+        "TeamsAppInstallation.ReadWriteSelfForTeam.All",
         "TeamsAppInstallation.ReadWriteForTeam.All",
+        INSTALL_SELF,
+        INSTALL_ANY,
     ),
     "apps.install": (
         "TeamsAppInstallation.ReadWriteSelfForTeam.All",
         "TeamsAppInstallation.ReadWriteForTeam.All",
+        INSTALL_SELF,
+        INSTALL_ANY,
     ),
     "mail.send": ("Mail.Send",),
     "skus.read": ("Organization.Read.All", "Directory.Read.All"),
@@ -68,7 +89,7 @@ DEFAULT_GRANTED = frozenset(
         "Channel.Create",
         "ChannelSettings.ReadWrite.All",
         "TeamSettings.ReadWrite.All",
-        "TeamsAppInstallation.ReadWriteSelfForTeam.All",
+        INSTALL_SELF,
         "Mail.Send",
         "Organization.Read.All",
     }
@@ -121,9 +142,14 @@ class GraphStandIn(StandIn):
     teams: dict[str, Team] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
     catalog: set[str] = field(default_factory=set)
+    rsc: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    """The RSC permissions (value, type) each catalog app's package asks for."""
+    self_apps: set[str] = field(default_factory=set)
+    """Catalog apps that are the caller's own (``...SelfForTeam`` permissions cover them)."""
     mails: list[dict[str, Any]] = field(default_factory=list)
     skus: list[dict[str, Any]] = field(default_factory=list)
     unlicensed: set[str] = field(default_factory=set)
+    unlicensed_mode: str = "operation"  # "operation" (fails later) | "refused" (403 at once)
     group_creation: str = "enabled"  # "enabled" | "refused" (403) | "operation" (fails later)
     app_blocked: bool = False
     operation_steps: tuple[str, ...] = OPERATION_STEPS
@@ -138,9 +164,24 @@ class GraphStandIn(StandIn):
     teams_from_groups: int = 0
     channels_created: int = 0
     apps_installed: int = 0
+    mounted: list[tuple[str, re.Pattern[str], RouteHandler]] = field(default_factory=list)
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # ---- set-up helpers ------------------------------------------------------------------
+
+    def add_catalog_app(self, app_id: str, *, own: bool = True) -> None:
+        """The bot's app in the org catalog, asking for the RSC permissions of its manifest."""
+        self.catalog.add(app_id)
+        self.rsc[app_id] = tuple((p.name, p.type) for p in rsc_permissions())
+        if own:
+            self.self_apps.add(app_id)
+
+    def mount(self, method: str, pattern: str, handler: RouteHandler) -> None:
+        """Serve more Graph routes (from another stand-in module): ``pattern`` is a regular
+        expression matched against the whole path after ``/v1.0/``; authentication, faults
+        and the call log apply as for every other route. Check permissions with
+        :meth:`needs`."""
+        self.mounted.append((method.upper(), re.compile(pattern), handler))
 
     def add_user(
         self, user_id: str, name: str, mail: str, *, roles: tuple[str, ...] = ()
@@ -240,8 +281,8 @@ class GraphStandIn(StandIn):
         response: web.StreamResponse = await handler(request)
         return response
 
-    def _needs(self, key: str) -> web.Response | None:
-        accepted = PERMISSIONS[key]
+    def needs(self, *accepted: str) -> web.Response | None:
+        """403 as Graph words it unless one of the ``accepted`` permissions is granted."""
         if self.granted & set(accepted):
             return None
         return error(
@@ -251,8 +292,16 @@ class GraphStandIn(StandIn):
             f"'{', '.join(accepted)}'. Roles on the request '{', '.join(sorted(self.granted))}'.",
         )
 
+    def _needs(self, key: str) -> web.Response | None:
+        return self.needs(*PERMISSIONS[key])
+
     async def _route(self, request: web.Request) -> web.StreamResponse:
-        parts = [p for p in request.match_info["tail"].split("/") if p]
+        tail = request.match_info["tail"]
+        for method, pattern, handler in self.mounted:
+            found = pattern.fullmatch(tail)
+            if found and method in (request.method, "*"):
+                return await handler(request, found)
+        parts = [p for p in tail.split("/") if p]
         # teams('x')/operations('y') → teams/x/operations/y
         flat: list[str] = []
         for part in parts:
@@ -407,7 +456,7 @@ class GraphStandIn(StandIn):
         return web.json_response(body)
 
     async def _user_roles(self, request: web.Request, user_id: str) -> web.Response:
-        refused = self._needs("users.read") or self._needs("roles.read")
+        refused = self._needs("users.read")
         if refused:
             return refused
         if user_id not in self.users:
@@ -417,11 +466,14 @@ class GraphStandIn(StandIn):
         for group_id, group_roles in self.roles.items():
             if group_id in self.groups and user_id in self._transitive(group_id):
                 held |= group_roles
+        readable = bool(self.granted & set(ROLES_READ))
         roles = [
             {
                 "@odata.type": "#microsoft.graph.directoryRole",
                 "id": str(uuid.uuid5(uuid.NAMESPACE_URL, t)),
-                "roleTemplateId": t,
+                # Without a permission to read roles, Graph returns limited objects.
+                "roleTemplateId": t if readable else None,
+                "displayName": None,
             }
             for t in sorted(held)
         ]
@@ -493,6 +545,10 @@ class GraphStandIn(StandIn):
         owner = re.search(r"users\('([^']+)'\)", owner_bind)
         if owner is None or self._user(owner.group(1)) is None:
             return error(404, "NotFound", "The owner of the team could not be found.")
+        owner_found = self._user(owner.group(1))
+        refused = self._refuse_unlicensed({str(owner_found["id"])} if owner_found else set())
+        if refused:
+            return refused
         if self.group_creation == "refused":
             return error(
                 403,
@@ -527,6 +583,22 @@ class GraphStandIn(StandIn):
             _fail_unlicensed(operation, owner_id)
         return self._accepted(group_id, operation)
 
+    def _refuse_unlicensed(self, owners: set[str]) -> web.Response | None:
+        """Graph's answer at once when the owner has no Teams license (public reports)."""
+        if self.unlicensed_mode != "refused" or not owners & self.unlicensed:
+            return None
+        return error(
+            403,
+            "Forbidden",
+            "Failed to execute Templates backend request CreateTeamFromTemplateRequest. Request "
+            "Url: https://teams.microsoft.com/fabric/emea/templates/api/team, Request Method: "
+            'POST, Response Status Code: Forbidden, ErrorMessage : {"errors":[{"message":'
+            '"Failed to execute GetApplicableSkuCategoriesForUser.","errorCode":'
+            '"GetApplicableSkuCategoriesForUserFailed"}],"operationId":"'
+            + str(uuid.uuid4())
+            + '"}',
+        )
+
     def _team_from_group(self, body: dict[str, Any]) -> web.Response:
         """Create team, "create a team from group": the team takes the group's name, visibility
         and members, so those can't be given; the group needs an owner and no team yet."""
@@ -550,6 +622,9 @@ class GraphStandIn(StandIn):
             return error(409, "Conflict", "The group already has a team.")
         if not group.get("owners"):
             return error(400, "BadRequest", "The group must have at least one owner.")
+        refused = self._refuse_unlicensed(set(group["owners"]))
+        if refused:
+            return refused
         self.teams_from_groups += 1
         operation = Operation(str(uuid.uuid4()), group_id, self.operation_steps)
         unlicensed = sorted(set(group["owners"]) & self.unlicensed)
@@ -766,9 +841,44 @@ class GraphStandIn(StandIn):
             )
         if app_id in team.apps.values():
             return error(409, "Conflict", "App is already installed in this team.")
+        refused = self._refuse_rsc(app_id, body)
+        if refused:
+            return refused
         team.apps[base64.b64encode(f"{team_id}##{app_id}".encode()).decode()] = app_id
         self.apps_installed += 1
-        return web.Response(status=201)
+        return web.Response(status=200)
+
+    def _refuse_rsc(self, app_id: str, body: dict[str, Any]) -> web.Response | None:
+        """An app that asks for RSC permissions: the ...AndConsent... permission, and consent to
+        exactly those permissions in the body, or 403."""
+        wanted = set(self.rsc.get(app_id, ()))
+        if not wanted:
+            return None
+        consent = {INSTALL_ANY} | ({INSTALL_SELF} if app_id in self.self_apps else set())
+        if not self.granted & consent:
+            return error(
+                403,
+                "Forbidden",
+                "Missing role permissions on the request. The app requires resource-specific "
+                f"consent; API requires one of '{', '.join(sorted(consent))}'. Roles on the "
+                f"request '{', '.join(sorted(self.granted))}'.",
+            )
+        given = (body.get("consentedPermissionSet") or {}).get("resourceSpecificPermissions")
+        consented = {
+            (str(p.get("permissionValue")), str(p.get("permissionType")))
+            for p in given or []
+            if isinstance(p, dict)
+        }
+        if consented != wanted:
+            return error(
+                403,
+                "Forbidden",
+                "The app requires consent to its resource-specific permissions: "
+                "consentedPermissionSet must name "
+                + ", ".join(f"{v} ({t})" for v, t in sorted(wanted))
+                + ".",
+            )
+        return None
 
     # ---- test helpers ------------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ def populate(graph: GraphStandIn, defender: DefenderStandIn) -> None:
     graph.add_group(SECOPS, "Security Operations", mail="secops@contoso.com", security=False)
     for n in range(3, 8):
         graph.add_group(f"8d2f1c0b-20{n:02d}-4d4e-8f9a-3b2c1d0e9f{n:02d}", f"Finance region {n}")
-    graph.catalog.add(CATALOG_APP)
+    graph.add_catalog_app(CATALOG_APP)
     graph.skus.append(
         {
             "skuPartNumber": "Microsoft_365_E5",

@@ -18,10 +18,11 @@ class StandInCA:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
 
-def make_ca(folder: Path) -> StandInCA:
-    """A CA, and a server certificate for 127.0.0.1 and localhost signed by it."""
+def make_ca(folder: Path, hosts: tuple[str, ...] = ("api.security.microsoft.com",)) -> StandInCA:
+    """A CA, and a server certificate for 127.0.0.1, localhost and ``hosts`` (names a test
+    resolves to 127.0.0.1, such as the Defender API host) signed by it."""
     ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
+    server = ca.issue_cert("127.0.0.1", "localhost", *hosts)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.configure_cert(context)
     ca_file = folder / "test-ca.pem"

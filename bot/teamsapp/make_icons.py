@@ -1,4 +1,4 @@
-"""Draw the app's Teams icons with the standard library only: ``python manifest/make_icons.py``.
+"""Draw the app's Teams icons with the standard library only: ``python bot/teamsapp/make_icons.py``.
 
 * ``color.png``: 192x192, a white-rimmed blue shield with a check mark on the accent colour.
 * ``outline.png``: 32x32, the same shield as a white outline on a transparent background.

@@ -1,5 +1,11 @@
 """Microsoft Graph's Mailer: ``POST /users/{MAIL_SENDER}/sendMail`` (application permission
-Mail.Send; restrict it to that one mailbox with an Exchange Online application access policy)."""
+Mail.Send; restrict it to that one mailbox with an Exchange Online application access policy).
+
+``sendMail`` answers 202 and has no idempotency key: a send whose answer is lost, or a crash
+between the 202 and the outbox recording it, sends the message again. Each message carries its
+id in the ``X-Defender-Experts-Message-Id`` header, so a duplicate can be recognized (and
+filtered by a mail flow rule) by that header. See docs/graph.md.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from urllib.parse import quote
 
 from bot.graph.http import ApiClient
 from bot.mail.ports import MailMessage
+
+MESSAGE_ID_HEADER = "X-Defender-Experts-Message-Id"
 
 
 class GraphMailer:
@@ -24,7 +32,11 @@ class GraphMailer:
                     "subject": message.subject,
                     "body": {"contentType": "HTML", "content": message.html},
                     "toRecipients": [
-                        {"emailAddress": {"address": message.to_address, "name": message.to_name}}
+                        {"emailAddress": {"address": address, "name": name}}
+                        for name, address in message.recipients()
+                    ],
+                    "internetMessageHeaders": [
+                        {"name": MESSAGE_ID_HEADER, "value": message.message_id[:200]}
                     ],
                     **(
                         {
