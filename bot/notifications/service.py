@@ -7,10 +7,12 @@ ETags: the loser reads again and re-applies its change.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,6 +133,10 @@ class NotificationService:
         self._settings = settings
         self._clock = clock
         self._on_enqueued = on_enqueued
+        # One lock per incident being accepted; an entry lives while a request holds or waits.
+        self._incident_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._card_verbs: dict[
             str, Callable[[CardAction, dict[str, Any], Item], Awaitable[AdaptiveCard]]
         ] = {
@@ -150,6 +156,12 @@ class NotificationService:
     @property
     def tenant_id(self) -> str:
         return self._directory.tenant_id.lower()
+
+    def _incident_lock(self, key: str) -> asyncio.Lock:
+        lock = self._incident_locks.get(key)
+        if lock is None:
+            lock = self._incident_locks[key] = asyncio.Lock()
+        return lock
 
     # ---- the webhook ------------------------------------------------------------------------
 
@@ -174,70 +186,81 @@ class NotificationService:
         await enforce_settings(notification, record.settings, self._directory)
         key = incident_key(tenant, notification.incident_id)
         revision = notification.revision
-        for _ in range(CONFLICT_RETRIES):
-            item = await self._ledger.read(key)
-            doc = item.value if item else new_incident_doc(tenant, notification.incident_id)
-            latest = (doc.get("latest") or {}).get("revision", 0)
-            now = self._clock()
-            entry: dict[str, Any] = {"revision": revision, "webhookId": webhook_id, "at": iso(now)}
-            enqueue: tuple[OutboxMessage, ...] = ()
-            if revision <= latest:
-                reason = (
-                    f"revision {revision} is not above revision {latest}, the last one accepted"
-                    if revision < latest
-                    else f"revision {revision} was already accepted"
-                )
-                entry.update(outcome="ignored", reason=reason)
-                result = Acceptance("ignored", notification.incident_id, revision, reason=reason)
-            else:
-                message_id = uuid.uuid4().hex
-                entry.update(outcome="accepted", notificationId=message_id)
-                doc["latest"] = {
+        # Revisions of one incident are applied one at a time in this process (in order of
+        # arrival): concurrent ones would otherwise share a group commit, all but one would lose
+        # the ETag race, and a busy incident could run out of retries. Other processes are
+        # still kept apart by the ETag.
+        async with self._incident_lock(key):
+            for _ in range(CONFLICT_RETRIES):
+                item = await self._ledger.read(key)
+                doc = item.value if item else new_incident_doc(tenant, notification.incident_id)
+                latest = (doc.get("latest") or {}).get("revision", 0)
+                now = self._clock()
+                entry: dict[str, Any] = {
                     "revision": revision,
-                    "notification": notification.raw,
-                    "acceptedAt": iso(now),
+                    "webhookId": webhook_id,
+                    "at": iso(now),
                 }
-                enqueue = (
-                    OutboxMessage(
-                        id=message_id,
-                        partition=key,
-                        kind="notification",
-                        payload={"notification": notification.raw},
-                        revision=revision,
-                    ),
+                enqueue: tuple[OutboxMessage, ...] = ()
+                if revision <= latest:
+                    reason = (
+                        f"revision {revision} is not above revision {latest}, the last one accepted"
+                        if revision < latest
+                        else f"revision {revision} was already accepted"
+                    )
+                    entry.update(outcome="ignored", reason=reason)
+                    result = Acceptance(
+                        "ignored", notification.incident_id, revision, reason=reason
+                    )
+                else:
+                    message_id = uuid.uuid4().hex
+                    entry.update(outcome="accepted", notificationId=message_id)
+                    doc["latest"] = {
+                        "revision": revision,
+                        "notification": notification.raw,
+                        "acceptedAt": iso(now),
+                    }
+                    enqueue = (
+                        OutboxMessage(
+                            id=message_id,
+                            partition=key,
+                            kind="notification",
+                            payload={"notification": notification.raw},
+                            revision=revision,
+                        ),
+                    )
+                    result = Acceptance("accepted", notification.incident_id, revision, message_id)
+                doc["history"] = [*doc.get("history", []), entry][-HISTORY_KEEP:]
+                bound_incident(doc)
+                writes = [DocWrite(key, doc, item.etag if item else None)]
+                # The report's record of this revision (an older one that arrives late too).
+                rev_key = revision_key(tenant, notification.incident_id, revision)
+                if revision > latest or (
+                    revision < latest and await self._ledger.read(rev_key) is None
+                ):
+                    writes.append(DocWrite(rev_key, revision_record(notification, now), None))
+                unit = UnitOfWork(
+                    writes=tuple(writes),
+                    enqueue=enqueue,
+                    receipt=webhook_id,
                 )
-                result = Acceptance("accepted", notification.incident_id, revision, message_id)
-            doc["history"] = [*doc.get("history", []), entry][-HISTORY_KEEP:]
-            bound_incident(doc)
-            writes = [DocWrite(key, doc, item.etag if item else None)]
-            # The report's record of this revision (an older one that arrives late too).
-            rev_key = revision_key(tenant, notification.incident_id, revision)
-            if revision > latest or (
-                revision < latest and await self._ledger.read(rev_key) is None
-            ):
-                writes.append(DocWrite(rev_key, revision_record(notification, now), None))
-            unit = UnitOfWork(
-                writes=tuple(writes),
-                enqueue=enqueue,
-                receipt=webhook_id,
-            )
-            try:
-                await self._ledger.commit(unit)
-            except ConcurrencyError:
-                continue
-            except DuplicateError:
-                return Acceptance("duplicate", notification.incident_id, revision)
-            if enqueue:
-                self._on_enqueued()
-            log.info(
-                "notification %s for incident %s revision %d: %s",
-                safe(webhook_id),
-                safe(notification.incident_id),
-                revision,
-                result.outcome,
-            )
-            return result
-        raise ConcurrencyError(f"incident {notification.incident_id} is changing too fast")
+                try:
+                    await self._ledger.commit(unit)
+                except ConcurrencyError:
+                    continue
+                except DuplicateError:
+                    return Acceptance("duplicate", notification.incident_id, revision)
+                if enqueue:
+                    self._on_enqueued()
+                log.info(
+                    "notification %s for incident %s revision %d: %s",
+                    safe(webhook_id),
+                    safe(notification.incident_id),
+                    revision,
+                    result.outcome,
+                )
+                return result
+            raise ConcurrencyError(f"incident {notification.incident_id} is changing too fast")
 
     # ---- what the experts can read ----------------------------------------------------------
 
