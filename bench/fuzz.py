@@ -17,7 +17,7 @@ valid requests (``help`` messages and notification revisions) measured first, in
 
 Exits 1, saying why, on any 5xx, any request that got no answer, or fewer requests than asked.
 
-    python bench/fuzz.py [--count 10000] [--baseline 1000] [--concurrency 4] [--seed 8]
+    python bench/fuzz.py [--count 10000] [--baseline 1000] [--concurrency 4] [--seed 8] [--quick]
 """
 
 from __future__ import annotations
@@ -231,7 +231,10 @@ if __name__ == "__main__":
     parser.add_argument("--baseline", type=int, default=1_000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="a smoke-sized run (about 20 s)")
     parsed = parser.parse_args()
+    if parsed.quick:
+        parsed.count, parsed.baseline = 150, 20
     if parsed.count < 3 or parsed.baseline < 2:
         sys.exit("--count must be at least 3 and --baseline at least 2")
     run(lambda: main(parsed))

@@ -31,6 +31,7 @@ from bot.retry import Sleep
 from bot.storage import Store, open_store
 from bot.tenant import TenantDirectory
 from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
+from cards.chat import VERB_PREFIX as CHAT_VERBS
 from cards.provisioning import VERB_PREFIX as PROVISIONING_VERBS
 from cards.readiness import VERB_PREFIX as READINESS_VERBS
 from cards.report import VERB_PREFIX as REPORT_VERBS
@@ -172,7 +173,8 @@ async def build_services(
         )
         onboarding.add_listener(provisioning.on_settings)
     notifications = build_notification_service(store, directory, onboarding)
-    chat = build_chat_service(settings, store, directory)
+    chat = build_chat_service(settings, store, directory, onboarding)
+    notifications.add_event_listener(chat.on_incident_event)
     readiness = build_readiness_service(
         settings, store, directory, onboarding, notifications.ledger, apis=apis, messenger=messenger
     )
@@ -181,6 +183,7 @@ async def build_services(
     card_actions: dict[str, CardActionHandler] = {
         READINESS_VERBS: readiness.on_card_action,
         REPORT_VERBS: report.on_card_action,
+        CHAT_VERBS: chat.on_card_action,
     }
     if provisioning is not None:
         card_actions[PROVISIONING_VERBS] = provisioning.on_card_action
@@ -203,6 +206,7 @@ async def build_services(
             "status": readiness.status_command,
             "readiness": readiness.status_command,
             "report": report.command,
+            **chat.commands(),
         },
         team_listeners=[provisioning.on_team_installation] if provisioning is not None else [],
     )

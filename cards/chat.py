@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from microsoft_teams.cards.core import AdaptiveCard, CardElement, RichTextBlock, TextBlock, TextRun
+from microsoft_teams.cards.core import (
+    AdaptiveCard,
+    CardElement,
+    ExecuteAction,
+    RichTextBlock,
+    TextBlock,
+    TextRun,
+)
 
 from cards import verbs
 from cards.common import card, execute, para
 
+VERB_PREFIX = "chat."
 ASK_VERB = "chat.ask"
 STOP_VERB = "chat.stop"
 ASK_TITLE = "Ask Defender Experts"
@@ -44,7 +52,7 @@ def answer_card(view: AnswerView) -> AdaptiveCard:
     return card(body)
 
 
-def ask_action() -> object:
+def ask_action() -> ExecuteAction:
     """The **Ask Defender Experts** button, for the help and welcome cards."""
     return execute(ASK_TITLE, ASK_VERB, {}, inputs=False)
 
@@ -108,8 +116,9 @@ TOP_LEVEL_NOTICE = (
 )
 
 
-def acknowledgement_text(minutes: int) -> str:
+def acknowledgement_text(minutes: int, *, personal: bool = False) -> str:
+    where = "chat" if personal else "thread"
     return (
-        "Thanks, your message has reached Defender Experts. An expert will answer in this thread, "
-        f"usually within {minutes} minutes. You don't need to send it again."
+        "Thanks, your message has reached Defender Experts. An expert will answer in this "
+        f"{where}, usually within {minutes} minutes. You don't need to send it again."
     )

@@ -22,8 +22,9 @@ CARD_VERSION: Literal["1.5"] = "1.5"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SERVICE_NAME = "Defender Experts"
 THREAD_REPLIES = (
-    "Replies in a post's thread don't reach our experts yet: use the post's buttons, or contact "
-    "the experts the way your service delivery manager agreed."
+    "Reply in the thread of an incident's post (or of the welcome post) to talk to our experts "
+    "in real time. They see replies to their own posts, not new posts, and can't view "
+    "attachments."
 )
 """What a reply in an incident post's thread does today, said wherever the product mentions it
 (the Teams step, the channel's welcome post). Live chat with the experts changes this one

@@ -5,6 +5,7 @@ from __future__ import annotations
 from microsoft_teams.cards.core import AdaptiveCard, CardElement
 
 from cards import verbs
+from cards.chat import ask_action
 from cards.common import card, execute, facts, header, notice, para
 from cards.views import HelpView, MessageView, NotAuthorizedView, WelcomeView
 
@@ -27,11 +28,13 @@ def welcome_card(view: WelcomeView) -> AdaptiveCard:
     if view.configured:
         actions = [
             execute("View settings", verbs.SETTINGS_SHOW, {}, inputs=False, style="positive"),
+            ask_action(),
             execute("Help", verbs.HELP, {}, inputs=False),
         ]
     else:
         actions = [
             execute("Get started", verbs.SETUP_START, {}, inputs=False, style="positive"),
+            ask_action(),
             execute("Help", verbs.HELP, {}, inputs=False),
         ]
     return card(body, actions)
@@ -48,7 +51,7 @@ def help_card(view: HelpView) -> AdaptiveCard:
         actions = [execute("View settings", verbs.SETTINGS_SHOW, {}, inputs=False)]
     else:
         actions = [execute("Get started", verbs.SETUP_START, {}, inputs=False, style="positive")]
-    return card(body, actions)
+    return card(body, [*actions, ask_action()])
 
 
 def not_authorized_card(view: NotAuthorizedView) -> AdaptiveCard:

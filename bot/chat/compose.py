@@ -8,12 +8,13 @@ from collections.abc import Awaitable, Callable
 
 from bot.chat.delivery import ChatDelivery
 from bot.chat.fanout import InProcessFanout
-from bot.chat.places import StoredPlaces
-from bot.chat.ports import Askers, ChatStore
+from bot.chat.places import SettingsAskers, StoredPlaces
+from bot.chat.ports import ChatStore
 from bot.chat.service import ChatOptions, ChatService
 from bot.chat.store import open_chat_store
 from bot.config import Settings
 from bot.messaging import ChannelMessenger
+from bot.notifications.ports import SettingsSource
 from bot.notifications.ratelimit import TeamsRateLimiter
 from bot.retry import RetryPolicy
 from bot.storage import Store
@@ -39,8 +40,8 @@ def build_chat_service(
     settings: Settings,
     store: Store,
     directory: TenantDirectory,
+    settings_source: SettingsSource | None = None,
     *,
-    askers: Askers | None = None,
     chat_store: ChatStore | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -50,7 +51,7 @@ def build_chat_service(
         StoredPlaces(store, directory, tenant_display_name(settings)),
         InProcessFanout(),
         served=served_tenants(settings, directory),
-        askers=askers,
+        askers=SettingsAskers(settings_source, directory) if settings_source else None,
         options=ChatOptions(ack_seconds=settings.chat_ack_seconds),
         clock=clock,
         sleep=sleep,

@@ -120,6 +120,9 @@ class Conversation:
     ack_due_at: float | None = None
     last_ack_at: float | None = None
     attachment_notice_at: float | None = None
+    open: bool = True
+    """Personal chats: the customer's messages go to the experts (after ``ask``, until
+    ``stop``). Channel threads are always open."""
 
     def summary(self) -> JSON:
         return {
@@ -136,6 +139,7 @@ class Conversation:
             "lastRole": self.last_role,
             "unread": self.unread,
             "waiting": self.waiting,
+            "open": self.open,
         }
 
 

@@ -8,7 +8,9 @@ from typing import Any
 
 from bot.chat.model import Place
 from bot.chat.ports import IncidentSummary, TeamRef
+from bot.errors import DependencyError
 from bot.notifications.model import SEVERITY_LABELS, STATUS_LABELS, parse_notification
+from bot.notifications.ports import SettingsSource
 from bot.notifications.render import incident_view
 from bot.notifications.service import incident_key, post_key
 from bot.provisioning.model import TeamsRecord, teams_key
@@ -90,3 +92,34 @@ class StoredPlaces:
 
     async def tenant_name(self, tenant_id: str) -> str:
         return self._tenant_name or tenant_id
+
+    async def personal_reference(self, tenant_id: str, user_id: str) -> dict[str, Any] | None:
+        # Kept by the transport for every personal chat (bot.transport.handler.personal_chat_key).
+        item = await self._store.read(f"tenants/{tenant_id.lower()}/users/{user_id.lower()}/chat")
+        return None if item is None else dict(item.value)
+
+
+class SettingsAskers:
+    """Who may ask the experts: a Global or Security Administrator, or a notification contact
+    (a user contact, or a member of a group contact)."""
+
+    def __init__(self, settings: SettingsSource, directory: TenantDirectory) -> None:
+        self._settings = settings
+        self._directory = directory
+
+    async def may_ask(self, tenant_id: str, user_id: str) -> bool:
+        if not user_id or tenant_id.lower() != self._directory.tenant_id.lower():
+            return False
+        try:
+            if await self._directory.is_admin(user_id):
+                return True
+            record = await self._settings.current(tenant_id)
+            contacts = record.settings.contacts
+            if any(c.kind == "user" and c.id.lower() == user_id.lower() for c in contacts):
+                return True
+            groups = {c.id.lower() for c in contacts if c.kind == "group"}
+            return bool(groups) and bool(
+                groups & {g.lower() for g in await self._directory.user_group_ids(user_id)}
+            )
+        except DependencyError:
+            return False

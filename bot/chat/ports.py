@@ -119,6 +119,14 @@ class ChatStore(Protocol):
         acknowledgement at ``ack_at`` unless one is already pending."""
         ...
 
+    async def open_conversation(self, seed: ConversationSeed) -> Written:
+        """Create or reopen a personal chat's conversation (``ask``)."""
+        ...
+
+    async def close_conversation(self, conversation_id: str) -> Written | None:
+        """``stop``: the customer's messages no longer go to the experts."""
+        ...
+
     async def add_bot_message(self, unit: BotMessage) -> Written | None:
         """Record the message, enqueue its send and its event. None if ``mark`` didn't hold.
         Raises ChatNotFound, or DuplicateAnswer for a repeated ``request_id``."""
@@ -152,6 +160,11 @@ class ChatStore(Protocol):
     async def message_by_request(self, request_id: str) -> ChatMessage | None: ...
 
     async def mark_read(self, conversation_id: str) -> Written | None: ...
+
+    async def incident_event(self, tenant_id: str, incident_id: str, body: JSON) -> Written:
+        """A customer's action on an incident's card, as an event of each of its
+        conversations."""
+        ...
 
     async def events_after(self, cursor: int, limit: int) -> list[ChatEvent]:
         """Events with a cursor above ``cursor``, oldest first."""
@@ -245,6 +258,10 @@ class Places(Protocol):
     async def incident(self, tenant_id: str, incident_id: str) -> IncidentSummary | None: ...
 
     async def tenant_name(self, tenant_id: str) -> str: ...
+
+    async def personal_reference(self, tenant_id: str, user_id: str) -> JSON | None:
+        """The conversation reference of the user's personal chat with the bot, if any."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from microsoft_teams.cards.core import AdaptiveCard
+
+from bot.actions import CardAction
 from bot.chat.model import (
     ASSISTANT_NAME,
     JSON,
@@ -48,13 +51,17 @@ from bot.chat.ports import (
 from bot.chat.text import answer_text, customer_text
 from bot.logsafe import safe
 from bot.notifications.ratelimit import thread_of
+from bot.onboarding import Actor
 from cards import to_json
 from cards.chat import (
     ATTACHMENTS_NOTICE,
+    STOP_VERB,
     TOP_LEVEL_NOTICE,
     AnswerView,
+    AskView,
     acknowledgement_text,
     answer_card,
+    ask_card,
 )
 
 log = logging.getLogger(__name__)
@@ -131,7 +138,69 @@ class ChatService:
             return message.from_bot
         if message.conversation_type == "channel":
             return await self._channel_message(tenant, message)
+        if message.conversation_type == "personal":
+            return await self._personal_message(tenant, message)
         return False
+
+    async def _personal_message(self, tenant: str, message: TeamsMessage) -> bool:
+        """Free text in personal chat goes to the experts only after ``ask``."""
+        cid = conversation_key(tenant, message.conversation_id)
+        conversation = await self._store.conversation(cid)
+        if conversation is None or not conversation.open:
+            return False
+        place = Place(kind="personal", title=conversation.title)
+        await self._record(tenant, message, place)
+        return True
+
+    # ---- ask / stop in personal chat --------------------------------------------------------
+
+    def commands(self) -> dict[str, Callable[[Actor], Awaitable[AdaptiveCard]]]:
+        return {"ask": self.ask, "stop": self.stop}
+
+    async def on_card_action(self, action: CardAction) -> AdaptiveCard:
+        if action.verb == STOP_VERB:
+            return await self.stop(action.actor)
+        return await self.ask(action.actor)
+
+    async def ask(self, actor: Actor) -> AdaptiveCard:
+        """Open the personal chat to the experts, for an admin or a contact."""
+        tenant = actor.tenant_id.lower()
+        allowed = (
+            self._served(tenant)
+            and self._askers is not None
+            and await self._askers.may_ask(tenant, actor.user_id)
+        )
+        reference = (
+            await self._places.personal_reference(tenant, actor.user_id) if allowed else None
+        )
+        conversation = (reference or {}).get("conversation") or {}
+        if not allowed or not conversation.get("id"):
+            log.info("refused ask from a user who isn't an admin or a contact")
+            return ask_card(AskView(actor.name, allowed=False))
+        teams_id = str(conversation["id"])
+        written = await self._store.open_conversation(
+            ConversationSeed(
+                id=conversation_key(tenant, teams_id),
+                tenant_id=tenant,
+                tenant_name=await self._places.tenant_name(tenant),
+                place=Place(kind="personal", title=actor.name or "A personal chat"),
+                teams_conversation_id=teams_id,
+                thread_id=teams_id,
+                reference=dict(reference or {}),
+            )
+        )
+        self.published(written)
+        return ask_card(AskView(actor.name, allowed=True))
+
+    async def stop(self, actor: Actor) -> AdaptiveCard:
+        tenant = actor.tenant_id.lower()
+        reference = await self._places.personal_reference(tenant, actor.user_id)
+        teams_id = str(((reference or {}).get("conversation") or {}).get("id") or "")
+        if teams_id:
+            written = await self._store.close_conversation(conversation_key(tenant, teams_id))
+            if written is not None:
+                self.published(written)
+        return ask_card(AskView(actor.name, allowed=True, open=False))
 
     async def _channel_message(self, tenant: str, message: TeamsMessage) -> bool:
         team = TeamRef(message.team_id, message.team_aad_group_id, message.channel_id)
@@ -210,6 +279,22 @@ class ChatService:
         log.info("customer message in conversation %s", cid)
         if attachments and written.conversation is not None:
             await self._assistant(written.conversation, ATTACHMENTS_NOTICE, mark="attachments")
+
+    async def on_incident_event(self, event: JSON) -> None:
+        """A card action on an incident ("Alex acknowledged"): shown live in its conversations."""
+        tenant = str(event.get("tenantId", "")).lower()
+        incident_id = str(event.get("incidentId", ""))
+        if not incident_id or not self._served(tenant):
+            return
+        by = event.get("by") if isinstance(event.get("by"), dict) else {}
+        body = {
+            "type": str(event.get("type", "")),
+            "incidentId": incident_id,
+            "actionId": event.get("actionId"),
+            "by": str((by or {}).get("name") or "A team member"),
+            "at": event.get("at"),
+        }
+        self.published(await self._store.incident_event(tenant, incident_id, body))
 
     async def change(self, change: TeamsChange) -> None:
         """Teams' messageUpdate / messageDelete of a customer's message."""
@@ -350,7 +435,9 @@ class ChatService:
         """Post the acknowledgements that are due now; returns how many were posted."""
         posted = 0
         for conversation in await self._store.due_acks(self._clock()):
-            text = acknowledgement_text(self._options.expected_answer_minutes)
+            text = acknowledgement_text(
+                self._options.expected_answer_minutes, personal=conversation.kind == "personal"
+            )
             if await self._assistant(conversation, text, mark="ack") is not None:
                 posted += 1
         return posted

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from bot.chat.model import (
+    JSON,
     Attachment,
     ChatEvent,
     ChatMessage,
@@ -59,7 +60,8 @@ CREATE TABLE IF NOT EXISTS chat_conversations (
     waiting INTEGER NOT NULL DEFAULT 0,
     ack_due_at REAL,
     last_ack_at REAL,
-    attachment_notice_at REAL
+    attachment_notice_at REAL,
+    open INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS chat_conversations_last ON chat_conversations(last_at);
 CREATE INDEX IF NOT EXISTS chat_conversations_ack ON chat_conversations(ack_due_at)
@@ -125,7 +127,7 @@ CREATE INDEX IF NOT EXISTS chat_outbox_due ON chat_outbox(available_at) WHERE st
 _CONVERSATION_COLUMNS = (
     "id, tenant_id, tenant_name, kind, title, incident_id, severity, status, "
     "teams_conversation_id, thread_id, reference, created_at, last_at, last_text, last_role, "
-    "unread, waiting, ack_due_at, last_ack_at, attachment_notice_at"
+    "unread, waiting, ack_due_at, last_ack_at, attachment_notice_at, open"
 )
 _MESSAGE_COLUMNS = (
     "seq, id, conversation_id, role, author_id, author_name, text, attachments, "
@@ -144,7 +146,7 @@ def _dumps(value: Any) -> str:
 def _conversation(row: tuple[Any, ...]) -> Conversation:
     (cid, tenant, tenant_name, kind, title, incident, severity, status, teams_conv, thread,
      reference, created, last_at, last_text, last_role, unread, waiting, ack_due, last_ack,
-     notice) = row  # fmt: skip
+     notice, is_open) = row  # fmt: skip
     return Conversation(
         id=cid,
         tenant_id=tenant,
@@ -166,6 +168,7 @@ def _conversation(row: tuple[Any, ...]) -> Conversation:
         ack_due_at=ack_due,
         last_ack_at=last_ack,
         attachment_notice_at=notice,
+        open=bool(is_open),
     )
 
 
@@ -351,6 +354,49 @@ class SqliteChatStore(ChatStore):
 
         return await self._tx(op)
 
+    async def open_conversation(self, seed: ConversationSeed) -> Written:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> Written:
+            place = seed.place
+            conn.execute(
+                "INSERT INTO chat_conversations(id, tenant_id, tenant_name, kind, title, "
+                "teams_conversation_id, thread_id, reference, created_at, last_at, open) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT(id) DO UPDATE SET open = 1, "
+                "reference = excluded.reference, title = excluded.title",
+                (
+                    seed.id,
+                    seed.tenant_id,
+                    seed.tenant_name,
+                    place.kind,
+                    place.title,
+                    seed.teams_conversation_id,
+                    seed.thread_id,
+                    _dumps(seed.reference),
+                    now,
+                    now,
+                ),
+            )
+            event = self._conversation_event(conn, seed.id, now)
+            return Written(events=(event,), conversation=self._get_conversation(conn, seed.id))
+
+        return await self._tx(op)
+
+    async def close_conversation(self, conversation_id: str) -> Written | None:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> Written | None:
+            done = conn.execute(
+                "UPDATE chat_conversations SET open = 0, ack_due_at = NULL "
+                "WHERE id = ? AND open = 1",
+                (conversation_id,),
+            )
+            if done.rowcount != 1:
+                return None
+            return Written(events=(self._conversation_event(conn, conversation_id, now),))
+
+        return await self._tx(op)
+
     async def add_bot_message(self, unit: BotMessage) -> Written | None:
         now = self._clock()
 
@@ -481,6 +527,21 @@ class SqliteChatStore(ChatStore):
             body = {"message": after.to_json()}
             event = self._event(conn, kind, before.conversation_id, body, now)
             return Written(after, (event,))
+
+        return await self._tx(op)
+
+    async def incident_event(self, tenant_id: str, incident_id: str, body: JSON) -> Written:
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> Written:
+            rows = conn.execute(
+                "SELECT id FROM chat_conversations WHERE tenant_id = ? AND incident_id = ?",
+                (tenant_id.lower(), incident_id),
+            ).fetchall()
+            events = tuple(
+                self._event(conn, "incident.action", cid, {"action": body}, now) for (cid,) in rows
+            )
+            return Written(events=events)
 
         return await self._tx(op)
 

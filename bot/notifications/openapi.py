@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot.chat.openapi import add_chat_api
 from bot.notifications.schema import INCIDENT_ID, MAX_BODY_BYTES, notification_schema
 from bot.readiness import openapi as readiness_openapi
 
@@ -93,9 +94,10 @@ def openapi_document() -> JSON:
             "title": "Defender Experts for Teams: Experts API",
             "version": "1.0.0",
             "description": "How the experts send incident notifications to the customer's "
-            "Managed response channel, read the delivery state, and read the customer's "
-            "actions on the incident cards. Every operation except this document is signed per "
-            "Standard Webhooks (https://www.standardwebhooks.com/).",
+            "Managed response channel, read the delivery state, read the customer's "
+            "actions on the incident cards, and chat with the customer in the incidents' "
+            "threads and personal chats (/api/chat). Every operation except this document is "
+            "signed per Standard Webhooks (https://www.standardwebhooks.com/).",
         },
         "paths": {
             "/api/notifications": {
@@ -328,6 +330,7 @@ def openapi_document() -> JSON:
             }
         },
     }
+    add_chat_api(document, signed, _error)
     return readiness_openapi.extend(document, signed)
 
 

@@ -137,6 +137,7 @@ class NotificationService:
         self._incident_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        self._event_listeners: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
         self._card_verbs: dict[
             str, Callable[[CardAction, dict[str, Any], Item], Awaitable[AdaptiveCard]]
         ] = {
@@ -148,6 +149,10 @@ class NotificationService:
     @property
     def ledger(self) -> Ledger:
         return self._ledger
+
+    def add_event_listener(self, listener: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Told about each customer event (a card action) after it is committed."""
+        self._event_listeners.append(listener)
 
     def set_on_enqueued(self, callback: Callable[[], None]) -> None:
         """Who to wake when there is new work (the delivery worker)."""
@@ -383,6 +388,11 @@ class NotificationService:
             UnitOfWork(writes=(DocWrite(key, doc, item.etag),), enqueue=(refresh,), events=(event,))
         )
         self._on_enqueued()
+        for listener in self._event_listeners:
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("an event listener failed on %s", safe(event.get("type")))
 
     async def _respond(self, action: CardAction, data: dict[str, Any], item: Item) -> AdaptiveCard:
         doc = item.value

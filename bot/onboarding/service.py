@@ -66,6 +66,7 @@ COMMANDS = (
     Command("setup", "Run the Defender Experts settings setup guide"),
     Command("settings", "View the current settings and edit any section"),
     Command("help", "Show this list of commands"),
+    Command("ask", "Write to the Defender Experts from this chat (stop ends it)"),
 )
 
 

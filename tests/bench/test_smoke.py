@@ -30,7 +30,7 @@ BENCHMARKS = [
     Benchmark("notifications.py"),
     Benchmark("turns.py"),
     Benchmark("scale.py"),
-    Benchmark("fuzz.py", ("--count", "200", "--baseline", "20")),
+    Benchmark("fuzz.py"),
     # Needs the Agents Playground (npm ci), like the end-to-end tests.
     Benchmark("cold_start.py", marks=(pytest.mark.e2e,)),
 ]

@@ -205,8 +205,8 @@ def test_the_review_of_an_edit_highlights_what_changed() -> None:
 def test_help_after_setup_offers_settings_not_get_started() -> None:
     before = to_json(help_card(HelpView((Command("setup", "Run setup"),))))
     after = to_json(help_card(HelpView((Command("settings", "Settings"),), configured=True)))
-    assert [a["title"] for a in actions(before)] == ["Get started"]
-    assert [a["title"] for a in actions(after)] == ["View settings"]
+    assert [a["title"] for a in actions(before)] == ["Get started", "Ask Defender Experts"]
+    assert [a["title"] for a in actions(after)] == ["View settings", "Ask Defender Experts"]
 
 
 def test_contact_phone_numbers_are_shown_grouped() -> None:
@@ -223,9 +223,10 @@ def test_view_readiness_assessment_answers_with_a_new_card() -> None:
     assert button["data"] == {"answer": "newCard"}
 
 
-def test_no_card_promises_a_live_chat_that_isnt_there() -> None:
+def test_the_welcome_post_and_the_teams_step_say_how_chat_with_the_experts_works() -> None:
+    """Live chat exists (tests/chat): both say where to reply and what the experts can't see."""
     welcome = welcome_post_card(WelcomePostView("Defender Experts team", "Managed response"))
     for built in (welcome, teams_card(TeamsView(5, False))):
         text = texts(to_json(built))
         assert THREAD_REPLIES in text
-        assert "real time" not in text
+        assert "not new posts" in text and "can't view attachments" in text

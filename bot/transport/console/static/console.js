@@ -210,6 +210,24 @@
       renderList();
     }
     if (event.message) upsertMessage(event.message);
+    if (event.type === "incident.action" && event.conversationId === state.current) {
+      $("transcript").append(el("li", "event", actionText(event.action) + " · " + when(event.at)));
+      refreshIncident(event.conversationId);
+    }
+  }
+
+  function actionText(action) {
+    if (action.type === "incident.acknowledged") return action.by + " acknowledged the incident";
+    if (action.type === "pendingAction.completed") return action.by + " completed a pending action";
+    if (action.type === "pendingAction.skipped") return action.by + " skipped a pending action";
+    return action.by + " acted on the incident's card";
+  }
+
+  async function refreshIncident(id) {
+    const response = await api("/console/api/conversations/" + encodeURIComponent(id) + "?after=999999999999");
+    if (!response.ok || state.current !== id) return;
+    const body = await response.json();
+    renderIncident(body.incident);
   }
 
   function connect() {
