@@ -210,10 +210,12 @@ async def lease_times(data: Path, rounds: int) -> tuple[list[float], list[float]
     """The worker's lease (16 due messages) and next-due queries, through the ledger."""
     services = await build_services(settings_for(data))
     ledger = services.notifications.ledger
+    tag = time.time_ns()
     await ledger.commit(
         UnitOfWork(
             enqueue=tuple(
-                OutboxMessage(f"lease-{i}", f"bench/lease/{i}", "refresh", {}, 1) for i in range(16)
+                OutboxMessage(f"lease-{tag}-{i}", f"bench/lease/{tag}/{i}", "refresh", {}, 1)
+                for i in range(16)
             )
         )
     )
