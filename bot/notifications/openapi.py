@@ -275,7 +275,9 @@ def openapi_document() -> JSON:
                         "deliveries": {
                             "type": "object",
                             "description": "Per revision (the latest 200): posted, updated, "
-                            "emailed or deadLettered.",
+                            "sending (an email under way, or sent just before the bot stopped: "
+                            "it is sent again under the same messageId), emailed or "
+                            "deadLettered.",
                         },
                         "actionResponses": {
                             "type": "object",

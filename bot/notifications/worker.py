@@ -419,6 +419,7 @@ class DeliveryWorker:
             )
         n = parse_notification(message.payload["notification"])
         intro = f"You're getting this by email because {reason}."
+        await self._record_sending(leased, message.id)
         await self._mailer.send(
             incident_email(n, message_id=message.id, to=to, reason=intro, names=names)
         )
@@ -436,6 +437,30 @@ class DeliveryWorker:
         await self._update(leased, emailed, complete=True)
         log.info("emailed incident %s revision %d", safe(n.incident_id), message.revision)
 
+    async def _record_sending(self, leased: Leased, message_id: str) -> None:
+        """Record the email's send, under its message id, before it happens: a crash between
+        the send and the revision's ``emailed`` leaves ``sending``, and the next attempt sends
+        the same message id again (the local mailer replaces its file; Graph may deliver it
+        twice, docs/notifications.md)."""
+        message = leased.message
+        earlier: list[str] = []
+
+        def sending(d: dict[str, Any]) -> list[DocWrite]:
+            entry = d.setdefault("deliveries", {}).setdefault(str(message.revision), {})
+            if entry.get("state") == "sending" and entry.get("messageId") == message_id:
+                earlier.append(str(entry.get("at", "")))
+            entry.update(state="sending", messageId=message_id, at=iso(self._clock()))
+            return []
+
+        await self._update(leased, sending)
+        if earlier:
+            log.warning(
+                "email %s may have been sent before the bot stopped (sending since %s); "
+                "sending it again under the same message id",
+                safe(message_id),
+                safe(earlier[0]),
+            )
+
     async def _dead(self, leased: Leased, error: str) -> None:
         message = leased.message
         log.warning("dead letter %s: %s", safe(message.id), safe(error, 300))
@@ -451,6 +476,7 @@ class DeliveryWorker:
                     f"({error}), so here it is by email."
                 )
                 try:
+                    await self._record_sending(leased, f"{message.id}.dead")
                     await self._mailer.send(
                         incident_email(
                             n,
