@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.chat.openapi import add_chat_api
+from bot.notifications import openapi_readiness as readiness_openapi
 from bot.notifications.schema import INCIDENT_ID, MAX_BODY_BYTES, notification_schema
-from bot.readiness import openapi as readiness_openapi
 
 JSON = dict[str, Any]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import open_storage
 from bot.config import Settings
 from bot.errors import ConfigError
-from bot.storage.memory import MemoryStore
 from bot.transport.web import create_app
 from tests.chat.support import ClientFactory
 
@@ -56,7 +56,7 @@ async def test_no_development_sign_in_when_microsoft_app_id_is_set(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:
     settings = Settings(data_dir=tmp_path, app_id="app", app_password="pw")
-    client = await aiohttp_client(create_app(settings, store=MemoryStore()))
+    client = await aiohttp_client(create_app(settings, storage=open_storage("memory://")))
     response = await client.post("/console/auth/dev", data={"expert": "demo-expert-1"})
     assert response.status == 404
     assert (await client.get("/console/sign-in")).status == 404

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from bot.actions import Actor
 from bot.graph.clients import MicrosoftApis
 from bot.graph.mail import MESSAGE_ID_HEADER, GraphMailer
 from bot.mail.local import EmlMailer
 from bot.mail.ports import MailMessage
 from bot.mail.service import OUTBOX, ContactMailService
 from bot.mail.templates import contact_added
-from bot.onboarding import Actor
 from bot.onboarding.model import Contact, Purpose, ServiceSettings, SettingsRecord
 from bot.retry import RetryPolicy
 from bot.storage.memory import MemoryStore

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bot.mail.local import EmlMailer
 from bot.mail.service import ContactMailService
-from bot.onboarding import Actor
+from bot.actions import Actor
 from bot.onboarding.model import Contact, Purpose, ServiceSettings, SettingsRecord
 from bot.storage.sqlite import SqliteStore
 

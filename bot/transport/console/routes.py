@@ -20,12 +20,10 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from bot.app import Services
-from bot.chat.compose import build_chat_delivery
 from bot.chat.model import Expert
 from bot.chat.ports import ChatNotFound
 from bot.config import Settings
 from bot.errors import ValidationError
-from bot.notifications.compose import messenger_app_id
 from bot.transport.console.api import add_api_routes
 from bot.transport.console.auth import (
     DEMO_EXPERTS,
@@ -46,7 +44,6 @@ from bot.transport.console.common import (
     json_object,
     read_bounded,
 )
-from bot.transport.notifications_api import notification_messenger
 
 log = logging.getLogger(__name__)
 
@@ -418,24 +415,11 @@ def add_routes(app: web.Application, settings: Settings) -> None:
 async def serving(
     app: web.Application, settings: Settings, services: Services
 ) -> AsyncIterator[None]:
-    """For the app's lifetime: the chat service for the routes, its delivery worker and the
-    virtual assistant in the background."""
+    """For the app's lifetime: the chat service for the routes (the composition root runs its
+    delivery worker and the virtual assistant)."""
     app[CHAT] = services.chat
-    delivery = build_chat_delivery(
-        settings,
-        services.chat,
-        notification_messenger(settings, messenger_app_id(settings)),
-        services.limiter,
-    )
-    tasks = [
-        asyncio.create_task(delivery.run(), name="chat-delivery"),
-        asyncio.create_task(services.chat.run_assistant(), name="chat-assistant"),
-    ]
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         if OIDC in app:
             app[OIDC].close()
