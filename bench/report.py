@@ -10,7 +10,7 @@ documents with the members' answers. Then it times the report's query port
 CPU seconds of this process (SQLite runs in it), the median of ``--runs``, so other load on the
 machine doesn't skew the ratio. Target: under 1 second, and a ratio under 5.
 
-    python bench/report.py [--incidents 10000] [--revisions 10] [--runs 5]
+    python bench/report.py [--incidents 10000] [--revisions 10] [--runs 5] [--quick]
 """
 
 from __future__ import annotations
@@ -121,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--revisions", type=int, default=10)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="a small seed (smoke run)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.incidents, args.revisions, args.runs = 200, 5, 1
     now = datetime.now(UTC)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:

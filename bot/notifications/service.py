@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction
+from bot.actions import Access, Actor, CardAction, CardRoute, Refusal, Routes
 from bot.errors import ConcurrencyError, ValidationError
 from bot.logsafe import safe
 from bot.notifications.enforcement import enforce_settings
@@ -41,9 +41,10 @@ from bot.notifications.retention import INCIDENT_LIST_KEEP, bound_incident
 from bot.notifications.revisions import fold, report_key
 from bot.notifications.schema import INCIDENT_ID
 from bot.storage import Item
+from bot.storage.base import ANY_ETAG
 from bot.tenant import TenantDirectory
 from cards.incident import incident_card
-from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE, ACTION_SKIP
+from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE, ACTION_SKIP, VERB_PREFIX
 from cards.messages import message_card
 from cards.text import when
 from cards.views import MessageView, Notice
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 
 HISTORY_KEEP = INCIDENT_LIST_KEEP
 CONFLICT_RETRIES = 8
+ACCEPT_RETRIES = 32
+"""Revisions of one incident accepted concurrently (and the delivery worker writing it) each
+win a round: a webhook retries more rounds than a card action before answering 503."""
 EVENTS_MAX = 500
 
 _INCIDENT_ID = re.compile(INCIDENT_ID)
@@ -179,7 +183,7 @@ class NotificationService:
         await enforce_settings(notification, record.settings, self._directory)
         key = incident_key(tenant, notification.incident_id)
         revision = notification.revision
-        for _ in range(CONFLICT_RETRIES):
+        for _ in range(ACCEPT_RETRIES):
             item = await self._ledger.read(key)
             doc = item.value if item else new_incident_doc(tenant, notification.incident_id)
             latest = (doc.get("latest") or {}).get("revision", 0)
@@ -213,15 +217,19 @@ class NotificationService:
                 )
                 result = Acceptance("accepted", notification.incident_id, revision, message_id)
             doc["history"] = [*doc.get("history", []), entry][-HISTORY_KEEP:]
+            # The report's record of the incident (an older revision that arrives late too),
+            # kept in the incident document and copied to its own key for the report's SQL.
+            # Only a writer of this incident document writes it, so the incident's ETag guards
+            # both.
+            folded = fold(doc.get("report"), notification, now) if revision != latest else None
+            if folded is not None:
+                doc["report"] = folded
             bound_incident(doc)
             writes = [DocWrite(key, doc, item.etag if item else None)]
-            # The report's record of the incident (an older revision that arrives late too).
-            if revision != latest:
-                rkey = report_key(tenant, notification.incident_id)
-                report = await self._ledger.read(rkey)
-                folded = fold(report.value if report else None, notification, now)
-                if folded is not None:
-                    writes.append(DocWrite(rkey, folded, report.etag if report else None))
+            if folded is not None:
+                writes.append(
+                    DocWrite(report_key(tenant, notification.incident_id), folded, ANY_ETAG)
+                )
             unit = UnitOfWork(
                 writes=tuple(writes),
                 enqueue=enqueue,
@@ -288,16 +296,26 @@ class NotificationService:
 
     # ---- the card's Universal Actions -------------------------------------------------------
 
+    def routes(self) -> Routes:
+        """Incident card verbs: any member of the served tenant may act on an incident card."""
+        return Routes(
+            cards=(CardRoute(VERB_PREFIX, self.handle_card_action, Access.MEMBER),),
+            refused=self.refused,
+        )
+
+    async def refused(
+        self, actor: Actor, refusal: Refusal, action: CardAction | None
+    ) -> AdaptiveCard:
+        log.info("refused a card action by %s: %s", safe(actor.user_id), refusal.reason)
+        return _refusal("Only members of your organization can act on incident cards.")
+
     async def handle_card_action(self, action: CardAction) -> AdaptiveCard:
-        """Acknowledge, or answer a pending action. Forged or stale actions change nothing."""
+        """Acknowledge, or answer a pending action. Forged or stale actions change nothing.
+        The router's guard has checked that the actor is a member of the served tenant."""
         try:
             handler = self._card_verbs.get(action.verb)
             if handler is None:
                 raise _Refused(_refusal("That action isn't recognized. Nothing was changed."))
-            if not action.actor.user_id or action.actor.tenant_id.lower() != self.tenant_id:
-                raise _Refused(
-                    _refusal("Only members of your organization can act on incident cards.")
-                )
             raw_id = action.data.get("incidentId")
             incident_id = raw_id if isinstance(raw_id, str) else ""
             for _ in range(CONFLICT_RETRIES):

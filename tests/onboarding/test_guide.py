@@ -104,13 +104,6 @@ async def test_full_guide_commits_version_one_with_audit(
     assert await store.read(DRAFT_KEY) is None
 
 
-async def test_readiness_placeholder_says_so_plainly(service: OnboardingService) -> None:
-    flow = Flow(service, ALEX)
-    await complete_guide(flow)
-    flow.card = await flow.press("View readiness assessment")
-    assert "not available in this version" in flow.text()
-
-
 async def test_skip_discards_only_this_steps_exclusions(service: OnboardingService) -> None:
     flow = Flow(service, ALEX)
     await flow.start()
