@@ -132,8 +132,8 @@ def baseline_cases(service_url: str, count: int) -> list[Case]:
     cases: list[Case] = []
     for n in range(count):
         if n % 2:
-            body = example()
-            body["managedResponse"]["revision"] = 100 + n
+            body = example()  # a new incident each time: revisions of one would contend (503)
+            body["incident"]["id"] = f"bench-{n}"
             cases.append(("webhook", json.dumps(body).encode(), json_type))
         else:
             message = base_activity("message", service_url)

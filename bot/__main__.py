@@ -22,7 +22,10 @@ TOOLS: dict[str, tuple[str, str]] = {
         "bot.devtools.notify",
         "play the experts: send signed notifications to the Experts API, read delivery state",
     ),
-    "report": ("bot.report.cli", "email the service report to the service review contacts now"),
+    "report": (
+        "bot.devtools.report",
+        "email the service report to the service review contacts now",
+    ),
 }
 """Commands handled by a module's ``main(argv) -> int``, which parses (and documents) its own
 arguments."""

@@ -1,44 +1,58 @@
-"""Composition root: builds the services from settings. No HTTP and no Bot Framework here."""
+"""The composition root: builds every service, adapter, background worker and messenger from
+settings, chooses the backends, and owns start-up and shutdown, in one order.
+
+No HTTP and no Bot Framework here: the edge (:mod:`bot.transport`) passes an :class:`Edge` that
+makes messengers, then only adapts requests to the built :class:`Services`. Adding a service is
+one ``router.add(service.routes())`` line in :func:`build_services`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from bot.actions import CardActionHandler, TeamInstallationListener
-from bot.chat.compose import build_chat_service
+from bot.actions import ActionRouter
+from bot.chat.compose import build_chat_delivery, build_chat_service
+from bot.chat.delivery import ChatDelivery
 from bot.chat.service import ChatService
 from bot.config import Settings
+from bot.conversations import ConversationService
 from bot.errors import ConfigError
 from bot.graph.clients import MicrosoftApis, build_apis
 from bot.mail.ports import Mailer
 from bot.mail.service import ContactMailService
 from bot.messaging import ChannelMessenger
-from bot.notifications.compose import build_notification_service, build_rate_limiter
+from bot.notifications.compose import build_delivery_worker, build_rate_limiter
+from bot.notifications.ports import Ledger
 from bot.notifications.ratelimit import TeamsRateLimiter
 from bot.notifications.service import NotificationService
-from bot.onboarding import Actor, OnboardingService
+from bot.notifications.worker import DeliveryWorker
+from bot.onboarding import OnboardingService
+from bot.onboarding.authorization import refused
 from bot.provisioning.ports import TeamsProvisioner
 from bot.provisioning.service import DEFAULT_WAITING_HINT, ProvisioningService
 from bot.readiness.compose import build_readiness_service
+from bot.readiness.ports import ReadinessSignals
 from bot.readiness.schedule import Scheduler
 from bot.readiness.service import ReadinessService
 from bot.report.compose import build_report_service
 from bot.report.service import ReportService
 from bot.retry import Sleep
-from bot.storage import Store, open_store
+from bot.storage import Store
+from bot.storage.base import POSTGRES_SCHEMES
+from bot.storage.sqlite_report import open_report_query
 from bot.tenant import TenantDirectory
 from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
-from cards.chat import VERB_PREFIX as CHAT_VERBS
-from cards.provisioning import VERB_PREFIX as PROVISIONING_VERBS
-from cards.readiness import VERB_PREFIX as READINESS_VERBS
-from cards.report import VERB_PREFIX as REPORT_VERBS
 
 if TYPE_CHECKING:
     import aiohttp
-    from microsoft_teams.cards.core import AdaptiveCard
+
+log = logging.getLogger(__name__)
 
 LOCAL_WAITING_HINT = (
     "In the Microsoft 365 Agents Playground, open the Managed response channel of the Defender "
@@ -47,46 +61,62 @@ LOCAL_WAITING_HINT = (
 )
 
 
-@dataclass
-class Services:
-    settings: Settings
-    store: Store
-    directory: TenantDirectory
-    onboarding: OnboardingService
-    notifications: NotificationService
-    chat: ChatService
-    limiter: TeamsRateLimiter
-    contact_mail: ContactMailService | None = None
-    provisioning: ProvisioningService | None = None
-    apis: MicrosoftApis | None = None
-    readiness: ReadinessService | None = None
-    report: ReportService | None = None
-    scheduler: Scheduler | None = None
-    card_actions: dict[str, CardActionHandler] = field(default_factory=dict)
-    commands: dict[str, Callable[[Actor], Awaitable[AdaptiveCard]]] = field(default_factory=dict)
-    team_listeners: list[TeamInstallationListener] = field(default_factory=list)
+class Edge(Protocol):
+    """What the composition root needs from the Bot Framework edge: messengers, and a close."""
 
-    async def start(self) -> None:
-        """Resume background work (contact emails, provisioning) after a restart."""
-        await self.onboarding.resume()
-        if self.scheduler is not None:
-            self.scheduler.start()
-        if self.contact_mail is not None:
-            await self.contact_mail.start()
-        if self.provisioning is not None:
-            await self.provisioning.start()
+    def messenger(self, bot_app_id: str) -> ChannelMessenger:
+        """Posts that retry within bounds (provisioning's cards and welcome)."""
+        ...
+
+    def outbox_messenger(self, bot_app_id: str) -> ChannelMessenger:
+        """Exactly one HTTP attempt per call: the notification outbox owns its retries."""
+        ...
 
     async def close(self) -> None:
-        if self.scheduler is not None:
-            await self.scheduler.close()
-        if self.provisioning is not None:
-            await self.provisioning.close()
-        if self.contact_mail is not None:
-            await self.contact_mail.close()
-        if self.apis is not None:
-            self.apis.close()
-        await self.chat.store.close()
+        """Release the edge's clients (the connector-client cache)."""
+        ...
+
+
+@dataclass
+class Storage:
+    """The document store and the notification ledger of one backend (they share commits)."""
+
+    store: Store
+    ledger: Ledger
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date, where the backend needs it."""
+        await self.store.open()
+
+    async def close(self) -> None:
+        await self.ledger.close()
         await self.store.close()
+
+
+def open_storage(
+    url: str, *, clock: Callable[[], float] = time.time, owner: str | None = None
+) -> Storage:
+    """The backend STORAGE_URL names: ``sqlite:///path`` (the default, one instance),
+    ``postgresql://…`` (several instances; ``owner`` names this one's leases) or ``memory://``.
+    Call :meth:`Storage.open` before use."""
+    if url.startswith("sqlite:///"):
+        from bot.storage.sqlite import SqliteStore
+        from bot.storage.sqlite_ledger import SqliteLedger
+
+        store = SqliteStore(url.removeprefix("sqlite:///"))
+        return Storage(store, SqliteLedger(store, clock))
+    if url.startswith(POSTGRES_SCHEMES):
+        from bot.storage.postgres import PostgresStore
+        from bot.storage.postgres_ledger import PostgresLedger
+
+        postgres = PostgresStore(url)
+        return Storage(postgres, PostgresLedger(postgres, clock, owner=owner))
+    if url == "memory://":
+        from bot.storage.memory import MemoryStore
+        from bot.storage.memory_ledger import MemoryLedger
+
+        return Storage(MemoryStore(), MemoryLedger(clock))
+    raise ConfigError(f"STORAGE_URL names an unsupported store: {url.split(':', 1)[0]}")
 
 
 def build_directory(settings: Settings, apis: MicrosoftApis | None = None) -> TenantDirectory:
@@ -116,7 +146,19 @@ def build_provisioner(settings: Settings, apis: MicrosoftApis | None = None) -> 
     )
 
 
+def build_signals(settings: Settings, apis: MicrosoftApis | None) -> ReadinessSignals:
+    """The readiness signals: the demo tenant's, or Microsoft Graph and Defender's."""
+    if settings.tenant_backend == "demo" or apis is None:
+        from bot.readiness.demo import DemoReadinessSignals
+
+        return DemoReadinessSignals.load()
+    from bot.graph.signals import GraphReadinessSignals
+
+    return GraphReadinessSignals(apis.graph, apis.defender)
+
+
 def build_mailer(settings: Settings, apis: MicrosoftApis | None = None) -> Mailer:
+    """Graph sendMail in graph mode; ``.eml`` files under DATA_DIR/mail in demo mode."""
     if settings.tenant_backend == "demo":
         from bot.mail.local import EmlMailer
 
@@ -126,44 +168,150 @@ def build_mailer(settings: Settings, apis: MicrosoftApis | None = None) -> Maile
     return GraphMailer(_require(apis).graph, settings.mail_sender)
 
 
+def messenger_app_id(settings: Settings) -> str:
+    """botbuilder needs a non-empty bot id for channel posts: in local mode, the demo bot's."""
+    if settings.app_id:
+        return settings.app_id
+    bot = load_demo_tenant(settings.demo_tenant_file).get("bot")
+    return str(bot.get("id", "")) if isinstance(bot, dict) else ""
+
+
 def _require(apis: MicrosoftApis | None) -> MicrosoftApis:
     if apis is None:
         raise ConfigError("TENANT_BACKEND=graph needs the app's HTTP session")
     return apis
 
 
+def build_router(directory: TenantDirectory, onboarding: OnboardingService) -> ActionRouter:
+    """The router with its guard and the guide's routes; the guide also answers what no service
+    registered, and renders the refusals of services that render none of their own."""
+    router = ActionRouter(
+        directory,
+        refused=refused,
+        unknown_card=onboarding.unrecognized_card,
+        unknown_text=onboarding.unrecognized_text,
+    )
+    router.add(onboarding.routes())
+    return router
+
+
+@dataclass
+class Services:
+    """Everything the process runs, built by :func:`build_services`. ``start`` and ``close``
+    are the only start-up and shutdown: background work starts last and stops first."""
+
+    settings: Settings
+    storage: Storage
+    directory: TenantDirectory
+    conversations: ConversationService
+    onboarding: OnboardingService
+    notifications: NotificationService
+    router: ActionRouter
+    contact_mail: ContactMailService
+    readiness: ReadinessService
+    report: ReportService
+    scheduler: Scheduler
+    chat: ChatService
+    limiter: TeamsRateLimiter
+    provisioning: ProvisioningService | None = None
+    delivery: DeliveryWorker | None = None
+    chat_delivery: ChatDelivery | None = None
+    apis: MicrosoftApis | None = None
+    edge: Edge | None = None
+    http: aiohttp.ClientSession | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def store(self) -> Store:
+        return self.storage.store
+
+    async def start(self) -> None:
+        """Redo unapplied settings, start the schedule, resume contact emails and provisioning,
+        start delivery."""
+        await self.onboarding.resume()
+        self.scheduler.start()
+        await self.contact_mail.start()
+        if self.provisioning is not None:
+            await self.provisioning.start()
+        if self.delivery is not None:
+            self._tasks.append(
+                asyncio.create_task(self.delivery.run(), name="notification-delivery")
+            )
+        if self.chat_delivery is not None:
+            self._tasks.append(asyncio.create_task(self.chat_delivery.run(), name="chat-delivery"))
+        self._tasks.append(asyncio.create_task(self.chat.run_assistant(), name="chat-assistant"))
+
+    async def close(self) -> None:
+        """Stop background work, then release the adapters, then the storage."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.scheduler.close()
+        if self.provisioning is not None:
+            await self.provisioning.close()
+        await self.contact_mail.close()
+        await self.chat.store.close()
+        if self.edge is not None:
+            await self.edge.close()
+        if self.apis is not None:
+            self.apis.close()
+        if self.http is not None:
+            await self.http.close()
+        await self.storage.close()
+
+
 async def build_services(
     settings: Settings,
     *,
-    store: Store | None = None,
+    storage: Storage | None = None,
     directory: TenantDirectory | None = None,
+    edge: Edge | None = None,
     http: aiohttp.ClientSession | None = None,
-    messenger: ChannelMessenger | None = None,
     provisioner: TeamsProvisioner | None = None,
     mailer: Mailer | None = None,
     sleep: Sleep = asyncio.sleep,
+    clock: Callable[[], float] = time.time,
 ) -> Services:
     """Wire every service. Tests may pass their own port implementations.
 
-    ``http`` is the process's client session (for Microsoft Graph); without a ``messenger`` the
-    bot can't post, and Teams provisioning is left out.
+    Without an ``edge`` the bot can't post: Teams provisioning and notification delivery are
+    left out. In graph mode the process's HTTP session (for Microsoft Graph) is made here unless
+    ``http`` is given, and closed by :meth:`Services.close` either way.
     """
-    store = store or open_store(settings.resolved_storage_url)
-    await store.open()
+    storage = storage or open_storage(
+        settings.resolved_storage_url, clock=clock, owner=settings.instance_id or None
+    )
+    await storage.open()
+    store = storage.store
     apis = None
-    if settings.tenant_backend == "graph" and http is not None:
+    if settings.tenant_backend == "graph":
+        if http is None:
+            from bot.graph.http import create_http_session
+
+            http = create_http_session(settings)
         apis = build_apis(settings, http, sleep=sleep)
     directory = directory or build_directory(settings, apis)
-    onboarding = OnboardingService(store, directory)
     mailer = mailer or build_mailer(settings, apis)
+    conversations = ConversationService(store)
+    onboarding = OnboardingService(store, directory)
     contact_mail = ContactMailService(store, mailer, sleep=sleep)
     onboarding.add_listener(contact_mail.on_settings)
-    provisioning = None
-    if messenger is not None:
+    notifications = NotificationService(storage.ledger, directory, onboarding, clock=clock)
+    router = build_router(directory, onboarding)
+    router.add(notifications.routes())
+    limiter = build_rate_limiter(settings, sleep=sleep)
+    chat = build_chat_service(settings, store, directory, onboarding)
+    notifications.add_event_listener(chat.on_incident_event)
+    provisioning = delivery = chat_delivery = None
+    if edge is not None:
+        app_id = messenger_app_id(settings)
         provisioning = ProvisioningService(
             store,
             provisioner or build_provisioner(settings, apis),
-            messenger,
+            edge.messenger(app_id),
             directory,
             poll_seconds=settings.teams_operation_poll_seconds,
             sleep=sleep,
@@ -172,41 +320,53 @@ async def build_services(
             else DEFAULT_WAITING_HINT,
         )
         onboarding.add_listener(provisioning.on_settings)
-    notifications = build_notification_service(store, directory, onboarding)
-    chat = build_chat_service(settings, store, directory, onboarding)
-    notifications.add_event_listener(chat.on_incident_event)
+        router.add(provisioning.routes())
+        delivery = build_delivery_worker(
+            settings,
+            notifications,
+            store,
+            onboarding,
+            edge.outbox_messenger(app_id),
+            mailer,
+            clock=clock,
+            on_channel_failure=provisioning.report_delivery_failure,
+            limiter=limiter,
+        )
+        chat_delivery = build_chat_delivery(settings, chat, edge.outbox_messenger(app_id), limiter)
     readiness = build_readiness_service(
-        settings, store, directory, onboarding, notifications.ledger, apis=apis, messenger=messenger
+        settings,
+        store,
+        directory,
+        onboarding,
+        storage.ledger,
+        build_signals(settings, apis),
+        messenger=None if edge is None else edge.messenger(messenger_app_id(settings)),
     )
     onboarding.add_listener(readiness.on_settings)
-    report = build_report_service(store, directory.tenant_id, onboarding, mailer)
-    card_actions: dict[str, CardActionHandler] = {
-        READINESS_VERBS: readiness.on_card_action,
-        REPORT_VERBS: report.on_card_action,
-        CHAT_VERBS: chat.on_card_action,
-    }
-    if provisioning is not None:
-        card_actions[PROVISIONING_VERBS] = provisioning.on_card_action
+    router.add(readiness.routes())
+    router.add(chat.routes())
+    report = build_report_service(
+        open_report_query(store), store, directory.tenant_id, onboarding, mailer
+    )
+    router.add(report.routes())
     return Services(
         settings=settings,
-        store=store,
+        storage=storage,
         directory=directory,
+        conversations=conversations,
         onboarding=onboarding,
         notifications=notifications,
-        chat=chat,
-        limiter=build_rate_limiter(settings, sleep=sleep),
+        router=router,
         contact_mail=contact_mail,
-        provisioning=provisioning,
-        apis=apis,
         readiness=readiness,
         report=report,
         scheduler=Scheduler([readiness.run_due, report.run_due], sleep=sleep),
-        card_actions=card_actions,
-        commands={
-            "status": readiness.status_command,
-            "readiness": readiness.status_command,
-            "report": report.command,
-            **chat.commands(),
-        },
-        team_listeners=[provisioning.on_team_installation] if provisioning is not None else [],
+        chat=chat,
+        limiter=limiter,
+        chat_delivery=chat_delivery,
+        provisioning=provisioning,
+        delivery=delivery,
+        apis=apis,
+        edge=edge,
+        http=http,
     )

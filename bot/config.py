@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bot.errors import ConfigError
+from bot.webhook_secret import decode_secret
 
 DEFAULT_PORT = 3978
 
@@ -53,6 +54,12 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def read_bot_endpoint(env: Mapping[str, str]) -> str:
+    """BOT_ENDPOINT, the bot's public messaging endpoint: an http(s) URL, or "" if unset. The
+    one rule for :attr:`Settings.bot_endpoint` and the Teams app package tool."""
+    return _url(env, "BOT_ENDPOINT", "") if _str(env, "BOT_ENDPOINT") else ""
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
     value = _str(env, name, default).lower()
     if value not in allowed:
@@ -75,7 +82,7 @@ class Settings:
     tenant_backend: str = "demo"
     demo_tenant_file: Path | None = None
     tenant_allow_list: tuple[str, ...] = ()
-    bot_endpoint: str = "https://localhost:3978/api/messages"
+    bot_endpoint: str = ""  # BOT_ENDPOINT: the public messaging endpoint (Teams app package)
     log_level: str = "INFO"
     connector_retry_attempts: int = 4
     max_request_bytes: int = 262_144
@@ -185,7 +192,7 @@ class Settings:
             tenant_backend=_choice(env, "TENANT_BACKEND", "demo", ("demo", "graph")),
             demo_tenant_file=Path(demo_file) if demo_file else None,
             tenant_allow_list=allow,
-            bot_endpoint=_url(env, "BOT_ENDPOINT", "https://localhost:3978/api/messages"),
+            bot_endpoint=read_bot_endpoint(env),
             log_level=log_level,
             connector_retry_attempts=_int(env, "CONNECTOR_RETRY_ATTEMPTS", 4, low=1, high=10),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 262_144, low=1024, high=10_485_760),
@@ -290,8 +297,6 @@ def _graph_settings(
 
 def _notification_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The Experts webhook secret and the delivery worker's limits."""
-    from bot.notifications.signing import decode_secret
-
     secret = _str(env, "EXPERTS_WEBHOOK_SECRET")
     if secret:
         try:

@@ -26,10 +26,6 @@ class ValidationError(BotError):
         self.field = field
 
 
-class NotAuthorizedError(BotError):
-    """The caller lacks the role the action requires."""
-
-
 class DependencyError(BotError):
     """A service the bot depends on (directory, Graph, Defender) refused or failed."""
 

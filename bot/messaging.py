@@ -1,6 +1,7 @@
 """The ChannelMessenger port: how services post proactively, without knowing the Bot Framework.
 
-Conversation references are opaque JSON dicts to the services; the transport stores and reads them.
+Conversation references are opaque JSON dicts to the services; :mod:`bot.conversations` keeps
+them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.errors import BotError
+from bot.retry import RETRYABLE_STATUS
 
 JSON = dict[str, Any]
 
@@ -36,7 +38,7 @@ class DeliveryError(BotError):
 
     @property
     def retryable(self) -> bool:
-        return self.status is None or self.status in (412, 429, 500, 502, 503, 504)
+        return self.status is None or self.status in RETRYABLE_STATUS
 
 
 class ChannelMessenger(Protocol):

@@ -14,8 +14,6 @@ from microsoft_teams.cards.core import (
     ActionSet,
     AdaptiveCard,
     CardElement,
-    Column,
-    ColumnSet,
     Container,
     OpenUrlAction,
     ShowCardAction,
@@ -98,22 +96,15 @@ def _header(view: IncidentView) -> Container:
     )
 
 
-def _status_row(label: str, target: str, status: str, *, strong: bool = False) -> ColumnSet:
-    """One action: what and on what on the left, its state in words on the right."""
-    return ColumnSet(
+def _status_row(label: str, target: str, status: str, *, strong: bool = False) -> Container:
+    """One action: what, on what, and its state in words (stacked, so a long name or state
+    never squeezes the others)."""
+    return Container(
         spacing="Small",
-        columns=[
-            Column(
-                width="stretch",
-                items=[
-                    TextBlock(text=md(label), weight="Bolder", wrap=True),
-                    para(md(clip(target, MAX_NAME)), spacing="None"),
-                ],
-            ),
-            Column(
-                width="auto",
-                items=[TextBlock(text=status, weight="Bolder" if strong else None, wrap=True)],
-            ),
+        items=[
+            TextBlock(text=md(label), weight="Bolder", wrap=True),
+            para(md(clip(target, MAX_NAME)), spacing="None"),
+            TextBlock(text=status, weight="Bolder" if strong else None, wrap=True, spacing="None"),
         ],
     )
 

@@ -129,9 +129,8 @@ def figure_block(f: FigureView) -> Container:
     )
     items = [TextBlock(text=f"{f.name}: {summary}", weight="Bolder", wrap=True), chart]
     if remaining:
-        items.append(
-            para(f"{remaining} still to protect. {f.advice} [{f.link_title}]({f.link_url})")
-        )
+        items.append(para(f"{remaining} still to protect. {f.advice}"))
+        items.append(ActionSet(actions=[OpenUrlAction(title=f.link_title, url=f.link_url)]))
     else:
         items.append(para("Target met."))
     if f.stale_reason:
@@ -159,7 +158,7 @@ def _action_row(a: ActionView, rev: int) -> TableRow:
     how: list[CardElement] = (
         [ActionSet(actions=[execute("Open settings", SETTINGS_SHOW, {}, inputs=False)])]
         if a.settings
-        else [para(f"[How to do it]({a.url})")]
+        else [ActionSet(actions=[OpenUrlAction(title="How to do it", url=a.url)])]
     )
     status: list[CardElement] = [
         TextBlock(text=f"{_STATUS_ICON[a.status]} {a.status_label}", weight="Bolder", wrap=True)
@@ -214,7 +213,7 @@ def readiness_card(view: ReadinessView) -> AdaptiveCard:
         Table(
             columns=[
                 ColumnDefinition(width=3),
-                ColumnDefinition(width=1),
+                ColumnDefinition(width=2),
                 ColumnDefinition(width=2),
             ],
             first_row_as_headers=True,

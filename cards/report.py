@@ -85,13 +85,18 @@ def _heading(text: str) -> TextBlock:
     return TextBlock(text=text, size="Medium", weight="Bolder", wrap=True)
 
 
+def titled(title: str, element: CardElement) -> Container:
+    """A chart's fallback: its title, then its figures."""
+    return Container(items=[TextBlock(text=title, weight="Bolder", wrap=True), element])
+
+
 def donut(title: str, pairs: Pairs) -> CardElement:
     if not pairs:
         return para(f"{title}: none in this range.")
     return DonutChart(
         title=title,
         data=[DonutChartData(legend=k, value=v) for k, v in pairs],
-        fallback=fact_set(pairs),
+        fallback=titled(title, fact_set(pairs)),
     )
 
 
@@ -101,7 +106,7 @@ def bars(title: str, pairs: Pairs) -> CardElement:
     return HorizontalBarChart(
         title=title,
         data=[HorizontalBarChartDataValue(x=k, y=v) for k, v in pairs],
-        fallback=fact_set(pairs),
+        fallback=titled(title, fact_set(pairs)),
     )
 
 
@@ -116,7 +121,7 @@ def _number(label: str, value: str) -> Column:
 
 
 def _time_chart(view: ReportView) -> CardElement:
-    fallback = fact_set(
+    facts = fact_set(
         [
             ("Average time to resolve", view.avg_resolve),
             ("Experts' time", view.avg_experts),
@@ -124,7 +129,8 @@ def _time_chart(view: ReportView) -> CardElement:
         ]
     )
     if view.experts_hours is None or view.customer_hours is None:
-        return fallback
+        return facts
+    fallback = titled("Average time to resolve", facts)
     return GroupedVerticalBarChart(
         title="Average time to resolve (hours)",
         stacked=True,
@@ -170,7 +176,7 @@ def _trend_table(view: ReportView) -> Table:
 
 
 def _trend_chart(view: ReportView) -> CardElement:
-    table = _trend_table(view)
+    table = titled("Incidents per month, by severity", _trend_table(view))
     if not view.trend_series:
         return para("No incidents in the last six months.")
     return LineChart(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 from microsoft_teams.cards.core import (
     AdaptiveCard,
     CardElement,
@@ -386,6 +389,31 @@ def _section(s: Section, edit: ExecuteAction) -> list[CardElement]:
     if not s.changed:
         return [row, shown]
     return [Container(style="emphasis", separator=True, spacing="Medium", items=[row, shown])]
+
+
+def mark_changes(now: Sequence[Section], saved: Sequence[Section]) -> tuple[Section, ...]:
+    """``now`` with each fact that differs from ``saved`` named in its section's ``changed``,
+    and what was removed from a list (a contact, say) added as a "Removed: …" fact."""
+    before = {s.key: s for s in saved}
+    marked = []
+    for s in now:
+        old = list(before[s.key].facts) if s.key in before else []
+        titles_before = [t for t, _ in old]
+        changed: list[str] = []
+        for pair in s.facts:
+            if pair in old:
+                old.remove(pair)
+            else:
+                changed.append(pair[0])
+        titles_now = [t for t, _ in s.facts]
+        removed = [
+            (f"Removed: {t}", v)
+            for t, v in old
+            if t not in titles_now or titles_before.count(t) > 1 or titles_now.count(t) > 1
+        ]
+        changed += [t for t, _ in removed]
+        marked.append(replace(s, facts=(*s.facts, *removed), changed=tuple(changed)))
+    return tuple(marked)
 
 
 def review_card(view: ReviewView) -> AdaptiveCard:

@@ -28,4 +28,8 @@ python -m pip install -q -e ".[test]"
 ruff check .
 ruff format --check .
 mypy
+lint-imports
+vulture
+# pytest-randomly shuffles the test order on every run; it prints the seed, and
+# --randomly-seed=N replays that order.
 python -m pytest "$@"

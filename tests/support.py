@@ -7,7 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.onboarding import Actor, OnboardingService
+from bot.actions import ActionRouter, Actor, CardAction, Routes
+from bot.app import build_router
+from bot.onboarding import OnboardingService
+from bot.storage.memory import MemoryStore
+from bot.tenant import TenantDirectory
 from cards import to_json
 
 TENANT = "4f1c3a2e-7d5b-4e8a-9c21-6b0d8e3f5a17"
@@ -74,28 +78,38 @@ def press_data(
 
 @dataclass
 class Flow:
-    """Drives the guide the way the Teams client does: press a button, with the card's inputs."""
+    """Drives the guide the way the Teams client does: press a button, with the card's inputs.
+
+    Everything goes through the router the composition root builds, so the guard runs first.
+    """
 
     service: OnboardingService
     actor: Actor
     card: dict[str, Any] = field(default_factory=dict)
 
-    async def start(self) -> dict[str, Any]:
-        self.card = to_json(await self.service.start(self.actor))
+    def __post_init__(self) -> None:
+        self.router = build_router(self.service.directory, self.service)
+
+    async def _command(self, text: str) -> dict[str, Any]:
+        card = await self.router.command(self.actor, text)
+        assert card is not None, f"{text!r} is no command"
+        self.card = to_json(card)
         return self.card
 
+    async def start(self) -> dict[str, Any]:
+        return await self._command("setup")
+
     async def settings(self) -> dict[str, Any]:
-        self.card = to_json(await self.service.show_settings(self.actor))
-        return self.card
+        return await self._command("settings")
 
     async def press(self, title: str, **values: Any) -> dict[str, Any]:
         """Press the button titled ``title``; ``values`` override the card's input values."""
         verb, data = press_data(self.card, title, values)
-        self.card = to_json(await self.service.act(self.actor, verb, data))
-        return self.card
+        return await self.raw(verb, data)
 
     async def raw(self, verb: str, data: dict[str, Any]) -> dict[str, Any]:
-        self.card = to_json(await self.service.act(self.actor, verb, data))
+        action = CardAction(self.actor, verb, data, conversation_id="", message_id="")
+        self.card = to_json(await self.router.card_action(action))
         return self.card
 
     def text(self) -> str:
@@ -103,3 +117,11 @@ class Flow:
 
     def dump(self) -> str:
         return json.dumps(self.card, indent=1)
+
+
+def routed(directory: TenantDirectory, *routes: Routes) -> ActionRouter:
+    """The router the composition root builds (with the guide), plus the given services' routes."""
+    router = build_router(directory, OnboardingService(MemoryStore(), directory))
+    for r in routes:
+        router.add(r)
+    return router

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -187,6 +189,11 @@ class ChatEvent:
     conversation_id: str
     body: JSON
     at: float
+
+    @functools.cached_property
+    def frame(self) -> str:
+        """The event as one JSON text, serialized once however many consoles receive it."""
+        return json.dumps(self.to_json(), separators=(",", ":"))
 
     def to_json(self) -> JSON:
         return {

@@ -17,7 +17,7 @@ from typing import Any
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction
+from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Routes
 from bot.chat.model import (
     ASSISTANT_NAME,
     JSON,
@@ -51,12 +51,12 @@ from bot.chat.ports import (
 from bot.chat.text import answer_text, customer_text
 from bot.logsafe import safe
 from bot.notifications.ratelimit import thread_of
-from bot.onboarding import Actor
 from cards import to_json
 from cards.chat import (
     ATTACHMENTS_NOTICE,
     STOP_VERB,
     TOP_LEVEL_NOTICE,
+    VERB_PREFIX,
     AnswerView,
     AskView,
     acknowledgement_text,
@@ -154,8 +154,22 @@ class ChatService:
 
     # ---- ask / stop in personal chat --------------------------------------------------------
 
-    def commands(self) -> dict[str, Callable[[Actor], Awaitable[AdaptiveCard]]]:
-        return {"ask": self.ask, "stop": self.stop}
+    def routes(self) -> Routes:
+        """Ask and Stop, as buttons and as commands: any member of a served tenant (``ask``
+        checks further that they are an administrator or a contact)."""
+        return Routes(
+            cards=(CardRoute(VERB_PREFIX, self.on_card_action, Access.MEMBER),),
+            commands=(
+                CommandRoute(("ask",), self._ask_command, Access.MEMBER),
+                CommandRoute(("stop",), self._stop_command, Access.MEMBER),
+            ),
+        )
+
+    async def _ask_command(self, actor: Actor, args: str) -> AdaptiveCard:
+        return await self.ask(actor)
+
+    async def _stop_command(self, actor: Actor, args: str) -> AdaptiveCard:
+        return await self.stop(actor)
 
     async def on_card_action(self, action: CardAction) -> AdaptiveCard:
         if action.verb == STOP_VERB:

@@ -25,6 +25,7 @@ TRUNCATED = " […] (truncated: the message was longer than the experts' console
 
 _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre"}
 _DROP = {"script", "style", "head", "title", "template", "noscript", "iframe", "object"}
+_AT = re.compile(r"<at(?:\s[^>]*)?>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -131,9 +132,16 @@ def customer_text(
     mention_names: dict[str, str] | None = None,
 ) -> CustomerText:
     """Teams message text as inert plain text. Mentions of the bot (by the names in
-    ``bot_names``) are dropped; other mentions become ``@Name``."""
-    if text_format == "plain" and "<" not in raw:
-        text = clean(raw)
+    ``bot_names``) are dropped; other mentions become ``@Name``. HTML (``xml``/``html``) is
+    parsed and no markup passes through; ``plain`` text is kept as typed (the console shows it
+    as text)."""
+    if text_format == "plain":
+        # Plain text is what the customer typed, "<" and all; only mentions are tagged.
+        def mention(match: re.Match[str]) -> str:
+            name = " ".join(match.group(1).split())
+            return "" if name in bot_names else f"@{name}"
+
+        text = clean(_AT.sub(mention, raw))
         parsed = _Parsed()
     else:
         parser = _TeamsHtml(bot_names, mention_names or {})

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from bot.config import read_bot_endpoint
+from bot.errors import ConfigError
 from bot.teamsapp import TEMPLATE_DIR
 
 ICONS = ("color.png", "outline.png")
@@ -112,7 +114,11 @@ def main(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
     )
     args = parser.parse_args(list(argv))
     app_id = env.get("MicrosoftAppId", "").strip()
-    endpoint = env.get("BOT_ENDPOINT", "").strip()
+    try:
+        endpoint = read_bot_endpoint(env)
+    except ConfigError as error:
+        print(f"manifest: {error}", file=sys.stderr)
+        return 2
     if not app_id:
         print(
             "manifest: MicrosoftAppId is not set: set it to the bot's Microsoft App ID (a GUID)",

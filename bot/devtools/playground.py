@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from bot.tenant.demo import load_demo_tenant
 
@@ -25,7 +26,6 @@ PLAYGROUND_BIN = Path("node_modules") / ".bin" / "agentsplayground"
 NET_GUARD = Path("tests") / "tools" / "net-guard.js"
 BOT_NAME_MAX = 42
 PLAYGROUND_USER_COUNT = 5
-_PLAIN_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 # Without these the Playground opens a browser and phones home at start-up (see PLAYGROUND.md).
 OFFLINE_ENV: Mapping[str, str] = {
@@ -133,49 +133,9 @@ def _check_unique_ids(config: Mapping[str, Any]) -> None:
         raise ValueError(f"demo tenant: ids must be unique, repeated: {', '.join(duplicates)}")
 
 
-def _scalar(value: object) -> str:
-    if isinstance(value, bool) or value is None or isinstance(value, int | float | str):
-        return json.dumps(value)  # a JSON scalar is a valid YAML flow scalar
-    raise TypeError(f"cannot write {type(value).__name__} as a YAML scalar")
-
-
-def _key(key: object) -> str:
-    text = str(key)
-    return text if _PLAIN_KEY.fullmatch(text) else json.dumps(text)
-
-
-def _yaml_lines(value: object, indent: int) -> Iterable[str]:
-    pad = "  " * indent
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(item, Mapping | list) and item:
-                yield f"{pad}{_key(key)}:"
-                yield from _yaml_lines(item, indent + 1)
-            else:
-                yield f"{pad}{_key(key)}: {_flow(item)}"
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, Mapping | list) and item:
-                first, *rest = _yaml_lines(item, indent + 1)
-                yield f"{pad}- {first.lstrip()}"
-                yield from rest
-            else:
-                yield f"{pad}- {_flow(item)}"
-    else:
-        yield f"{pad}{_scalar(value)}"
-
-
-def _flow(value: object) -> str:
-    if isinstance(value, Mapping):
-        return "{}"
-    if isinstance(value, list):
-        return "[]"
-    return _scalar(value)
-
-
 def to_yaml(document: Mapping[str, Any]) -> str:
-    """Write a document of mappings, lists and scalars as block YAML, every scalar JSON-quoted."""
-    return "\n".join(_yaml_lines(document, 0)) + "\n"
+    """The document as block YAML (PyYAML's safe dumper, keys in the order given)."""
+    return str(yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True))
 
 
 def write_config(tenant: Mapping[str, Any], path: Path, *, bot_name: str | None = None) -> Path:

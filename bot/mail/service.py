@@ -32,11 +32,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.actions import Actor
 from bot.errors import ConcurrencyError
 from bot.logsafe import safe
 from bot.mail.ports import Forbidden, Mailer, MailMessage, PortError
 from bot.mail.templates import contact_added
-from bot.onboarding import Actor
 from bot.onboarding.model import ServiceSettings, SettingsRecord
 from bot.retry import RetryPolicy, Sleep
 from bot.storage import Store

@@ -1,18 +1,15 @@
-"""Wiring of the notifications package, called from the composition root and the transport."""
+"""The delivery worker of the notifications package, built from settings by the composition root."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from bot.config import Settings
-from bot.mail.local import EmlMailer
 from bot.mail.ports import Mailer
 from bot.messaging import ChannelMessenger
 from bot.notifications.channels import FailureReporter, StoredChannelDirectory
-from bot.notifications.ledger import open_ledger
 from bot.notifications.ports import SettingsSource
 from bot.notifications.ratelimit import TENANT_WINDOWS, TeamsRateLimiter
 from bot.notifications.retention import RetentionPolicy
@@ -20,32 +17,6 @@ from bot.notifications.service import NotificationService
 from bot.notifications.worker import DeliveryWorker, WorkerOptions
 from bot.retry import RetryPolicy
 from bot.storage import Store
-from bot.tenant import TenantDirectory
-from bot.tenant.demo import load_demo_tenant
-
-log = logging.getLogger(__name__)
-
-
-def build_notification_service(
-    store: Store,
-    directory: TenantDirectory,
-    settings_source: SettingsSource,
-    *,
-    clock: Callable[[], float] = time.time,
-) -> NotificationService:
-    return NotificationService(open_ledger(store, clock), directory, settings_source, clock=clock)
-
-
-def _demo_tenant(settings: Settings) -> dict[str, object]:
-    return load_demo_tenant(settings.demo_tenant_file)
-
-
-def messenger_app_id(settings: Settings) -> str:
-    """botbuilder needs a non-empty bot id for channel posts: in local mode, the demo bot's."""
-    if settings.app_id:
-        return settings.app_id
-    bot = _demo_tenant(settings).get("bot")
-    return str(bot.get("id", "")) if isinstance(bot, dict) else ""
 
 
 def build_rate_limiter(
@@ -69,14 +40,16 @@ def build_delivery_worker(
     store: Store,
     settings_source: SettingsSource,
     messenger: ChannelMessenger,
+    mailer: Mailer,
     *,
-    mailer: Mailer | None = None,
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     on_channel_failure: FailureReporter | None = None,
     limiter: TeamsRateLimiter | None = None,
 ) -> DeliveryWorker:
+    """The worker that delivers what ``service`` accepted; ``messenger`` makes one attempt per
+    call (the outbox owns retries); ``limiter`` is shared with everything else that posts."""
     limiter = limiter or build_rate_limiter(settings, monotonic=monotonic, sleep=sleep)
     options = WorkerOptions(
         max_attempts=settings.notify_max_attempts,
@@ -95,7 +68,7 @@ def build_delivery_worker(
         if on_channel_failure
         else StoredChannelDirectory(store),
         settings_source,
-        mailer or EmlMailer(settings.data_dir / "mail"),
+        mailer,
         limiter,
         options=options,
         clock=clock,

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.chat.openapi import add_chat_api
+from bot.notifications import openapi_readiness as readiness_openapi
 from bot.notifications.schema import INCIDENT_ID, MAX_BODY_BYTES, notification_schema
-from bot.readiness import openapi as readiness_openapi
 
 JSON = dict[str, Any]
 
@@ -275,7 +275,9 @@ def openapi_document() -> JSON:
                         "deliveries": {
                             "type": "object",
                             "description": "Per revision (the latest 200): posted, updated, "
-                            "emailed or deadLettered.",
+                            "sending (an email under way, or sent just before the bot stopped: "
+                            "it is sent again under the same messageId), emailed or "
+                            "deadLettered.",
                         },
                         "actionResponses": {
                             "type": "object",

@@ -28,6 +28,8 @@ JSON = dict[str, Any]
 
 MessageKind = Literal["notification", "refresh"]
 MessageState = Literal["pending", "leased", "done", "dead"]
+MAX_ERROR = 500
+"""The longest error text a ledger keeps for a message."""
 PruneTarget = Literal["receipts", "messages", "events"]
 
 

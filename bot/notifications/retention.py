@@ -106,9 +106,6 @@ class Pruner:
         now = self._clock()
         return now < self._last or now >= self._last + self._policy.interval_seconds
 
-    async def run_if_due(self) -> PruneReport | None:
-        return await self.run() if self.due() else None
-
     async def run(self) -> PruneReport:
         """Prune now. A failure is logged and waits for the next interval; it never stops
         delivery."""

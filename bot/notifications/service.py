@@ -7,12 +7,10 @@ ETags: the loser reads again and re-applies its change.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +18,7 @@ from typing import Any, Literal
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction
+from bot.actions import Access, Actor, CardAction, CardRoute, Refusal, Routes
 from bot.errors import ConcurrencyError, ValidationError
 from bot.logsafe import safe
 from bot.notifications.enforcement import enforce_settings
@@ -40,12 +38,13 @@ from bot.notifications.ports import (
 )
 from bot.notifications.render import incident_view
 from bot.notifications.retention import INCIDENT_LIST_KEEP, bound_incident
-from bot.notifications.revisions import revision_key, revision_record
+from bot.notifications.revisions import fold, report_key
 from bot.notifications.schema import INCIDENT_ID
 from bot.storage import Item
+from bot.storage.base import ANY_ETAG
 from bot.tenant import TenantDirectory
 from cards.incident import incident_card
-from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE, ACTION_SKIP
+from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE, ACTION_SKIP, VERB_PREFIX
 from cards.messages import message_card
 from cards.text import when
 from cards.views import MessageView, Notice
@@ -54,6 +53,9 @@ log = logging.getLogger(__name__)
 
 HISTORY_KEEP = INCIDENT_LIST_KEEP
 CONFLICT_RETRIES = 8
+ACCEPT_RETRIES = 32
+"""Revisions of one incident accepted concurrently (and the delivery worker writing it) each
+win a round: a webhook retries more rounds than a card action before answering 503."""
 EVENTS_MAX = 500
 
 _INCIDENT_ID = re.compile(INCIDENT_ID)
@@ -133,10 +135,6 @@ class NotificationService:
         self._settings = settings
         self._clock = clock
         self._on_enqueued = on_enqueued
-        # One lock per incident being accepted; an entry lives while a request holds or waits.
-        self._incident_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
         self._event_listeners: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
         self._card_verbs: dict[
             str, Callable[[CardAction, dict[str, Any], Item], Awaitable[AdaptiveCard]]
@@ -162,12 +160,6 @@ class NotificationService:
     def tenant_id(self) -> str:
         return self._directory.tenant_id.lower()
 
-    def _incident_lock(self, key: str) -> asyncio.Lock:
-        lock = self._incident_locks.get(key)
-        if lock is None:
-            lock = self._incident_locks[key] = asyncio.Lock()
-        return lock
-
     # ---- the webhook ------------------------------------------------------------------------
 
     async def is_duplicate(self, webhook_id: str) -> bool:
@@ -191,81 +183,75 @@ class NotificationService:
         await enforce_settings(notification, record.settings, self._directory)
         key = incident_key(tenant, notification.incident_id)
         revision = notification.revision
-        # Revisions of one incident are applied one at a time in this process (in order of
-        # arrival): concurrent ones would otherwise share a group commit, all but one would lose
-        # the ETag race, and a busy incident could run out of retries. Other processes are
-        # still kept apart by the ETag.
-        async with self._incident_lock(key):
-            for _ in range(CONFLICT_RETRIES):
-                item = await self._ledger.read(key)
-                doc = item.value if item else new_incident_doc(tenant, notification.incident_id)
-                latest = (doc.get("latest") or {}).get("revision", 0)
-                now = self._clock()
-                entry: dict[str, Any] = {
+        for _ in range(ACCEPT_RETRIES):
+            item = await self._ledger.read(key)
+            doc = item.value if item else new_incident_doc(tenant, notification.incident_id)
+            latest = (doc.get("latest") or {}).get("revision", 0)
+            now = self._clock()
+            entry: dict[str, Any] = {"revision": revision, "webhookId": webhook_id, "at": iso(now)}
+            enqueue: tuple[OutboxMessage, ...] = ()
+            if revision <= latest:
+                reason = (
+                    f"revision {revision} is not above revision {latest}, the last one accepted"
+                    if revision < latest
+                    else f"revision {revision} was already accepted"
+                )
+                entry.update(outcome="ignored", reason=reason)
+                result = Acceptance("ignored", notification.incident_id, revision, reason=reason)
+            else:
+                message_id = uuid.uuid4().hex
+                entry.update(outcome="accepted", notificationId=message_id)
+                doc["latest"] = {
                     "revision": revision,
-                    "webhookId": webhook_id,
-                    "at": iso(now),
+                    "notification": notification.raw,
+                    "acceptedAt": iso(now),
                 }
-                enqueue: tuple[OutboxMessage, ...] = ()
-                if revision <= latest:
-                    reason = (
-                        f"revision {revision} is not above revision {latest}, the last one accepted"
-                        if revision < latest
-                        else f"revision {revision} was already accepted"
-                    )
-                    entry.update(outcome="ignored", reason=reason)
-                    result = Acceptance(
-                        "ignored", notification.incident_id, revision, reason=reason
-                    )
-                else:
-                    message_id = uuid.uuid4().hex
-                    entry.update(outcome="accepted", notificationId=message_id)
-                    doc["latest"] = {
-                        "revision": revision,
-                        "notification": notification.raw,
-                        "acceptedAt": iso(now),
-                    }
-                    enqueue = (
-                        OutboxMessage(
-                            id=message_id,
-                            partition=key,
-                            kind="notification",
-                            payload={"notification": notification.raw},
-                            revision=revision,
-                        ),
-                    )
-                    result = Acceptance("accepted", notification.incident_id, revision, message_id)
-                doc["history"] = [*doc.get("history", []), entry][-HISTORY_KEEP:]
-                bound_incident(doc)
-                writes = [DocWrite(key, doc, item.etag if item else None)]
-                # The report's record of this revision (an older one that arrives late too).
-                rev_key = revision_key(tenant, notification.incident_id, revision)
-                if revision > latest or (
-                    revision < latest and await self._ledger.read(rev_key) is None
-                ):
-                    writes.append(DocWrite(rev_key, revision_record(notification, now), None))
-                unit = UnitOfWork(
-                    writes=tuple(writes),
-                    enqueue=enqueue,
-                    receipt=webhook_id,
+                enqueue = (
+                    OutboxMessage(
+                        id=message_id,
+                        partition=key,
+                        kind="notification",
+                        payload={"notification": notification.raw},
+                        revision=revision,
+                    ),
                 )
-                try:
-                    await self._ledger.commit(unit)
-                except ConcurrencyError:
-                    continue
-                except DuplicateError:
-                    return Acceptance("duplicate", notification.incident_id, revision)
-                if enqueue:
-                    self._on_enqueued()
-                log.info(
-                    "notification %s for incident %s revision %d: %s",
-                    safe(webhook_id),
-                    safe(notification.incident_id),
-                    revision,
-                    result.outcome,
+                result = Acceptance("accepted", notification.incident_id, revision, message_id)
+            doc["history"] = [*doc.get("history", []), entry][-HISTORY_KEEP:]
+            # The report's record of the incident (an older revision that arrives late too),
+            # kept in the incident document and copied to its own key for the report's SQL.
+            # Only a writer of this incident document writes it, so the incident's ETag guards
+            # both.
+            folded = fold(doc.get("report"), notification, now) if revision != latest else None
+            if folded is not None:
+                doc["report"] = folded
+            bound_incident(doc)
+            writes = [DocWrite(key, doc, item.etag if item else None)]
+            if folded is not None:
+                writes.append(
+                    DocWrite(report_key(tenant, notification.incident_id), folded, ANY_ETAG)
                 )
-                return result
-            raise ConcurrencyError(f"incident {notification.incident_id} is changing too fast")
+            unit = UnitOfWork(
+                writes=tuple(writes),
+                enqueue=enqueue,
+                receipt=webhook_id,
+            )
+            try:
+                await self._ledger.commit(unit)
+            except ConcurrencyError:
+                continue
+            except DuplicateError:
+                return Acceptance("duplicate", notification.incident_id, revision)
+            if enqueue:
+                self._on_enqueued()
+            log.info(
+                "notification %s for incident %s revision %d: %s",
+                safe(webhook_id),
+                safe(notification.incident_id),
+                revision,
+                result.outcome,
+            )
+            return result
+        raise ConcurrencyError(f"incident {notification.incident_id} is changing too fast")
 
     # ---- what the experts can read ----------------------------------------------------------
 
@@ -310,16 +296,26 @@ class NotificationService:
 
     # ---- the card's Universal Actions -------------------------------------------------------
 
+    def routes(self) -> Routes:
+        """Incident card verbs: any member of the served tenant may act on an incident card."""
+        return Routes(
+            cards=(CardRoute(VERB_PREFIX, self.handle_card_action, Access.MEMBER),),
+            refused=self.refused,
+        )
+
+    async def refused(
+        self, actor: Actor, refusal: Refusal, action: CardAction | None
+    ) -> AdaptiveCard:
+        log.info("refused a card action by %s: %s", safe(actor.user_id), refusal.reason)
+        return _refusal("Only members of your organization can act on incident cards.")
+
     async def handle_card_action(self, action: CardAction) -> AdaptiveCard:
-        """Acknowledge, or answer a pending action. Forged or stale actions change nothing."""
+        """Acknowledge, or answer a pending action. Forged or stale actions change nothing.
+        The router's guard has checked that the actor is a member of the served tenant."""
         try:
             handler = self._card_verbs.get(action.verb)
             if handler is None:
                 raise _Refused(_refusal("That action isn't recognized. Nothing was changed."))
-            if not action.actor.user_id or action.actor.tenant_id.lower() != self.tenant_id:
-                raise _Refused(
-                    _refusal("Only members of your organization can act on incident cards.")
-                )
             raw_id = action.data.get("incidentId")
             incident_id = raw_id if isinstance(raw_id, str) else ""
             for _ in range(CONFLICT_RETRIES):

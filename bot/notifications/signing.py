@@ -12,14 +12,13 @@ import binascii
 import hashlib
 import hmac
 import re
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the format prefix, not a secret
-MIN_SECRET_BYTES = 24
-MAX_SECRET_BYTES = 64
+from bot.webhook_secret import decode_secret as decode_secret
+from bot.webhook_secret import new_secret as new_secret
+
 TOLERANCE_SECONDS = 5 * 60
 MAX_ID_LENGTH = 256
 MAX_SIGNATURES = 10
@@ -32,28 +31,6 @@ _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 class SignatureError(Exception):
     """The request is not signed, or not signed by the experts. The message is safe to return."""
-
-
-def decode_secret(secret: str) -> bytes:
-    """The HMAC key of a ``whsec_…`` secret; ValueError (without the secret) if malformed."""
-    if not secret.startswith(SECRET_PREFIX):
-        raise ValueError(f"must start with {SECRET_PREFIX}")
-    raw = secret[len(SECRET_PREFIX) :]
-    try:
-        key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("must be whsec_ followed by base64") from None
-    if not MIN_SECRET_BYTES <= len(key) <= MAX_SECRET_BYTES:
-        raise ValueError(
-            f"must encode between {MIN_SECRET_BYTES} and {MAX_SECRET_BYTES} random bytes, "
-            f"got {len(key)}"
-        )
-    return key
-
-
-def new_secret(nbytes: int = 32) -> str:
-    """A fresh random secret in the ``whsec_`` format."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(nbytes)).decode("ascii")
 
 
 @dataclass(frozen=True)

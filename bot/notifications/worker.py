@@ -94,6 +94,7 @@ class DeliveryWorker:
         self._sleep = sleep
         self._rand = rand
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._pruner = Pruner(ledger, self._options.retention, clock)
         self._pruning: asyncio.Task[PruneReport] | None = None
@@ -102,7 +103,14 @@ class DeliveryWorker:
 
     def wake(self) -> None:
         """New work was enqueued: look now instead of at the next poll."""
+        self._idle.clear()
         self._wake.set()
+
+    async def wait_idle(self) -> None:
+        """Return once the run loop has found nothing in flight, nothing due now and no pruning
+        running: the worker's public idle signal. :meth:`wake` (which every enqueue calls)
+        clears it until the loop has looked again."""
+        await self._idle.wait()
 
     async def recover(self) -> int:
         """Give back the leases a killed process held; their progress is in the documents."""
@@ -119,11 +127,14 @@ class DeliveryWorker:
                 self._wake.clear()
                 self._prune_if_due()
                 leased = await self._fill()
-                timeout = await self._idle_timeout(leased)
+                timeout, due_now = await self._idle_timeout(leased)
+                busy = [self._pruning] if self._pruning and not self._pruning.done() else []
+                if not leased and not self._inflight and not due_now and not busy:
+                    self._idle.set()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 try:
                     await asyncio.wait(
-                        {waiter, *self._inflight},
+                        {waiter, *self._inflight, *busy},
                         timeout=timeout,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
@@ -152,13 +163,14 @@ class DeliveryWorker:
             task.add_done_callback(self._inflight.discard)
         return len(leased)
 
-    async def _idle_timeout(self, leased: int) -> float:
+    async def _idle_timeout(self, leased: int) -> tuple[float, bool]:
+        """How long to wait for, and whether a message is due now."""
         due = await self._ledger.next_due()
         poll = self._options.poll_seconds
         if due is None:
-            return poll
+            return poll, False
         wait = min(poll, max(0.0, due - self._clock()))
-        return wait if leased or wait > 0 else 0.01
+        return (wait if leased or wait > 0 else 0.01), wait <= 0
 
     # ---- one message ------------------------------------------------------------------------
 
@@ -419,6 +431,7 @@ class DeliveryWorker:
             )
         n = parse_notification(message.payload["notification"])
         intro = f"You're getting this by email because {reason}."
+        await self._record_sending(leased, message.id)
         await self._mailer.send(
             incident_email(n, message_id=message.id, to=to, reason=intro, names=names)
         )
@@ -436,6 +449,30 @@ class DeliveryWorker:
         await self._update(leased, emailed, complete=True)
         log.info("emailed incident %s revision %d", safe(n.incident_id), message.revision)
 
+    async def _record_sending(self, leased: Leased, message_id: str) -> None:
+        """Record the email's send, under its message id, before it happens: a crash between
+        the send and the revision's ``emailed`` leaves ``sending``, and the next attempt sends
+        the same message id again (the local mailer replaces its file; Graph may deliver it
+        twice, docs/notifications.md)."""
+        message = leased.message
+        earlier: list[str] = []
+
+        def sending(d: dict[str, Any]) -> list[DocWrite]:
+            entry = d.setdefault("deliveries", {}).setdefault(str(message.revision), {})
+            if entry.get("state") == "sending" and entry.get("messageId") == message_id:
+                earlier.append(str(entry.get("at", "")))
+            entry.update(state="sending", messageId=message_id, at=iso(self._clock()))
+            return []
+
+        await self._update(leased, sending)
+        if earlier:
+            log.warning(
+                "email %s may have been sent before the bot stopped (sending since %s); "
+                "sending it again under the same message id",
+                safe(message_id),
+                safe(earlier[0]),
+            )
+
     async def _dead(self, leased: Leased, error: str) -> None:
         message = leased.message
         log.warning("dead letter %s: %s", safe(message.id), safe(error, 300))
@@ -451,6 +488,7 @@ class DeliveryWorker:
                     f"({error}), so here it is by email."
                 )
                 try:
+                    await self._record_sending(leased, f"{message.id}.dead")
                     await self._mailer.send(
                         incident_email(
                             n,

@@ -1,5 +1,5 @@
 """The Defender Experts setup guide and settings."""
 
-from bot.onboarding.service import Actor, OnboardingService
+from bot.onboarding.service import OnboardingService
 
-__all__ = ["Actor", "OnboardingService"]
+__all__ = ["OnboardingService"]

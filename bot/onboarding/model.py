@@ -192,6 +192,9 @@ class Draft:
     contact_query: str = ""
     updated_by: Person = Person("", "")
     updated_at: str = ""
+    exclusions_seen: bool = False
+    """The optional exclusions step was opened (Manage exclusions) in this draft: Back from the
+    contacts returns there, otherwise to the permissions."""
 
     def advance(self, **changes: Any) -> Draft:
         return replace(self, rev=self.rev + 1, **changes)
@@ -214,6 +217,7 @@ class Draft:
             "contactQuery": self.contact_query,
             "updatedBy": self.updated_by.to_json(),
             "updatedAt": self.updated_at,
+            "exclusionsSeen": self.exclusions_seen,
         }
 
     @classmethod
@@ -234,6 +238,7 @@ class Draft:
             contact_query=str(d.get("contactQuery", "")),
             updated_by=Person.from_json(d.get("updatedBy", {})),
             updated_at=str(d.get("updatedAt", "")),
+            exclusions_seen=d.get("exclusionsSeen") is True,
         )
 
 

@@ -10,11 +10,10 @@ from typing import Any
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction
-from bot.errors import DependencyError
+from bot.actions import Actor, CardAction, Refusal
+from bot.conversations import conversation_key, personal_chat_key
 from bot.logsafe import safe
 from bot.messaging import ChannelMessenger, DeliveryError
-from bot.onboarding import Actor
 from bot.provisioning.model import Progress, Status, Step, TeamsRecord
 from bot.provisioning.records import TeamsRecords
 from bot.tenant import ADMIN_ROLE_NAMES, TenantDirectory
@@ -118,9 +117,7 @@ class ProgressCards:
 
     async def _admin_reference(self, tenant: str, user_id: str) -> dict[str, Any] | None:
         """The admin's personal chat with the bot, as the transport keeps it per user."""
-        item = await self._records.store.read(
-            f"tenants/{tenant.lower()}/users/{user_id.lower()}/chat"
-        )
+        item = await self._records.store.read(personal_chat_key(tenant, user_id))
         return None if item is None else dict(item.value)
 
     async def show(self, record: TeamsRecord) -> None:
@@ -142,7 +139,7 @@ class ProgressCards:
         """The card acted on, so that later updates replace it in place."""
         if not action.message_id or not action.conversation_id:
             return None
-        item = await self._records.store.read(f"conversations/{action.conversation_id}/reference")
+        item = await self._records.store.read(conversation_key(action.conversation_id))
         if item is not None:
             return Progress(dict(item.value), action.message_id)
         old = record.progress
@@ -166,21 +163,19 @@ class ProgressActions:
         self._directory = directory
         self._kick = kick
 
-    async def _refusal(self, actor: Actor, record: TeamsRecord | None) -> AdaptiveCard | None:
-        """The card to answer with when the actor may not act here, else None."""
+    async def refused(self, actor: Actor, refusal: Refusal) -> AdaptiveCard:
+        """The card for an actor the router's guard refused: only an administrator changes the
+        Teams setup (the progress card says so, if there is one), or the directory couldn't
+        say who is one."""
         tenant = actor.tenant_id.lower()
-        allowed = bool(actor.user_id) and tenant == self._directory.tenant_id.lower()
-        try:
-            allowed = allowed and await self._directory.is_admin(actor.user_id)
-        except DependencyError as exc:
+        record = await self._records.get(tenant) if tenant else None
+        if refusal.reason == "unavailable":
             # Say what's missing (a permission to read roles, say), not "not an administrator".
-            text = f"{exc.advice()} Nothing was changed."
+            text = f"{refusal.advice} Nothing was changed."
             if record is None:
                 return message_card(MessageView(title="Microsoft Teams", text=text))
             return self._cards.card(record, Notice(text, "warning"))
-        if allowed:
-            return None
-        if record is None:
+        if record is None or refusal.reason == "outside":
             return not_authorized_card(NotAuthorizedView(ADMIN_ROLE_NAMES, actor.name))
         roles = " or ".join(ADMIN_ROLE_NAMES)
         return self._cards.card(
@@ -188,12 +183,10 @@ class ProgressActions:
         )
 
     async def handle(self, action: CardAction) -> AdaptiveCard:
-        actor = action.actor
-        tenant = actor.tenant_id.lower()
-        record = await self._records.get(tenant) if tenant else None
-        refusal = await self._refusal(actor, record)
-        if refusal is not None:
-            return refusal
+        """Retry or Refresh; the router's guard has checked that the actor is an administrator
+        of the served tenant."""
+        tenant = action.actor.tenant_id.lower()
+        record = await self._records.get(tenant)
         if record is None:
             return message_card(
                 MessageView(

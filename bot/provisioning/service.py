@@ -33,10 +33,9 @@ from typing import Any
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction, TeamInstallation
+from bot.actions import Access, Actor, CardAction, CardRoute, Refusal, Routes, TeamInstallation
 from bot.logsafe import safe
 from bot.messaging import ChannelMessenger
-from bot.onboarding import Actor
 from bot.onboarding.model import ServiceSettings, SettingsRecord
 from bot.provisioning.failures import StepError
 from bot.provisioning.model import (
@@ -54,7 +53,7 @@ from bot.provisioning.steps import SagaSteps
 from bot.retry import RetryPolicy, Sleep
 from bot.storage import Store
 from bot.tenant import TenantDirectory
-from cards.provisioning import ProgressView
+from cards.provisioning import VERB_PREFIX, ProgressView
 from cards.views import Notice
 
 __all__ = ["DEFAULT_WAITING_HINT", "DIRECTORY_LAG", "TRANSIENT_POLICY", "ProvisioningService"]
@@ -248,6 +247,20 @@ class ProvisioningService:
             log.warning("the bot was removed from the Defender Experts team")
         elif record.active:
             self._runner.kick(tenant)
+
+    def routes(self) -> Routes:
+        """Retry and Refresh on the progress card (tenant administrators), and the bot's
+        installation in teams."""
+        return Routes(
+            cards=(CardRoute(VERB_PREFIX, self.on_card_action, Access.ADMIN),),
+            team_listeners=(self.on_team_installation,),
+            refused=self.refused,
+        )
+
+    async def refused(
+        self, actor: Actor, refusal: Refusal, action: CardAction | None
+    ) -> AdaptiveCard:
+        return await self._actions.refused(actor, refusal)
 
     async def on_card_action(self, action: CardAction) -> AdaptiveCard:
         """Card actions ``provisioning.*``: Retry and Refresh on the admin's progress card."""

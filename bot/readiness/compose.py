@@ -10,7 +10,6 @@ from typing import Any
 from microsoft_teams.cards.core import AdaptiveCard
 
 from bot.config import Settings
-from bot.graph.clients import MicrosoftApis
 from bot.messaging import ChannelMessenger
 from bot.notifications.ports import Ledger, SettingsSource, UnitOfWork
 from bot.onboarding.model import Purpose
@@ -22,16 +21,6 @@ from cards import to_json
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
-
-
-def build_signals(settings: Settings, apis: MicrosoftApis | None) -> ReadinessSignals:
-    if settings.tenant_backend == "demo" or apis is None:
-        from bot.tenant.demo_signals import DemoReadinessSignals
-
-        return DemoReadinessSignals.load()
-    from bot.graph.signals import GraphReadinessSignals
-
-    return GraphReadinessSignals(apis.graph, apis.defender)
 
 
 class SettingsChoices:
@@ -99,15 +88,14 @@ def build_readiness_service(
     directory: TenantDirectory,
     settings_source: SettingsSource,
     ledger: Ledger,
+    signals: ReadinessSignals,
     *,
-    apis: MicrosoftApis | None = None,
-    signals: ReadinessSignals | None = None,
     messenger: ChannelMessenger | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ReadinessService:
     return ReadinessService(
         store,
-        signals or build_signals(settings, apis),
+        signals,
         SettingsChoices(settings_source),
         directory.is_admin,
         tenant_id=directory.tenant_id,

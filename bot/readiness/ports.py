@@ -1,7 +1,7 @@
 """What the readiness service reads and whom it tells, and the errors its callers handle.
 
 Adapters: Microsoft Graph and the Defender for Endpoint API (:mod:`bot.graph.signals`), and the
-bundled demo tenant (:mod:`bot.tenant.demo_signals`).
+bundled demo tenant (:mod:`bot.readiness.demo`, data in ``bot/tenant/demo_signals.json``).
 """
 
 from __future__ import annotations

@@ -17,9 +17,8 @@ from typing import Any
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction
+from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Routes
 from bot.errors import ConcurrencyError, ValidationError
-from bot.onboarding import Actor
 from bot.readiness.assessment import (
     PHASE_LABEL,
     PHASES,
@@ -51,6 +50,7 @@ from bot.storage import Item, Store
 from cards.readiness import (
     MARK,
     REFRESH,
+    VERB_PREFIX,
     VIEW,
     ActionView,
     FigureView,
@@ -167,6 +167,13 @@ class ReadinessService:
     @property
     def tenant_id(self) -> str:
         return self._tenant
+
+    def routes(self) -> Routes:
+        """Anyone in the tenant sees the assessment; marking an action is checked per action."""
+        return Routes(
+            cards=(CardRoute(VERB_PREFIX, self.on_card_action, Access.MEMBER),),
+            commands=(CommandRoute(("status", "readiness"), self.status_command, Access.MEMBER),),
+        )
 
     # ---- reading and assessing ---------------------------------------------------------
 

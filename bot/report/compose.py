@@ -9,9 +9,9 @@ from bot.mail.ports import Mailer
 from bot.notifications.ports import SettingsSource
 from bot.notifications.revisions import epoch
 from bot.onboarding.model import Purpose
+from bot.report.ports import ReportQuery
 from bot.report.service import Recipient, ReportService
 from bot.storage import Store
-from bot.storage.sqlite_report import open_report_query
 
 
 class SettingsReviewContacts:
@@ -36,6 +36,7 @@ class SettingsReviewContacts:
 
 
 def build_report_service(
+    query: ReportQuery,
     store: Store,
     tenant_id: str,
     settings_source: SettingsSource,
@@ -44,7 +45,7 @@ def build_report_service(
     clock: Callable[[], float] = time.time,
 ) -> ReportService:
     return ReportService(
-        open_report_query(store),
+        query,
         tenant_id=tenant_id,
         store=store,
         mailer=mailer,

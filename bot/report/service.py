@@ -16,10 +16,9 @@ from typing import Any, Protocol
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction
+from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Routes
 from bot.errors import ValidationError
 from bot.mail.ports import Attachment, Mailer, MailMessage
-from bot.onboarding import Actor
 from bot.report import charts
 from bot.report.model import (
     ACTION_LABEL,
@@ -39,7 +38,7 @@ from bot.report.model import (
 from bot.report.ports import ACTION_STATES, IncidentRow, ReportFigures, ReportQuery
 from bot.storage import Store
 from cards.messages import message_card
-from cards.report import VIEW, ReportView, report_card
+from cards.report import VERB_PREFIX, VIEW, ReportView, report_card
 from cards.views import MessageView, Notice
 
 log = logging.getLogger(__name__)
@@ -123,6 +122,12 @@ class ReportService:
     @property
     def tenant_id(self) -> str:
         return self._tenant
+
+    def routes(self) -> Routes:
+        return Routes(
+            cards=(CardRoute(VERB_PREFIX, self.on_card_action, Access.MEMBER),),
+            commands=(CommandRoute(("report",), self.command, Access.MEMBER),),
+        )
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)

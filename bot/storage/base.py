@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import ConfigError
-
 JSON = dict[str, Any]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -58,16 +56,3 @@ def validate_key(key: str) -> str:
     if not key or len(key) > 512 or _CONTROL.search(key):
         raise ValueError("storage keys must be 1-512 printable characters")
     return key
-
-
-def open_store(url: str) -> Store:
-    """Open the store a settings URL names: ``sqlite:///path`` or ``postgresql://...``."""
-    if url.startswith("sqlite:///"):
-        from bot.storage.sqlite import SqliteStore
-
-        return SqliteStore(url.removeprefix("sqlite:///"))
-    if url.startswith(POSTGRES_SCHEMES):
-        from bot.storage.postgres import PostgresStore
-
-        return PostgresStore(url)
-    raise ConfigError(f"STORAGE_URL names an unsupported store: {url.split(':', 1)[0]}")

@@ -58,11 +58,6 @@ class SqliteStore(Store):
         )
         self._point.execute("PRAGMA query_only=ON")
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The shared connection, for adapters that keep their own tables in this database."""
-        return self._conn
-
     def run_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` inside one immediate transaction, serialized with every other statement."""
         with self._lock:

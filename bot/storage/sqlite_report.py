@@ -1,22 +1,22 @@
-"""The report's query port on SQLite: SQL aggregates over the incident revision records.
+"""The report's query port on SQLite: SQL aggregates over the incidents' report records.
 
-The records are JSON documents (``tenants/{t}/incident-revisions/...``, see
-:mod:`bot.notifications.revisions`) in the store's ``documents`` table. One statement reads the
-tenant's key range once (a materialized CTE), orders each incident's revisions with window
-functions, and aggregates:
+Each incident has one record (``tenants/{t}/incident-reports/{incident}``, see
+:mod:`bot.notifications.revisions`), kept up to date with every revision in the same
+transaction: its latest fields, its timeline and its time to resolve. One statement reads the
+tenant's key range once (a materialized CTE) and computes every figure of the report:
 
-* **time to resolve**, for incidents whose latest revision is resolved: the time from creation
-  to the first revision, plus every interval between consecutive revisions (by revision number,
-  so late arrivals fall into place) whose earlier revision was not ``resolved``. Intervals in
-  ``awaitingAction`` are the customer's time, the rest the experts'. A reopened incident's
-  resolved interval doesn't count.
-* **resolved with your help**: some revision was ``awaitingAction`` or asked for an action.
+* **resolved**: the latest revision is ``resolved``; **resolved with your help**: some revision
+  was ``awaitingAction`` or asked for an action; **average time to resolve**, experts' and
+  customer's, over the resolved incidents;
+* **by severity, category, service source, MITRE tactic; top devices and users**;
 * **the customer's actions**: every action some revision asked for, classified by the latest
   revision's ``completedActions`` status if the experts reported it (failed, completed,
-  cancelled as skipped), else by the members' answer on the card, else pending while the latest
-  revision still asks for it. Actions the experts withdrew are not counted.
+  cancelled as skipped), else by the members' answer on the card (the incident document), else
+  pending while the latest revision still asks for it. Actions the experts withdrew are not
+  counted;
+* **trends**: incidents created per month, by severity.
 
-A PostgreSQL adapter answers the same port with the same figures (``jsonb`` instead of JSON1).
+A PostgreSQL adapter answers the same port with the same statement shape (``jsonb``).
 """
 
 from __future__ import annotations
@@ -36,48 +36,29 @@ from bot.storage import Store
 T = TypeVar("T")
 
 _CTES = """
-WITH revs AS MATERIALIZED (
+WITH inc AS MATERIALIZED (
     SELECT json_extract(value, '$.incidentId') AS inc,
-           json_extract(value, '$.revision') AS rev,
-           json_extract(value, '$.status') AS st,
-           json_extract(value, '$.updatedTs') AS ts,
            json_extract(value, '$.createdTs') AS created,
-           json_array_length(value, '$.pending') AS asked,
-           value AS v
+           json_extract(value, '$.status') AS status,
+           json_extract(value, '$.lastTs') AS last_ts,
+           json_extract(value, '$.helped') AS helped,
+           json_extract(value, '$.customerSeconds') AS customer,
+           json_extract(value, '$.expertsSeconds') AS experts,
+           json_extract(value, '$.severity') AS severity,
+           json_extract(value, '$.determination') AS category,
+           json_extract(value, '$.title') AS title,
+           json_extract(value, '$.sources') AS sources,
+           json_extract(value, '$.tactics') AS tactics,
+           json_extract(value, '$.devices') AS devices,
+           json_extract(value, '$.users') AS users,
+           json_extract(value, '$.asked') AS asked,
+           json_extract(value, '$.pending') AS pending,
+           json_extract(value, '$.completed') AS completed
     FROM documents
-    WHERE key >= :lo_key AND key < :hi_key
-),
-seq AS MATERIALIZED (
-    SELECT inc, rev, st, ts, created, asked, v,
-           LEAD(ts) OVER w AS nts,
-           FIRST_VALUE(ts) OVER w AS fts,
-           ROW_NUMBER() OVER (PARTITION BY inc ORDER BY rev DESC) AS rn
-    FROM revs
-    WHERE created >= :from_ts AND created < :end_ts
-    WINDOW w AS (PARTITION BY inc ORDER BY rev)
-),
-inc AS MATERIALIZED (
-    SELECT inc,
-           MAX(created) AS created,
-           MAX(CASE WHEN rn = 1 THEN st END) AS status,
-           MAX(CASE WHEN rn = 1 THEN v END) AS latest,
-           MAX(CASE WHEN rn = 1 THEN ts END) AS last_ts,
-           MAX(st = 'awaitingAction' OR asked > 0) AS helped,
-           SUM(CASE WHEN nts IS NOT NULL AND st = 'awaitingAction'
-                    THEN MAX(nts - ts, 0) ELSE 0 END) AS customer,
-           MAX(MAX(fts) - MAX(created), 0)
-             + SUM(CASE WHEN nts IS NOT NULL AND st NOT IN ('awaitingAction', 'resolved')
-                        THEN MAX(nts - ts, 0) ELSE 0 END) AS experts
-    FROM seq
-    GROUP BY inc
+    WHERE key >= :lo_key AND key < :hi_key AND created >= :from_ts AND created < :end_ts
 ),
 in_range AS MATERIALIZED (
-    SELECT inc, created, status, latest, last_ts, helped, customer, experts,
-           json_extract(latest, '$.severity') AS severity,
-           json_extract(latest, '$.determination') AS category,
-           json_extract(latest, '$.title') AS title
-    FROM inc
-    WHERE created >= :start_ts AND created < :end_ts
+    SELECT * FROM inc WHERE created >= :start_ts AND created < :end_ts
 )
 """
 
@@ -86,25 +67,20 @@ _FIGURES = "".join(
     (
         _CTES,
         """,
-actions AS (
-    SELECT DISTINCT s.inc AS inc, je.value AS aid
-    FROM seq s, json_each(s.v, '$.pending') je
-    WHERE s.inc IN (SELECT inc FROM in_range)
-),
 action_states AS (
     SELECT COALESCE(
-        CASE json_extract(i.latest, '$.completed."' || a.aid || '"')
+        CASE json_extract(i.completed, '$."' || a.value || '"')
             WHEN 'failed' THEN 'failed'
             WHEN 'completed' THEN 'completed'
             WHEN 'cancelled' THEN 'skipped'
             WHEN 'inProgress' THEN 'pending'
         END,
-        (SELECT json_extract(d.value, '$.responses."' || a.aid || '".state')
-         FROM documents d WHERE d.key = :incident_prefix || a.inc),
-        CASE WHEN EXISTS (SELECT 1 FROM json_each(i.latest, '$.pending') p WHERE p.value = a.aid)
+        (SELECT json_extract(d.value, '$.responses."' || a.value || '".state')
+         FROM documents d WHERE d.key = :incident_prefix || i.inc),
+        CASE WHEN EXISTS (SELECT 1 FROM json_each(i.pending) p WHERE p.value = a.value)
              THEN 'pending' END
     ) AS state
-    FROM actions a JOIN in_range i ON i.inc = a.inc
+    FROM in_range i, json_each(i.asked) a
 )
 SELECT json_object(
     'investigated', (SELECT COUNT(*) FROM in_range),
@@ -117,24 +93,24 @@ SELECT json_object(
     'byCategory', (SELECT json_group_object(k, n) FROM
         (SELECT COALESCE(category, 'unknown') AS k, COUNT(*) AS n FROM in_range GROUP BY k)),
     'bySource', (SELECT json_group_object(k, n) FROM
-        (SELECT je.value AS k, COUNT(*) AS n FROM in_range, json_each(latest, '$.sources') je
+        (SELECT je.value AS k, COUNT(*) AS n FROM in_range, json_each(sources) je
          GROUP BY k)),
     'byTactic', (SELECT json_group_object(k, n) FROM
-        (SELECT je.value AS k, COUNT(*) AS n FROM in_range, json_each(latest, '$.tactics') je
+        (SELECT je.value AS k, COUNT(*) AS n FROM in_range, json_each(tactics) je
          GROUP BY k)),
     'topDevices', (SELECT json_group_array(json_array(k, n)) FROM
-        (SELECT je.value AS k, COUNT(*) AS n FROM in_range, json_each(latest, '$.devices') je
+        (SELECT je.value AS k, COUNT(*) AS n FROM in_range, json_each(devices) je
          GROUP BY k ORDER BY n DESC, k LIMIT :top)),
     'topUsers', (SELECT json_group_array(json_array(k, n)) FROM
-        (SELECT je.value AS k, COUNT(*) AS n FROM in_range, json_each(latest, '$.users') je
+        (SELECT je.value AS k, COUNT(*) AS n FROM in_range, json_each(users) je
          GROUP BY k ORDER BY n DESC, k LIMIT :top)),
     'actions', (SELECT json_group_object(state, n) FROM
         (SELECT state, COUNT(*) AS n FROM action_states WHERE state IS NOT NULL GROUP BY state)),
     'trends', (SELECT json_group_array(json_array(month, severity, n)) FROM
         (SELECT strftime('%Y-%m', created, 'unixepoch') AS month,
-                COALESCE(json_extract(latest, '$.severity'), 'unknown') AS severity,
+                COALESCE(severity, 'unknown') AS severity,
                 COUNT(*) AS n
-         FROM inc WHERE created >= :trend_ts AND created < :end_ts
+         FROM inc WHERE created >= :trend_ts
          GROUP BY month, severity))
 )
 """,
@@ -161,7 +137,7 @@ def _iso(seconds: float | None) -> str:
 
 def _params(q: ReportQueryRange) -> dict[str, Any]:
     tenant = q.tenant_id.lower()
-    prefix = f"tenants/{tenant}/incident-revisions/"
+    prefix = f"tenants/{tenant}/incident-reports/"
     return {
         "lo_key": prefix,
         "hi_key": prefix[:-1] + chr(ord("/") + 1),
@@ -251,8 +227,8 @@ class SqliteReportQuery:
 
 class SnapshotReportQuery:
     """For stores without SQL (the in-memory store of tests and ``memory://``): copies the
-    tenant's revision records and incident documents into an in-memory SQLite database and runs
-    the same statements there."""
+    tenant's incident report records and incident documents into an in-memory SQLite database
+    and runs the same statements there."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

@@ -71,6 +71,20 @@ class _ClientCache:
                     self._items.popitem(last=False)
             return found
 
+    async def close(self) -> None:
+        """Close every cached client (their HTTP sessions) and forget them."""
+        async with self._lock:
+            clients = list(self._items.values())
+            self._items.clear()
+        for client in clients:
+            exit_ = getattr(client, "__aexit__", None)
+            if exit_ is None:
+                continue
+            try:
+                await exit_(None, None, None)
+            except Exception:
+                log.warning("could not close a connector client", exc_info=True)
+
 
 class _ReusingConnectorFactory(ConnectorFactory):  # type: ignore[misc]
     def __init__(self, inner: ConnectorFactory, cache: _ClientCache, app_id: str) -> None:
@@ -95,6 +109,10 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
     def __init__(self, inner: BotFrameworkAuthentication) -> None:
         self._inner = inner
         self._cache = _ClientCache()
+
+    async def close(self) -> None:
+        """Close the cached connector and token clients."""
+        await self._cache.close()
 
     @staticmethod
     def _app_id(identity: ClaimsIdentity | None) -> str:
@@ -139,15 +157,27 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         return await self._inner.authenticate_channel_request(auth_header)
 
 
+CONNECTION_ERRORS = (ClientRequestError, aiohttp.ClientError, TimeoutError)
+"""What the connector client raises when no answer came back."""
+
+
+def connector_answer(exc: HttpOperationError) -> tuple[int | None, float | None]:
+    """The HTTP status of a connector error answer and the Retry-After it asked for, if any."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    headers = getattr(response, "headers", None) or {}
+    return (
+        status if isinstance(status, int) else None,
+        parse_retry_after(headers.get("Retry-After")),
+    )
+
+
 def classify_connector_error(exc: BaseException) -> bool | float:
     """False: don't retry. True: retry with backoff. A number: wait that long (Retry-After)."""
     if isinstance(exc, HttpOperationError):
-        response = getattr(exc, "response", None)
-        status = getattr(response, "status_code", None)
+        status, after = connector_answer(exc)
         if status not in RETRYABLE_STATUS:
             return False
-        headers = getattr(response, "headers", None) or {}
-        after = parse_retry_after(headers.get("Retry-After"))
         return True if after is None else after
     return isinstance(exc, ClientRequestError | aiohttp.ClientConnectionError | TimeoutError)
 
@@ -189,6 +219,12 @@ class RetryingCloudAdapter(CloudAdapter):  # type: ignore[misc]
     async def update_activity(self, context: TurnContext, activity: Activity) -> Any:
         update = super().update_activity
         return await self._retry(lambda: update(context, activity))
+
+    async def close(self) -> None:
+        """Close the connector clients this adapter cached."""
+        auth = self.bot_framework_authentication
+        if isinstance(auth, ReusingAuthentication):
+            await auth.close()
 
 
 def build_adapter(settings: Settings, *, sleep: Sleep = asyncio.sleep) -> RetryingCloudAdapter:

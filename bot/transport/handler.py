@@ -1,12 +1,11 @@
-"""The Teams activity handler: parses activities and calls the injected services. Nothing else."""
+"""The Teams activity handler: parses activities and hands them to the router. Nothing else."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
@@ -14,12 +13,11 @@ from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import CardAction, CardActionHandler, TeamInstallation, TeamInstallationListener
+from bot.actions import ActionRouter, Actor, CardAction, TeamInstallation
 from bot.chat.model import TeamsChange, TeamsMessage
-from bot.errors import ConcurrencyError
+from bot.conversations import ConversationService
 from bot.logsafe import safe
-from bot.onboarding import Actor, OnboardingService
-from bot.storage import Store
+from bot.transport.answers import answer
 from bot.transport.chat import root_of, teams_change, teams_message
 from cards import CARD_CONTENT_TYPE, to_json
 from cards.messages import message_card
@@ -81,34 +79,22 @@ def actor_of(activity: Activity) -> Actor:
 
 
 class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
-    """Routes commands and Universal Actions to the onboarding service."""
+    """Parses activities and hands them to the router and the conversation service."""
 
     def __init__(
         self,
-        onboarding: OnboardingService,
-        store: Store,
+        router: ActionRouter,
+        conversations: ConversationService,
         *,
-        card_actions: Mapping[str, CardActionHandler] | None = None,
-        team_listeners: Sequence[TeamInstallationListener] = (),
         allowed_tenants: Sequence[str] = (),
-        conversations: ConversationListener | None = None,
-        commands: Mapping[str, Callable[[Actor], Awaitable[AdaptiveCard]]] | None = None,
+        chat: ConversationListener | None = None,
     ) -> None:
         super().__init__()
+        self._chat = chat
         self._conversations = conversations
         self._allowed_tenants = frozenset(t.lower() for t in allowed_tenants)
-        self._known_references: dict[str, str] = {}
-        self._onboarding = onboarding
-        self._store = store
-        self._card_actions = dict(card_actions or {})
-        self._team_listeners = list(team_listeners)
-        self._commands: dict[str, Callable[[Actor], Awaitable[AdaptiveCard]]] = {
-            "setup": onboarding.start,
-            "get started": onboarding.start,
-            "settings": onboarding.show_settings,
-            "help": self._help,
-            **(commands or {}),
-        }
+        self._router = router
+        self._conversations = conversations
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         tenant = actor_of(turn_context.activity).tenant_id.lower()
@@ -119,50 +105,36 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
             return
         await super().on_turn(turn_context)
 
-    async def _help(self, actor: Actor) -> AdaptiveCard:
-        return self._onboarding.help()
-
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         actor = actor_of(activity)
         await self._remember(turn_context)
-        if isinstance(activity.value, dict) and "verb" in activity.value:
-            value: Mapping[str, Any] = activity.value
-            verb = value.get("verb")
-            card = await self._onboarding.act(actor, verb if isinstance(verb, str) else "", value)
-            await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
-            return
-        text = _MENTION.sub("", activity.text or "")[:MAX_TEXT].strip().lower()
+        text = _MENTION.sub("", activity.text or "")[:MAX_TEXT].strip()
         text = " ".join(text.split())
-        command = self._commands.get(text)
-        in_channel = bool(
-            activity.conversation and activity.conversation.conversation_type == "channel"
-        )
+        is_command = self._router.is_command(text)
+        in_channel = _conversation_type(activity) == "channel"
         root = root_of(str(activity.conversation.id if activity.conversation else ""))
-        top_level_command = command is not None and root in ("", activity.id)
+        top_level_command = is_command and root in ("", activity.id)
         if (
-            self._conversations is not None
-            and ((in_channel and not top_level_command) or (not in_channel and command is None))
-            and await self._conversations.receive(teams_message(activity))
+            self._chat is not None
+            and ((in_channel and not top_level_command) or (not in_channel and not is_command))
+            and await self._chat.receive(teams_message(activity))
         ):
             return
-        if in_channel and command is None:
+        if in_channel and not is_command:
             return
-        if command is None:
-            card = self._onboarding.help(
-                Notice("I didn't recognize that. Here is what I can do.", "info") if text else None
-            )
-        else:
-            card = await command(actor)
+        card = await self._router.command(actor, text) if is_command else None
+        if card is None:
+            card = await self._router.unknown_text(actor, text)
         await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
 
     async def on_teams_message_edit(self, turn_context: TurnContext) -> None:
-        if self._conversations is not None:
-            await self._conversations.change(teams_change(turn_context.activity, deleted=False))
+        if self._chat is not None:
+            await self._chat.change(teams_change(turn_context.activity, deleted=False))
 
     async def on_teams_message_soft_delete(self, turn_context: TurnContext) -> None:
-        if self._conversations is not None:
-            await self._conversations.change(teams_change(turn_context.activity, deleted=True))
+        if self._chat is not None:
+            await self._chat.change(teams_change(turn_context.activity, deleted=True))
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity
@@ -176,22 +148,16 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
         actor = actor_of(activity)
         log.info("card action %s by %s", safe(verb), safe(actor.user_id))
-        handler = next(
-            (h for prefix, h in self._card_actions.items() if verb.startswith(prefix)), None
-        )
-        if handler is None:
-            card = await self._onboarding.act(actor, verb, data)
-        else:
-            card = await handler(
-                CardAction(
-                    actor=actor,
-                    verb=verb,
-                    data=data,
-                    conversation_id=str(activity.conversation.id if activity.conversation else ""),
-                    message_id=str(activity.reply_to_id or ""),
-                )
+        card = await self._router.card_action(
+            CardAction(
+                actor=actor,
+                verb=verb,
+                data=data,
+                conversation_id=str(activity.conversation.id if activity.conversation else ""),
+                message_id=str(activity.reply_to_id or ""),
             )
-        return card_invoke_response(card)
+        )
+        return await answer(turn_context, card, data)
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
@@ -236,47 +202,34 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
             added=added,
         )
         log.info("bot %s team %s", "added to" if added else "removed from", safe(event.team_id))
-        for listener in self._team_listeners:
-            await listener(event)
+        await self._router.team_installation(event)
 
     async def _welcome(self, turn_context: TurnContext) -> None:
         """Send the welcome card once per conversation, however many install events arrive."""
         activity = turn_context.activity
-        key = f"conversations/{activity.conversation.id}/welcomed"
-        try:
-            await self._store.write(
-                key, {"at": activity.timestamp and str(activity.timestamp)}, etag=None
-            )
-        except ConcurrencyError:
+        at = str(activity.timestamp) if activity.timestamp else None
+        if not await self._conversations.first_welcome(str(activity.conversation.id), at):
             return
         await self._remember(turn_context)
-        card = await self._onboarding.welcome(actor_of(activity))
-        await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
+        card = await self._router.welcome(actor_of(activity))
+        if card is not None:
+            await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
 
     async def _remember(self, turn_context: TurnContext) -> None:
-        """Keep the conversation reference, so that the bot can write to this chat later."""
+        """Hand the conversation reference over, so that the bot can write to this chat later."""
         activity = turn_context.activity
         if not activity.conversation or not activity.conversation.id:
             return
-        reference = TurnContext.get_conversation_reference(activity).serialize()
-        key = f"conversations/{activity.conversation.id}/reference"
-        fingerprint = json.dumps(reference, sort_keys=True)
-        if self._known_references.get(key) == fingerprint:
-            return
-        await self._store.write(key, reference, etag="*")
-        actor = actor_of(activity)
-        if activity.conversation.conversation_type == "personal" and actor.user_id:
-            await self._store.write(
-                personal_chat_key(actor.tenant_id, actor.user_id), reference, etag="*"
-            )
-        self._known_references[key] = fingerprint
-        if len(self._known_references) > 10_000:
-            self._known_references.pop(next(iter(self._known_references)))
+        await self._conversations.remember(
+            actor_of(activity),
+            str(activity.conversation.id),
+            _conversation_type(activity),
+            TurnContext.get_conversation_reference(activity).serialize(),
+        )
 
 
-def personal_chat_key(tenant_id: str, user_id: str) -> str:
-    """Where the reference of a user's personal chat with the bot is kept."""
-    return f"tenants/{tenant_id.lower()}/users/{user_id.lower()}/chat"
+def _conversation_type(activity: Activity) -> str:
+    return str(activity.conversation.conversation_type or "") if activity.conversation else ""
 
 
 def _team_of(activity: Activity) -> dict[str, Any]:

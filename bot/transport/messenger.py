@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
-import aiohttp
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity, ConversationReference
-from msrest.exceptions import ClientRequestError, HttpOperationError
+from msrest.exceptions import HttpOperationError
 
+from bot.config import Settings
 from bot.messaging import JSON, DeliveryError, Posted
-from bot.retry import parse_retry_after
-from bot.transport.adapter import RetryingCloudAdapter
+from bot.transport.adapter import (
+    CONNECTION_ERRORS,
+    RetryingCloudAdapter,
+    build_adapter,
+    connector_answer,
+)
+from bot.transport.botauth import BotAuthenticator, BotTokenVerifier
 
 T = TypeVar("T")
 
@@ -29,14 +35,8 @@ def _activity(card: JSON | None, text: str) -> Activity:
 
 def _delivery_error(exc: BaseException) -> DeliveryError:
     if isinstance(exc, HttpOperationError):
-        response = getattr(exc, "response", None)
-        status = getattr(response, "status_code", None)
-        headers = getattr(response, "headers", None) or {}
-        return DeliveryError(
-            f"connector answered {status}",
-            status=status if isinstance(status, int) else None,
-            retry_after=parse_retry_after(headers.get("Retry-After")),
-        )
+        status, retry_after = connector_answer(exc)
+        return DeliveryError(f"connector answered {status}", status=status, retry_after=retry_after)
     return DeliveryError(
         f"connector unreachable: {type(exc).__name__}", status=None, retry_after=None
     )
@@ -58,7 +58,7 @@ class BotMessenger:
 
         try:
             await self._adapter.continue_conversation(ref, callback, self._bot_app_id)
-        except (HttpOperationError, ClientRequestError, aiohttp.ClientError, TimeoutError) as exc:
+        except (HttpOperationError, *CONNECTION_ERRORS) as exc:
             raise _delivery_error(exc) from exc
         return box[0]
 
@@ -92,3 +92,39 @@ class BotMessenger:
             await turn_context.update_activity(activity)
 
         await self._continue(reference, update)
+
+
+class BotFrameworkEdge:
+    """The messengers the composition root asks for, on botbuilder adapters it closes at the end.
+
+    ``adapter`` serves the bot's turns (behind ``authenticator``) and retries within bounds; the
+    outbox's messenger uses a second adapter that makes exactly one HTTP attempt per call (the
+    outbox honours Retry-After, counts every attempt against Teams' rate limits, and never
+    re-sends a post whose answer it didn't record).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        adapter: RetryingCloudAdapter | None = None,
+        *,
+        verifier: BotTokenVerifier | None = None,
+    ) -> None:
+        self._settings = settings
+        self.adapter = adapter or build_adapter(settings)
+        self.authenticator = BotAuthenticator(self.adapter.bot_framework_authentication, verifier)
+        self._single: RetryingCloudAdapter | None = None
+
+    def messenger(self, bot_app_id: str) -> BotMessenger:
+        return BotMessenger(self.adapter, bot_app_id)
+
+    def outbox_messenger(self, bot_app_id: str) -> BotMessenger:
+        if self._single is None:
+            self._single = build_adapter(replace(self._settings, connector_retry_attempts=1))
+        return BotMessenger(self._single, bot_app_id)
+
+    async def close(self) -> None:
+        await self.authenticator.close()
+        await self.adapter.close()
+        if self._single is not None:
+            await self._single.close()

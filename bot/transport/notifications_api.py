@@ -8,38 +8,27 @@ returned. Refusals store nothing.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
 from aiohttp import web
-from botframework.connector.aio import ConnectorClient
-from botframework.connector.auth import ClaimsIdentity, ConnectorFactory
 
-from bot.app import Services, build_mailer
 from bot.config import Settings
 from bot.errors import ConcurrencyError, DependencyError, ValidationError
 from bot.logsafe import safe
-from bot.messaging import ChannelMessenger
-from bot.notifications.compose import build_delivery_worker, messenger_app_id
 from bot.notifications.enforcement import RETRY_AFTER_SECONDS
 from bot.notifications.model import BodyError, load_json
 from bot.notifications.openapi import openapi_document
 from bot.notifications.schema import MAX_BODY_BYTES
 from bot.notifications.service import NotificationService
 from bot.notifications.signing import SignatureError, WebhookVerifier, request_line
-from bot.notifications.worker import DeliveryWorker
-from bot.transport.adapter import ReusingAuthentication, build_adapter
-from bot.transport.messenger import BotMessenger
 
 log = logging.getLogger(__name__)
 
 NOTIFICATIONS = web.AppKey("notifications", NotificationService)
 VERIFIER = web.AppKey("webhook_verifier", WebhookVerifier)
+BODY_LIMIT = web.AppKey("notification_body_limit", int)
 
 
 def error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
@@ -66,9 +55,10 @@ def _verify(request: web.Request, body: bytes) -> str | web.Response:
 
 
 async def post_notification(request: web.Request) -> web.Response:
-    body = await read_bounded(request)
+    limit = request.app[BODY_LIMIT]
+    body = await read_bounded(request, limit)
     if body is None:
-        return error(413, "tooLarge", f"The body must be at most {MAX_BODY_BYTES} bytes")
+        return error(413, "tooLarge", f"The body must be at most {limit} bytes")
     verified = _verify(request, body)
     if isinstance(verified, web.Response):
         return verified
@@ -149,73 +139,13 @@ def add_routes(app: web.Application, settings: Settings) -> None:
         log.warning("EXPERTS_WEBHOOK_SECRET is not set: the Experts API is off")
         return
     app[VERIFIER] = WebhookVerifier.from_secret(settings.experts_webhook_secret)
+    # The API's own limit, or MAX_REQUEST_BYTES if that is lower.
+    app[BODY_LIMIT] = min(MAX_BODY_BYTES, settings.max_request_bytes)
     app.router.add_post("/api/notifications", post_notification)
     app.router.add_get("/api/notifications/{incidentId}", get_notification)
     app.router.add_get("/api/events", get_events)
 
 
-class _SingleAttemptConnectors(ConnectorFactory):  # type: ignore[misc]
-    """Connector clients without msrest's own retries (it re-sends a POST after a 5xx)."""
-
-    def __init__(self, inner: ConnectorFactory) -> None:
-        self._inner = inner
-
-    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
-        client = await self._inner.create(service_url, audience)
-        client.config.retry_policy.retries = 0
-        return client
-
-
-class _SingleAttemptAuthentication(ReusingAuthentication):
-    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
-        return _SingleAttemptConnectors(super().create_connector_factory(claims_identity))
-
-
-def notification_messenger(settings: Settings, bot_app_id: str) -> ChannelMessenger:
-    """A botbuilder messenger that makes exactly one HTTP attempt per call.
-
-    The outbox owns retries: it honours Retry-After, counts every attempt against Teams' rate
-    limits, survives restarts, and never re-sends a post whose answer it didn't record.
-    """
-    adapter = build_adapter(replace(settings, connector_retry_attempts=1))
-    adapter.bot_framework_authentication = _SingleAttemptAuthentication(
-        adapter.bot_framework_authentication
-    )
-    return BotMessenger(adapter, bot_app_id)
-
-
-@contextlib.asynccontextmanager
-async def running(worker: DeliveryWorker) -> AsyncIterator[None]:
-    """Run the delivery worker in the background for the duration of the block."""
-    task = asyncio.create_task(worker.run(), name="notification-delivery")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-@contextlib.asynccontextmanager
-async def serving(
-    app: web.Application, settings: Settings, services: Services
-) -> AsyncIterator[None]:
-    """For the app's lifetime: expose the service to the routes and run the delivery worker."""
-    app[NOTIFICATIONS] = services.notifications
-    worker = build_delivery_worker(
-        settings,
-        services.notifications,
-        services.store,
-        services.onboarding,
-        notification_messenger(settings, messenger_app_id(settings)),
-        mailer=build_mailer(settings, services.apis),
-        on_channel_failure=(
-            services.provisioning.report_delivery_failure if services.provisioning else None
-        ),
-        limiter=services.limiter,
-    )
-    try:
-        async with running(worker):
-            yield
-    finally:
-        await services.notifications.ledger.close()
+def serve(app: web.Application, service: NotificationService) -> None:
+    """Expose the built service to the routes (at start-up, by the web application)."""
+    app[NOTIFICATIONS] = service

@@ -9,15 +9,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from botbuilder.schema import Activity
 
-from bot.app import Services, build_services
+from bot.app import Services, Storage, build_services
 from bot.config import Settings
 from bot.graph.http import create_http_session
-from bot.notifications.compose import messenger_app_id
-from bot.storage import Store
 from bot.tenant import TenantDirectory
 from bot.transport import console, limits, notifications_api, readiness_api
 from bot.transport.activity_shape import MAX_DEPTH, ActivityShapeError, check_activity
-from bot.transport.adapter import RetryingCloudAdapter, build_adapter, invoke_body
+from bot.transport.adapter import RetryingCloudAdapter, invoke_body
 from bot.transport.botauth import (
     DEFAULT_METADATA_URL,
     BotAuthenticator,
@@ -25,8 +23,7 @@ from bot.transport.botauth import (
     KeysUnavailable,
 )
 from bot.transport.handler import DefenderExpertsBot, on_turn_error
-from bot.transport.messenger import BotMessenger
-from cards.incident_views import VERB_PREFIX as INCIDENT_VERBS
+from bot.transport.messenger import BotFrameworkEdge
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +37,22 @@ AUTH = web.AppKey("auth", BotAuthenticator)
 def create_app(
     settings: Settings,
     *,
-    store: Store | None = None,
+    storage: Storage | None = None,
     directory: TenantDirectory | None = None,
     adapter: RetryingCloudAdapter | None = None,
 ) -> web.Application:
-    """Build the web application. Ports may be injected; the defaults come from settings."""
+    """The web application over the services :func:`bot.app.build_services` builds at start-up
+    and closes at shutdown. Ports may be injected; the defaults come from settings."""
     app = web.Application(
         client_max_size=settings.max_request_bytes,
         middlewares=[limits.guard_middleware(settings)],
     )
     app[SETTINGS] = settings
 
-    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
-        bot_adapter = adapter or build_adapter(settings)
-        bot_adapter.on_turn_error = on_turn_error
-        app[ADAPTER] = bot_adapter
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
         token_mode = not settings.local_mode
+        # One client session for the process (Microsoft Graph, the Bot Framework's OpenID
+        # keys); the services own it from here and close it last.
         http = (
             create_http_session(settings)
             if settings.tenant_backend == "graph" or token_mode
@@ -71,52 +68,34 @@ def create_app(
             if token_mode and http is not None
             else None
         )
-        app[AUTH] = BotAuthenticator(bot_adapter.bot_framework_authentication, verifier)
+        edge = BotFrameworkEdge(settings, adapter, verifier=verifier)
+        edge.adapter.on_turn_error = on_turn_error
         services = await build_services(
-            settings,
-            store=store,
-            directory=directory,
-            http=http,
-            messenger=BotMessenger(bot_adapter, messenger_app_id(settings)),
+            settings, storage=storage, directory=directory, edge=edge, http=http
         )
         app[SERVICES] = services
+        app[ADAPTER] = edge.adapter
+        app[AUTH] = edge.authenticator
         app[BOT] = DefenderExpertsBot(
-            services.onboarding,
-            services.store,
+            services.router,
+            services.conversations,
             allowed_tenants=settings.tenant_allow_list,
-            card_actions={
-                INCIDENT_VERBS: services.notifications.handle_card_action,
-                **services.card_actions,
-            },
-            team_listeners=services.team_listeners,
-            conversations=services.chat,
-            commands=services.commands,
+            chat=services.chat,
         )
+        notifications_api.serve(app, services.notifications)
         if settings.local_mode:
             log.warning(
                 "Local mode: MicrosoftAppId is not set, so /api/messages accepts anonymous "
                 "requests. Never expose this endpoint."
             )
-        await services.start()
-        yield
-        await services.close()
-        await app[AUTH].close()
-        if http is not None:
-            await http.close()
+        try:
+            await services.start()
+            async with console.serving(app, settings, services):
+                yield
+        finally:
+            await services.close()
 
-    app.cleanup_ctx.append(services_ctx)
-
-    async def notifications_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with notifications_api.serving(app, settings, app[SERVICES]):
-            yield
-
-    app.cleanup_ctx.append(notifications_ctx)
-
-    async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with console.serving(app, settings, app[SERVICES]):
-            yield
-
-    app.cleanup_ctx.append(chat_ctx)
+    app.cleanup_ctx.append(lifetime)
     notifications_api.add_routes(app, settings)
     if settings.experts_webhook_secret:
         readiness_api.add_routes(app, SERVICES)

@@ -18,6 +18,7 @@ from cards.provisioning import WelcomePostView, welcome_post_card
 from cards.setup import (
     contacts_card,
     exclusions_card,
+    mark_changes,
     permissions_card,
     review_card,
     settings_card,
@@ -230,3 +231,26 @@ def test_the_welcome_post_and_the_teams_step_say_how_chat_with_the_experts_works
         text = texts(to_json(built))
         assert THREAD_REPLIES in text
         assert "not new posts" in text and "can't view attachments" in text
+
+
+def test_changes_are_marked_against_the_saved_settings() -> None:
+    saved = (
+        Section("permissions", "Permissions", (("Respond", "Not granted"), ("Investigate", "On"))),
+        Section(
+            "contacts",
+            "Notification contacts",
+            (("Incident notification", "Patti"), ("Incident notification", "SecOps")),
+        ),
+        Section("teams", "Teams", (("Communicate on Teams", "On"),)),
+    )
+    now = (
+        Section("permissions", "Permissions", (("Respond", "Granted"), ("Investigate", "On"))),
+        Section("contacts", "Notification contacts", (("Incident notification", "SecOps"),)),
+        saved[2],
+    )
+    permissions, contacts, teams = mark_changes(now, saved)
+    assert permissions.changed == ("Respond",) and permissions.facts == now[0].facts
+    assert contacts.changed == ("Removed: Incident notification",)
+    assert ("Removed: Incident notification", "Patti") in contacts.facts
+    assert teams.changed == ()
+    assert all(not s.changed for s in mark_changes(saved, saved))

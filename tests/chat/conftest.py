@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import Storage
 from bot.config import Settings
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import SqliteLedger
 from bot.transport.web import create_app
 from tests.chat.support import ChatWorld, ClientFactory
 from tests.notifications.support import SECRET, seed_channel, seed_settings
@@ -30,6 +32,6 @@ async def chat_world(
     await seed_settings(store)
     await seed_channel(store, connector.url)
     settings = Settings(data_dir=tmp_path, experts_webhook_secret=SECRET, chat_ack_seconds=3600)
-    app = create_app(settings, store=store)
+    app = create_app(settings, storage=Storage(store, SqliteLedger(store)))
     client = await aiohttp_client(app)
     return ChatWorld(client, app, store, connector)

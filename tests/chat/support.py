@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -27,6 +28,16 @@ SIGNER = WebhookVerifier.from_secret(SECRET)
 AAD_GROUP = "5b8e2d1c-3001-4a6f-9c0e-7d1b2a3c4e01"
 ADELE = ("1a2b3c4d-0003-4e5f-8a9b-0c1d2e3f4a03", "Adele Vance")
 TIMEOUT = 10.0
+
+
+async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
+    """The next event of ``kind`` on a console WebSocket (others are skipped)."""
+    while True:
+        frame = await ws.receive(timeout=30)
+        assert frame.type == aiohttp.WSMsgType.TEXT, frame
+        event: dict[str, Any] = json.loads(frame.data)
+        if event["type"] == kind:
+            return event
 
 
 async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:

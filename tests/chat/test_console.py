@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.chat.support import ChatWorld
+from tests.chat.support import ChatWorld, next_event
 
 Session = dict[str, str]
 
@@ -27,15 +27,6 @@ async def sign_in(world: ChatWorld) -> str:
 
 def origin(world: ChatWorld) -> str:
     return str(world.client.make_url("")).rstrip("/")
-
-
-async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
-    while True:
-        frame = await ws.receive(timeout=10)
-        assert frame.type == aiohttp.WSMsgType.TEXT, frame
-        event: dict[str, Any] = json.loads(frame.data)
-        if event["type"] == kind:
-            return event
 
 
 async def test_the_console_sees_a_reply_live_and_answers_it(chat_world: ChatWorld) -> None:

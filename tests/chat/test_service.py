@@ -51,6 +51,16 @@ def test_teams_html_becomes_inert_text(html: str, text: str) -> None:
     assert parsed.text == text
 
 
+def test_plain_text_is_kept_as_typed_with_mentions_as_names() -> None:
+    parsed = customer_text(
+        "<at>Defender Experts</at> look: <img src=x onerror=alert(1)> <at>Megan</at>",
+        "plain",
+        bot_names=frozenset({"Defender Experts"}),
+    )
+    assert parsed.text == "look: <img src=x onerror=alert(1)> @Megan"
+    assert parsed.inline_images == 0
+
+
 def test_images_and_attachments_are_counted_and_huge_text_truncated() -> None:
     parsed = customer_text('<img src="a"><attachment id="f1"></attachment>x')
     assert parsed.inline_images == 1 and parsed.attachment_ids == ("f1",)

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.app import open_storage
 from bot.config import Settings
-from bot.storage.memory import MemoryStore
 from bot.transport.web import create_app
 from tests.e2e.harness import free_port
 from tests.standins.openid import OpenIdStandIn, ServerFactory
@@ -92,7 +92,9 @@ async def flow(
         console_public_url=f"http://127.0.0.1:{port}",
         requests_ca_bundle=standin_ca.ca_file,
     )
-    client = TestClient(TestServer(create_app(settings, store=MemoryStore()), port=port))
+    client = TestClient(
+        TestServer(create_app(settings, storage=open_storage("memory://")), port=port)
+    )
     await client.start_server()
     connector = aiohttp.TCPConnector(ssl=standin_ca.client_context())
     async with aiohttp.ClientSession(connector=connector) as https:

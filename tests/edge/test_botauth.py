@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.app import open_storage
 from bot.config import Settings
-from bot.storage.memory import MemoryStore
 from bot.transport.botauth import BotTokenVerifier, cache_seconds
 from bot.transport.web import AUTH, create_app
 from tests.standins.openid import OpenIdStandIn, new_key, tamper
@@ -69,7 +69,9 @@ def token_settings(openid: OpenIdStandIn, ca: StandInCA, tmp: Path, **extra: str
 async def bot(
     aiohttp_client: ClientFactory, openid: OpenIdStandIn, standin_ca: StandInCA, tmp_path: Path
 ) -> TestClient[Any, Any]:
-    app = create_app(token_settings(openid, standin_ca, tmp_path), store=MemoryStore())
+    app = create_app(
+        token_settings(openid, standin_ca, tmp_path), storage=open_storage("memory://")
+    )
     client = await aiohttp_client(app)
     verifier = app[AUTH].verifier
     assert verifier is not None
@@ -220,7 +222,7 @@ async def test_a_hanging_metadata_host_gets_503_and_healthz_answers_meanwhile(
     connector_url: str,
 ) -> None:
     settings = token_settings(openid, standin_ca, tmp_path, BOT_OPENID_TIMEOUT="1")
-    bot = await aiohttp_client(create_app(settings, store=MemoryStore()))
+    bot = await aiohttp_client(create_app(settings, storage=open_storage("memory://")))
     openid.hang()
     token = openid.mint(openid.claims(APP_ID, connector_url))
     pending = asyncio.ensure_future(post(bot, invoke(connector_url), token))

@@ -18,9 +18,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.app import Storage
 from bot.config import Settings
 from bot.notifications.signing import WebhookVerifier
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import SqliteLedger
 from bot.transport.notifications_api import NOTIFICATIONS
 from bot.transport.web import create_app
 from tests.edge.fuzzing import activities, card_actions, snapshot, tokens, webhook_bodies
@@ -77,7 +79,8 @@ async def _bot(
     settings = Settings.from_env(
         {"BOT_DATA_DIR": str(tmp_path), "EXPERTS_WEBHOOK_SECRET": SECRET, **env}
     )
-    bot = Bot(await aiohttp_client(create_app(settings, store=store)), database, connector_url)
+    app = create_app(settings, storage=Storage(store, SqliteLedger(store)))
+    bot = Bot(await aiohttp_client(app), database, connector_url)
     if incident:
         # One real incident, posted, so that forged card actions have something to aim at.
         raw = example_bytes()

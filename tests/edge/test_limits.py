@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from bot.app import open_storage
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.logsafe import (
@@ -25,9 +26,9 @@ from bot.logsafe import (
     RateLimitedLog,
     RepeatFilter,
 )
-from bot.storage.memory import MemoryStore
 from bot.transport import limits
 from bot.transport.web import create_app
+from tests.transport.connector import RecordingConnector
 from tests.transport.test_endpoint import activity
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -36,7 +37,9 @@ URL = "https://smba.trafficmanager.net/emea/"
 
 @pytest.fixture
 async def bot(aiohttp_client: ClientFactory, tmp_path: Path) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(Settings(data_dir=tmp_path), store=MemoryStore()))
+    return await aiohttp_client(
+        create_app(Settings(data_dir=tmp_path), storage=open_storage("memory://"))
+    )
 
 
 class Raw(str):
@@ -105,7 +108,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[tuple[
         settings = dataclasses.replace(
             Settings.from_env({"BOT_DATA_DIR": str(tmp_path), **env}), port=0
         )
-        runner = await limits.start(create_app(settings, store=MemoryStore()), settings)
+        runner = await limits.start(
+            create_app(settings, storage=open_storage("memory://")), settings
+        )
         runners.append(runner)
         host, port = runner.addresses[0][:2]
         return host, port
@@ -231,3 +236,21 @@ def test_repeated_templates_are_rate_limited_whatever_their_values() -> None:
     later = record("late")
     assert repeats.filter(later)
     assert later.getMessage() == "[997 similar lines dropped] refused late"
+
+
+async def test_teams_timestamps_with_seven_fractional_digits_are_accepted(
+    bot: TestClient[Any, Any], aiohttp_server: Any
+) -> None:
+    connector = RecordingConnector()
+    server = await aiohttp_server(connector.app(), host="127.0.0.1")
+    body = activity(
+        str(server.make_url("/")),
+        text="help",
+        timestamp="2019-08-21T21:38:22.4670945Z",
+        localTimestamp="2019-08-21T14:38:22.4670945-07:00",
+        localTimezone="America/Los_Angeles",
+        entities=[{"type": "clientInfo", "locale": "en-US", "country": "US"}],
+    )
+    response = await bot.post("/api/messages", json=body)
+    assert response.status == 201
+    assert len(connector.cards()) == 1  # the help card

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.actions import Actor
 from bot.graph.clients import MicrosoftApis
 from bot.graph.directory import GraphTenantDirectory, search_phrase
-from bot.onboarding import Actor, OnboardingService
-from bot.storage.memory import MemoryStore
 from bot.tenant import TenantDirectory
 from bot.tenant.ports import Forbidden
 from cards import to_json
@@ -27,7 +26,7 @@ from tests.standins.microsoft import (
     FakeSleep,
     Microsoft,
 )
-from tests.support import texts
+from tests.support import routed, texts
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 ROLE_READERS = ["RoleManagement.Read.Directory", "Directory.Read.All"]
@@ -100,11 +99,11 @@ async def test_admin_answers_are_cached_briefly(
 
 
 async def test_the_guide_refuses_a_non_admin(directory: GraphTenantDirectory) -> None:
-    service = OnboardingService(MemoryStore(), directory)
-    refused = to_json(await service.start(Actor(ADELE, "Adele Vance", TENANT)))
+    router = routed(directory)
+    refused = to_json(await router.command(Actor(ADELE, "Adele Vance", TENANT), "setup"))
     assert "Global Administrator" in texts(refused)
     assert "Nothing was changed" in texts(refused)
-    allowed = to_json(await service.start(Actor(MEGAN, "Megan Bowen", TENANT)))
+    allowed = to_json(await router.command(Actor(MEGAN, "Megan Bowen", TENANT), "setup"))
     assert "Grant permissions to our experts" in texts(allowed)
 
 
@@ -132,8 +131,9 @@ async def test_the_guide_names_the_permission_it_needs_to_check_roles(
     directory: GraphTenantDirectory, microsoft: Microsoft
 ) -> None:
     microsoft.graph.granted.discard("RoleManagement.Read.Directory")
-    service = OnboardingService(MemoryStore(), directory)
-    card = texts(to_json(await service.start(Actor(ALEX, "Alex Wilber", TENANT))))
+    card = texts(
+        to_json(await routed(directory).command(Actor(ALEX, "Alex Wilber", TENANT), "setup"))
+    )
     assert "RoleManagement.Read.Directory" in card
     assert "Only a Global Administrator" not in card and "Nothing was changed" in card
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from bot.actions import Actor
 from bot.graph.clients import MicrosoftApis
-from bot.graph.mail import GraphMailer
+from bot.graph.mail import MESSAGE_ID_HEADER, GraphMailer
 from bot.mail.local import EmlMailer
 from bot.mail.ports import MailMessage
 from bot.mail.service import OUTBOX, ContactMailService
 from bot.mail.templates import contact_added
-from bot.onboarding import Actor
 from bot.onboarding.model import Contact, Purpose, ServiceSettings, SettingsRecord
 from bot.retry import RetryPolicy
 from bot.storage.memory import MemoryStore
@@ -326,3 +326,64 @@ async def test_a_contact_without_a_mailbox_gets_no_email(store: MemoryStore, kin
     await service.on_settings(TENANT, record(1, nobody), ServiceSettings(), ALEX)
     await service.wait_idle()
     assert mailer.sent == []
+
+
+async def test_the_local_mailer_writes_each_message_id_once(tmp_path: Path) -> None:
+    mailer = EmlMailer(tmp_path / "mail")
+    first = contact_added(MEGAN, "Alex Wilber", message_id="contact/t/00000001-incident-u1")
+    await mailer.send(first)
+    await mailer.send(first)  # a re-send after a crash: the same file, replaced
+    other = contact_added(SECOPS, "Alex Wilber", message_id="contact/t/00000001-review-g1")
+    await mailer.send(other)
+    files = sorted((tmp_path / "mail").glob("*.eml"))
+    assert len(files) == 2
+    assert mailer.path_of(first.message_id) in files
+    parsed = email.message_from_bytes(
+        mailer.path_of(first.message_id).read_bytes(), policy=policy.default
+    )
+    again = EmlMailer(tmp_path / "other")
+    await again.send(first)
+    reparsed = email.message_from_bytes(
+        again.path_of(first.message_id).read_bytes(), policy=policy.default
+    )
+    assert parsed["Message-ID"] == reparsed["Message-ID"]  # derived from the id, not random
+
+
+async def test_one_email_to_several_recipients(tmp_path: Path) -> None:
+    mailer = EmlMailer(tmp_path / "mail")
+    message = MailMessage(
+        message_id="n-1",
+        to=("secops@contoso.com", "meganb@contoso.com"),
+        names=("Security Operations",),
+        subject="Incident",
+        text="text",
+    )
+    await mailer.send(message)
+    (path,) = (tmp_path / "mail").glob("*.eml")
+    parsed = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert parsed["To"] == "Security Operations <secops@contoso.com>, meganb@contoso.com"
+
+
+async def test_a_message_without_an_id_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        await EmlMailer(tmp_path / "mail").send(
+            MailMessage(message_id="", to=("a@contoso.com",), subject="s", text="t")
+        )
+    assert not list((tmp_path / "mail").glob("*.eml"))
+
+
+async def test_graph_mail_carries_the_message_id(microsoft: Microsoft, apis: MicrosoftApis) -> None:
+    message = contact_added(MEGAN, "Alex Wilber", message_id="contact/t/1-incident-u1")
+    await GraphMailer(apis.graph, SENDER).send(message)
+    (sent,) = microsoft.graph.mails
+    assert sent["message"]["internetMessageHeaders"] == [
+        {"name": MESSAGE_ID_HEADER, "value": "contact/t/1-incident-u1"}
+    ]
+
+
+def test_a_message_stored_before_message_ids_still_loads() -> None:
+    old = {"toAddress": "meganb@contoso.com", "toName": "Megan Bowen", "subject": "s", "text": "t"}
+    message = MailMessage.from_json(old, message_id="contact/t/1-incident-u1")
+    assert message.to == ("meganb@contoso.com",) and message.names == ("Megan Bowen",)
+    assert message.message_id == "contact/t/1-incident-u1"
+    assert MailMessage.from_json(message.to_json()) == message

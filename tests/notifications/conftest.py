@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from bot.actions import CardAction
+from bot.actions import Actor, CardAction
 from bot.config import Settings
-from bot.notifications.compose import build_delivery_worker, build_notification_service
+from bot.notifications.compose import build_delivery_worker
 from bot.notifications.service import Acceptance, NotificationService, incident_key
 from bot.notifications.worker import DeliveryWorker
-from bot.onboarding import Actor, OnboardingService
+from bot.onboarding import OnboardingService
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import SqliteLedger
 from bot.tenant.demo import DemoTenantDirectory
 from cards import to_json
 from tests.notifications.support import (
@@ -30,6 +31,7 @@ from tests.notifications.support import (
     seed_settings,
 )
 from tests.standins.connector import ConnectorStandIn
+from tests.support import routed
 
 
 @dataclass
@@ -91,7 +93,8 @@ class World:
             conversation_id=conversation_id,
             message_id=message_id,
         )
-        return to_json(await self.service.handle_card_action(action))
+        router = routed(self.onboarding.directory, self.service.routes())
+        return to_json(await router.card_action(action))
 
 
 @pytest.fixture
@@ -107,7 +110,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     clock = FakeClock()
     directory = DemoTenantDirectory.load()
     onboarding = OnboardingService(store, directory)
-    service = build_notification_service(store, directory, onboarding, clock=clock)
+    service = NotificationService(SqliteLedger(store, clock), directory, onboarding, clock=clock)
     settings = Settings(data_dir=tmp_path, notify_max_attempts=5)
     await seed_settings(store)
     await seed_channel(store)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
@@ -15,14 +14,16 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from bot.app import Storage
 from bot.config import Settings
 from bot.notifications.service import incident_key
 from bot.notifications.signing import WebhookVerifier, request_line
 from bot.notifications.worker import DeliveryWorker
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import SqliteLedger
 from bot.transport import notifications_api
 from bot.transport.notifications_api import NOTIFICATIONS
-from bot.transport.web import create_app
+from bot.transport.web import SERVICES, create_app
 from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE
 from tests.notifications.support import (
     ADELE,
@@ -78,14 +79,13 @@ class Api:
         response = await self.client.get(target, headers=headers)
         return response.status, await response.json()
 
-    async def deliver(self, timeout: float = 10.0) -> None:
+    async def deliver(self) -> None:
         """Wait for the app's own delivery worker (running in the background, as in production)
-        to finish everything in the outbox."""
-        ledger = self.app[NOTIFICATIONS].ledger
-        deadline = time.monotonic() + timeout
-        while await ledger.open_count():
-            assert time.monotonic() < deadline, "the delivery worker did not finish in time"
-            await asyncio.sleep(0.01)
+        to finish everything in the outbox: its idle signal, no clock."""
+        worker = self.app[SERVICES].delivery
+        assert worker is not None
+        await worker.wait_idle()
+        assert await self.app[NOTIFICATIONS].ledger.open_count() == 0
 
     async def invoke(
         self, verb: str, data: dict[str, Any], *, who: tuple[str, str], post_id: str
@@ -131,7 +131,7 @@ async def api(aiohttp_client: ClientFactory, tmp_path: Path, connector: Connecto
     await seed_settings(store)
     await seed_channel(store, connector.url)
     settings = Settings(data_dir=tmp_path, experts_webhook_secret=SECRET)
-    app = create_app(settings, store=store)
+    app = create_app(settings, storage=Storage(store, SqliteLedger(store)))
     client = await aiohttp_client(app)
     return Api(client, app, store, connector)
 
@@ -302,7 +302,11 @@ async def test_a_directory_error_is_503_with_retry_after_and_stores_nothing(
     await seed_settings(store, settings_record(exclusions=FINANCE_EXCLUDED))
     await seed_channel(store, connector.url)
     settings = Settings(data_dir=tmp_path, experts_webhook_secret=SECRET)
-    app = create_app(settings, store=store, directory=FailingDirectory("device_group_of"))
+    app = create_app(
+        settings,
+        storage=Storage(store, SqliteLedger(store)),
+        directory=FailingDirectory("device_group_of"),
+    )
     client = await aiohttp_client(app)
     api = Api(client, app, store, connector)
     status, error = await api.notify(example(), "msg_dir_down")
@@ -382,5 +386,5 @@ def test_the_wiring_has_no_test_only_hooks() -> None:
     """Nothing in the product to switch the worker off or swap its messenger for tests: the
     tests drive the worker through what its run loop uses (``DeliveryWorker.process``)."""
     keys = {name for name, key in vars(notifications_api).items() if isinstance(key, web.AppKey)}
-    assert keys == {"NOTIFICATIONS", "VERIFIER"}
+    assert keys == {"NOTIFICATIONS", "VERIFIER", "BODY_LIMIT"}
     assert not hasattr(DeliveryWorker, "run_once") and not hasattr(DeliveryWorker, "drain")

@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
-from bot.notifications.compose import build_delivery_worker, build_notification_service
+from bot.notifications.compose import build_delivery_worker
+from bot.notifications.service import NotificationService
 from bot.onboarding import OnboardingService
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import SqliteLedger
 from bot.tenant.demo import DemoTenantDirectory
-from bot.transport.notifications_api import notification_messenger
+from bot.transport.messenger import BotFrameworkEdge
 from tests.notifications.support import (
     BOT_ID,
     FakeClock,
@@ -50,7 +52,7 @@ async def pipeline(
     clock = FakeClock()
     directory = DemoTenantDirectory.load()
     onboarding = OnboardingService(store, directory)
-    service = build_notification_service(store, directory, onboarding, clock=clock)
+    service = NotificationService(SqliteLedger(store, clock), directory, onboarding, clock=clock)
     settings = Settings(data_dir=tmp_path, notify_max_attempts=attempts)
     mailer = RecordingMailer()
     worker = build_delivery_worker(
@@ -58,7 +60,7 @@ async def pipeline(
         service,
         store,
         onboarding,
-        notification_messenger(settings, BOT_ID),
+        BotFrameworkEdge(settings).outbox_messenger(BOT_ID),
         mailer=mailer,
         clock=clock,
         monotonic=clock,
@@ -124,14 +126,16 @@ async def test_retry_after_is_honoured_on_every_retryable_status(
         clock = FakeClock()
         directory = DemoTenantDirectory.load()
         onboarding = OnboardingService(store, directory)
-        service = build_notification_service(store, directory, onboarding, clock=clock)
+        service = NotificationService(
+            SqliteLedger(store, clock), directory, onboarding, clock=clock
+        )
         settings = Settings(data_dir=tmp_path, notify_max_attempts=3)
         worker = build_delivery_worker(
             settings,
             service,
             store,
             onboarding,
-            notification_messenger(settings, BOT_ID),
+            BotFrameworkEdge(settings).outbox_messenger(BOT_ID),
             mailer=RecordingMailer(),
             clock=clock,
             monotonic=clock,

@@ -15,11 +15,12 @@ from typing import TypeVar
 import pytest
 
 from bot.errors import ConcurrencyError
-from bot.notifications.ledger import MemoryLedger, SqliteLedger
 from bot.notifications.ports import DocWrite, DuplicateError, Ledger, OutboxMessage, UnitOfWork
+from bot.storage.memory_ledger import MemoryLedger
 from bot.storage.postgres import PostgresStore
 from bot.storage.postgres_ledger import PostgresLedger
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import SqliteLedger
 from tests.notifications.support import FakeClock
 
 LedgerFactory = Callable[[Path, FakeClock], Ledger] | None

@@ -17,11 +17,13 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bot.app import Storage
 from bot.config import Settings
 from bot.errors import ValidationError
 from bot.notifications.model import BodyError, load_json, validate_notification
 from bot.notifications.signing import WebhookVerifier, new_secret
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import SqliteLedger
 from bot.transport.notifications_api import NOTIFICATIONS
 from bot.transport.web import create_app
 from tests.notifications.support import SECRET, example, seed_channel, seed_settings
@@ -87,7 +89,10 @@ async def client(aiohttp_client: ClientFactory, tmp_path: Path) -> TestClient[An
     store = SqliteStore(tmp_path / "bot.sqlite3")
     await seed_settings(store)
     await seed_channel(store)
-    app = create_app(Settings(data_dir=tmp_path, experts_webhook_secret=SECRET), store=store)
+    app = create_app(
+        Settings(data_dir=tmp_path, experts_webhook_secret=SECRET),
+        storage=Storage(store, SqliteLedger(store)),
+    )
     return await aiohttp_client(app)
 
 

@@ -8,7 +8,6 @@ import asyncio
 import copy
 import sqlite3
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from bot.errors import ConfigError
 from bot.messaging import DeliveryError
 from bot.notifications.channels import StoredChannelDirectory
 from bot.notifications.compose import build_delivery_worker
-from bot.notifications.ledger import _PRUNE, MemoryLedger, SqliteLedger
 from bot.notifications.ports import (
     Leased,
     Ledger,
@@ -42,7 +40,9 @@ from bot.notifications.retention import (
 from bot.notifications.service import incident_key
 from bot.notifications.signing import TOLERANCE_SECONDS
 from bot.notifications.worker import DeliveryWorker, WorkerOptions
+from bot.storage.memory_ledger import MemoryLedger
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import _PRUNE, SqliteLedger
 from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE
 from tests.notifications.conftest import World
 from tests.notifications.support import (
@@ -319,11 +319,13 @@ async def test_the_pruner_runs_at_most_once_an_hour() -> None:
     clock = FakeClock()
     ledger = CountingLedger(MemoryLedger(clock))
     pruner = Pruner(ledger, RetentionPolicy(), clock)  # type: ignore[arg-type]
-    assert pruner.due() and await pruner.run_if_due() is not None
+    assert pruner.due()
+    await pruner.run()
     await clock.sleep(59 * 60)
-    assert not pruner.due() and await pruner.run_if_due() is None
+    assert not pruner.due()
     await clock.sleep(60)
-    assert await pruner.run_if_due() is not None
+    assert pruner.due()
+    await pruner.run()
     assert len(ledger.prunes) == 6 and ledger.vacuums == 2
     clock.now -= 2 * HOUR  # the wall clock was set back: don't wait for it to catch up
     assert pruner.due()
@@ -363,14 +365,6 @@ async def test_a_failed_pruning_is_logged_and_waits_for_the_next_hour(
     assert not pruner.due()
 
 
-async def _until(condition: Callable[[], Any], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
 async def test_the_worker_loop_prunes_at_most_once_an_hour(world: World) -> None:
     ledger = CountingLedger(world.service.ledger)
     worker = DeliveryWorker(
@@ -390,23 +384,25 @@ async def test_the_worker_loop_prunes_at_most_once_an_hour(world: World) -> None
 
     task = asyncio.create_task(worker.run())
     try:
-        await _until(lambda: _at_least(passes, 1))
+        await worker.wait_idle()  # the first pass ran, beside an empty outbox
+        assert await passes() == 1
         await world.clock.sleep(30 * 60)
-        await asyncio.sleep(0.2)  # about 20 turns of the loop, half an hour after the pass
+        worker.wake()
+        await worker.wait_idle()  # the loop looked again, half an hour after the pass
         assert await passes() == 1
         await world.clock.sleep(31 * 60)
-        await _until(lambda: _at_least(passes, 2))
+        worker.wake()
+        await worker.wait_idle()
+        assert await passes() == 2
         # Delivery goes on beside it.
         await world.accept(example())
-        await _until(lambda: _at_least(lambda: _count(world), 1))
+        worker.wake()  # this worker is not the one the service wakes on enqueue
+        await worker.wait_idle()
+        assert await _count(world) >= 1
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert await passes() == 2
-
-
-async def _at_least(value: Callable[[], Any], n: int) -> bool:
-    return bool(await value() >= n)
 
 
 async def _count(world: World) -> int:
@@ -435,7 +431,8 @@ async def test_the_running_worker_applies_notify_retention_days(world: World) ->
         return not await world.service.ledger.messages(KEY)
 
     try:
-        await _until(pruned)
+        await worker.wait_idle()
+        assert await pruned()
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -507,10 +504,12 @@ async def test_incremental_vacuum_gives_pages_back_when_the_database_allows_it(
     report = await Pruner(ledger, RetentionPolicy(vacuum_pages=100), clock).run()
     assert report.events == 500 and report.pages > 100
     assert report.transactions >= 3 + (report.pages // 100) + 1
-    free = store.connection.execute("PRAGMA freelist_count").fetchone()[0]
-    assert free == 0
     await ledger.close()
     await store.close()
+    conn = sqlite3.connect(path)
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    conn.close()
+    assert free == 0
 
 
 # ---- the property: an open message is never deleted ---------------------------------------------

@@ -11,7 +11,7 @@ from bot.onboarding import OnboardingService
 from bot.onboarding.model import Purpose
 from bot.storage.memory import MemoryStore
 from bot.tenant.demo import DemoTenantDirectory
-from cards import verbs
+from cards import setup, to_json, verbs
 from tests.support import (
     ADELE,
     ALEX,
@@ -102,13 +102,6 @@ async def test_full_guide_commits_version_one_with_audit(
     changed = {c.field for c in entry.changes}
     assert {"permissions.respond", "exclusions.deviceGroups", "teams.communicateOnTeams"} <= changed
     assert await store.read(DRAFT_KEY) is None
-
-
-async def test_readiness_placeholder_says_so_plainly(service: OnboardingService) -> None:
-    flow = Flow(service, ALEX)
-    await complete_guide(flow)
-    flow.card = await flow.press("View readiness assessment")
-    assert "not available in this version" in flow.text()
 
 
 async def test_skip_discards_only_this_steps_exclusions(service: OnboardingService) -> None:
@@ -259,7 +252,7 @@ async def test_no_permission_is_refused(service: OnboardingService, store: Memor
     await flow.start()
     before = await snapshot(store)
     await flow.press("Next", investigate="false", respond="false")
-    assert "at least one access level" in flow.text()
+    assert "is always granted" in flow.text() and "Nothing was changed" in flow.text()
     assert await snapshot(store) == before
 
 
@@ -413,6 +406,39 @@ async def test_edit_saves_a_new_version_with_only_the_change(service: Onboarding
     assert record.audit[-1].by.name == "Megan Bowen"
 
 
+async def test_the_review_of_an_edit_marks_what_changed(service: OnboardingService) -> None:
+    await complete_guide(Flow(service, ALEX))
+    flow = Flow(service, ALEX)
+    await flow.settings()
+    await flow.press("Edit")
+    await flow.press("Next: Review", respond="false")
+    text = flow.text()
+    assert "You changed: Permissions." in text
+    assert f"{setup.RESPOND_LABEL} (changed)" in text
+    assert "Exclusions · Changed" not in text and "Teams · Changed" not in text
+
+
+async def test_back_from_contacts_lands_only_on_a_step_seen(service: OnboardingService) -> None:
+    flow = Flow(service, ALEX)
+    await flow.start()
+    await flow.press("Next")
+    assert "Step 2 of 4" in flow.text()
+    await flow.press("Back")
+    assert flow.card["body"][0]["items"][1]["text"] == "Grant permissions to our experts"
+    await flow.press("Manage exclusions")
+    await flow.press("Next")
+    await flow.press("Back")
+    assert flow.card["body"][0]["items"][1]["text"] == "Exclude devices and users from remediation"
+
+
+async def test_help_after_setup_offers_the_settings(service: OnboardingService) -> None:
+    before = [a["title"] for a in actions(to_json(await service.help_for(ALEX)))]
+    assert "Get started" in before and "View settings" not in before
+    await complete_guide(Flow(service, ALEX))
+    after = [a["title"] for a in actions(to_json(await service.help_for(ALEX)))]
+    assert "View settings" in after and "Get started" not in after
+
+
 async def test_submit_without_changes_saves_nothing(service: OnboardingService) -> None:
     await complete_guide(Flow(service, ALEX))
     flow = Flow(service, ALEX)
@@ -454,9 +480,9 @@ async def test_settings_card_shows_every_choice(service: OnboardingService) -> N
         "Granted (Security Operator)",
         "Finance workstations",
         "Security Operations",
-        "+14255550100",
+        "+1 425 555 0100",
         "Version 1",
-        "Alex Wilber",
+        "last changed by Alex Wilber on 27 Nov 2026, 09:00 UTC",
     ):
         assert expected in text
     edits = [a for a in actions(flow.card) if a["verb"] == verbs.SETTINGS_EDIT]

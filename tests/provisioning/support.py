@@ -6,14 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.actions import CardAction, TeamInstallation
+from bot.actions import Actor, CardAction, TeamInstallation
+from bot.conversations import personal_chat_key
 from bot.messaging import JSON, DeliveryError, Posted
-from bot.onboarding import Actor
 from bot.onboarding.model import ServiceSettings, SettingsRecord
 from bot.provisioning.ports import TeamsProvisioner
 from bot.storage import Store
 from bot.storage.base import Item
-from bot.transport.handler import personal_chat_key
 from tests.standins.microsoft import ADELE, ALEX, TENANT
 
 ADMIN = Actor(ALEX, "Alex Wilber", TENANT)

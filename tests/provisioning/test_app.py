@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bot.app import open_storage
 from bot.provisioning.model import CHANNEL_NAME, TEAM_NAME, Status
-from bot.storage.memory import MemoryStore
 from bot.transport.adapter import build_adapter
 from bot.transport.web import SERVICES, create_app
 from tests.standins.connector import ConnectorStandIn
@@ -89,7 +89,11 @@ async def test_the_setup_guide_provisions_teams_through_the_app(
 ) -> None:
     settings = microsoft.settings(BOT_DATA_DIR=str(tmp_path))
     assert settings.local_mode and settings.tenant_backend == "graph"
-    app = create_app(settings, store=MemoryStore(), adapter=build_adapter(settings, sleep=no_sleep))
+    app = create_app(
+        settings,
+        storage=open_storage("memory://"),
+        adapter=build_adapter(settings, sleep=no_sleep),
+    )
     client = await aiohttp_client(app)
     services = app[SERVICES]
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.graph.clients import MicrosoftApis
+from bot.graph.directory import GraphTenantDirectory
 from bot.graph.errors import GraphForbidden
 from bot.graph.teams import INSTALL_ANY, INSTALL_SELF, GraphTeamsProvisioner
 from bot.onboarding.model import ServiceSettings
@@ -29,7 +30,7 @@ from tests.provisioning.support import (
 )
 from tests.provisioning.test_failures import finish, stopped
 from tests.standins.microsoft import ALEX, CATALOG_APP, TENANT, Microsoft
-from tests.support import texts
+from tests.support import routed, texts
 
 OLD_INSTALL = "TeamsAppInstallation.ReadWriteSelfForTeam.All"
 
@@ -160,13 +161,15 @@ async def test_an_unlicensed_owner_refused_at_once_is_explained(
 
 
 async def test_retry_without_a_permission_to_read_roles_names_it(
-    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft, apis: MicrosoftApis
 ) -> None:
     """The progress card's Retry checks the admin role: without RoleManagement.Read.Directory
     it says so, instead of "only a Global Administrator can"."""
     service = make_service()
     await stopped_or_waiting(service, store)
     microsoft.graph.granted -= {"RoleManagement.Read.Directory", "Directory.Read.All"}
-    card = texts(to_json(await service.on_card_action(card_action(RETRY))))
+    router = routed(GraphTenantDirectory(apis.graph, apis.defender, tenant_id=TENANT))
+    router.add(service.routes())
+    card = texts(to_json(await router.card_action(card_action(RETRY))))
     assert "RoleManagement.Read.Directory" in card and "Nothing was changed" in card
     assert "Only a Global Administrator" not in card

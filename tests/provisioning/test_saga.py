@@ -7,6 +7,7 @@ import contextlib
 import pytest
 
 from bot.graph.clients import MicrosoftApis
+from bot.graph.directory import GraphTenantDirectory
 from bot.messaging import DeliveryError
 from bot.onboarding.model import ServiceSettings
 from bot.provisioning.model import CHANNEL_NAME, TEAM_NAME, Status, Step, teams_key
@@ -30,7 +31,7 @@ from tests.provisioning.support import (
     remember_admin_chat,
 )
 from tests.standins.microsoft import ALEX, CATALOG_APP, TENANT, FakeSleep, Microsoft
-from tests.support import actions, texts
+from tests.support import actions, routed, texts
 
 # Graph calls of a full provisioning: look the team up, POST /teams, 3 polls of the
 # operation (notStarted, inProgress, succeeded), look the channel up, create it, look the
@@ -380,7 +381,7 @@ async def test_the_bot_removed_from_the_team(
 
 
 async def test_refresh_and_retry_are_for_admins_only(
-    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft
+    make_service: ServiceFactory, store: MemoryStore, microsoft: Microsoft, apis: MicrosoftApis
 ) -> None:
     microsoft.graph.app_blocked = True
     await remember_admin_chat(store)
@@ -388,11 +389,13 @@ async def test_refresh_and_retry_are_for_admins_only(
     await service.request(TENANT, ADMIN)
     await service.wait_idle()
     before = await store.read(teams_key(TENANT))
-    card = to_card(await service.on_card_action(card_action(RETRY, NOT_ADMIN)))
+    router = routed(GraphTenantDirectory(apis.graph, apis.defender, tenant_id=TENANT))
+    router.add(service.routes())
+    card = to_card(await router.card_action(card_action(RETRY, NOT_ADMIN)))
     assert "Only a Global Administrator or Security Administrator" in texts(card)
     after = await store.read(teams_key(TENANT))
     assert before == after
-    refreshed = to_card(await service.on_card_action(card_action(REFRESH)))
+    refreshed = to_card(await router.card_action(card_action(REFRESH)))
     assert "Teams setup needs your attention" in texts(refreshed)
 
 

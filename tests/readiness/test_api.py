@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from bot.app import Storage
 from bot.config import Settings
 from bot.readiness.service import readiness_key
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import SqliteLedger
 from bot.transport.web import create_app
 from tests.notifications.conftest import connector
 from tests.notifications.support import (
@@ -32,7 +34,7 @@ async def api(aiohttp_client: ClientFactory, tmp_path: Path, connector: Connecto
     await seed_settings(store)
     await seed_channel(store, connector.url)
     settings = Settings(data_dir=tmp_path, experts_webhook_secret=SECRET)
-    app = create_app(settings, store=store)
+    app = create_app(settings, storage=Storage(store, SqliteLedger(store)))
     client = await aiohttp_client(app)
     return Api(client, app, store, connector)
 
@@ -111,3 +113,10 @@ async def test_the_openapi_document_describes_them(api: Api) -> None:
     assert doc["components"]["schemas"]["PhaseChange"]["required"] == ["phase", "by"]
     committed = json.loads((Path(__file__).parents[2] / "api" / "openapi.json").read_text())
     assert committed == doc
+
+
+def test_the_documented_phases_are_the_services() -> None:
+    from bot.notifications.openapi_readiness import PHASES as DOCUMENTED
+    from bot.readiness.assessment import PHASES
+
+    assert DOCUMENTED == PHASES

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from bot.notifications.compose import build_notification_service
 from bot.notifications.service import NotificationService
 from bot.onboarding.model import SettingsRecord
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import SqliteLedger
 from bot.storage.sqlite_report import SqliteReportQuery
 from bot.tenant.demo import DemoTenantDirectory
 from tests.notifications.support import example, settings_record
@@ -90,8 +90,8 @@ class Ledger:
 @pytest.fixture
 async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
     store = SqliteStore(tmp_path / "bot.sqlite3")
-    service = build_notification_service(
-        store, DemoTenantDirectory.load(), Settings(settings_record(respond=True))
+    service = NotificationService(
+        SqliteLedger(store), DemoTenantDirectory.load(), Settings(settings_record(respond=True))
     )
     query = SqliteReportQuery(store.path)
     yield Ledger(store, service, query)

@@ -87,7 +87,9 @@ async def test_the_report_command_shows_the_last_30_days_with_charts_and_fallbac
         "Chart.VerticalBar.Grouped",
         "Chart.Line",
     }
-    assert all(c.get("fallback", {}).get("type") in ("FactSet", "Table") for c in charts)
+    assert all(
+        c.get("fallback", {}).get("type") in ("FactSet", "Table", "Container") for c in charts
+    )
 
 
 async def test_range_buttons_answer_with_that_range(ledger: Ledger, tmp_path: Path) -> None:

@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.actions import ActionRouter
+from bot.app import Storage, open_storage
 from bot.config import Settings
-from bot.onboarding import OnboardingService
+from bot.notifications.signing import new_secret
 from bot.storage.memory import MemoryStore
+from bot.storage.memory_ledger import MemoryLedger
 from bot.transport import handler as handler_module
 from bot.transport.adapter import build_adapter, invoke_body
 from bot.transport.web import create_app
@@ -61,7 +64,9 @@ async def bot_client(
 ) -> TestClient[Any, Any]:
     settings = Settings(data_dir=tmp_path)
     adapter = build_adapter(settings, sleep=no_sleep)
-    return await aiohttp_client(create_app(settings, store=store, adapter=adapter))
+    return await aiohttp_client(
+        create_app(settings, storage=Storage(store, MemoryLedger()), adapter=adapter)
+    )
 
 
 async def test_healthz(bot_client: TestClient[Any, Any]) -> None:
@@ -121,7 +126,17 @@ def test_stock_botbuilder_serializer_fails_on_dict_bodies() -> None:
 
     with pytest.raises(AttributeError, match="is_xml_model"):
         serializer_helper({"statusCode": 200})
-    assert invoke_body({"statusCode": 200}) == {"statusCode": 200}
+
+
+def test_invoke_bodies_are_serialized_or_refused() -> None:
+    """msrest models become their JSON (camelCase keys); what is neither a model nor JSON data
+    is refused rather than sent."""
+    from botbuilder.schema import ChannelAccount
+
+    account = ChannelAccount(id="29:1", name="Alex Wilber", aad_object_id="a1")
+    assert invoke_body(account) == {"id": "29:1", "name": "Alex Wilber", "aadObjectId": "a1"}
+    with pytest.raises(TypeError, match="unsupported invoke body type"):
+        invoke_body(object())
 
 
 async def test_non_admin_invoke_is_refused(
@@ -215,10 +230,10 @@ async def test_a_failing_service_gets_a_generic_apology_on_invoke(
 ) -> None:
     _, url = connector
 
-    async def boom(self: OnboardingService, *args: Any) -> Any:
+    async def boom(self: ActionRouter, *args: Any) -> Any:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(OnboardingService, "act", boom)
+    monkeypatch.setattr(ActionRouter, "card_action", boom)
     body = activity(
         url,
         type="invoke",
@@ -264,7 +279,7 @@ async def test_auth_mode_refuses_requests_without_a_jwt(
             "BOT_DATA_DIR": str(tmp_path),
         }
     )
-    client = await aiohttp_client(create_app(settings, store=MemoryStore()))
+    client = await aiohttp_client(create_app(settings, storage=open_storage("memory://")))
     response = await client.post("/api/messages", json=activity(url, text="help"))
     assert response.status == 401
     forged = await client.post(
@@ -305,7 +320,7 @@ async def test_tenants_outside_the_allow_list_are_dropped(
     settings = Settings(
         data_dir=tmp_path, tenant_allow_list=("11111111-2222-3333-4444-555555555555",)
     )
-    client = await aiohttp_client(create_app(settings, store=MemoryStore()))
+    client = await aiohttp_client(create_app(settings, storage=open_storage("memory://")))
     response = await client.post("/api/messages", json=activity(url, text="setup"))
     assert response.status == 201
     assert rec.calls == []
@@ -351,3 +366,24 @@ async def test_a_channel_message_outside_the_experts_team_is_not_forwarded(
     body["conversation"]["id"] = "19:channel@thread.tacv2;messageid=act-1"
     await bot_client.post("/api/messages", json=body)
     assert "What I can do" in texts(rec.cards()[0])
+
+
+async def test_max_request_bytes_applies_to_the_experts_api(
+    aiohttp_client: ClientFactory, tmp_path: Any
+) -> None:
+    """MAX_REQUEST_BYTES bounds /api/notifications too (below the API's own limit): 413, and
+    nothing is read past it."""
+    settings = Settings(
+        data_dir=tmp_path, experts_webhook_secret=new_secret(), max_request_bytes=2048
+    )
+    client = await aiohttp_client(create_app(settings, storage=open_storage("memory://")))
+    body = b'{"pad": "' + b"x" * 4096 + b'"}'
+    response = await client.post(
+        "/api/notifications", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 413
+    assert "2048 bytes" in (await response.json())["error"]["message"]
+    small = await client.post(
+        "/api/notifications", data=b"{}", headers={"Content-Type": "application/json"}
+    )
+    assert small.status == 401  # within the limit: on to the signature check

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import html
 import ipaddress
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,12 +20,10 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from bot.app import Services
-from bot.chat.compose import build_chat_delivery
-from bot.chat.model import ChatEvent, Expert
+from bot.chat.model import Expert
 from bot.chat.ports import ChatNotFound
 from bot.config import Settings
 from bot.errors import ValidationError
-from bot.notifications.compose import messenger_app_id
 from bot.transport.console.api import add_api_routes
 from bot.transport.console.auth import (
     DEMO_EXPERTS,
@@ -47,7 +44,6 @@ from bot.transport.console.common import (
     json_object,
     read_bounded,
 )
-from bot.transport.notifications_api import notification_messenger
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +58,7 @@ SECURITY_HEADERS = {
     "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" makes a form post's Origin "null"
     "Cache-Control": "no-store",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -355,7 +351,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     try:
         last = after
         for event in backlog:
-            await ws.send_str(_frame(event))
+            await ws.send_str(event.frame)
             last = event.cursor
         await ws.send_json({"type": "ready", "id": last})
         async for event in subscription:
@@ -363,7 +359,7 @@ async def live(request: web.Request) -> web.StreamResponse:
                 continue
             if session.expires_at <= time.time():
                 break
-            await ws.send_str(_frame(event))
+            await ws.send_str(event.frame)
             last = event.cursor
     except (ConnectionResetError, asyncio.CancelledError):
         pass
@@ -375,10 +371,6 @@ async def live(request: web.Request) -> web.StreamResponse:
             await reader
         await ws.close()
     return ws
-
-
-def _frame(event: ChatEvent) -> str:
-    return json.dumps(event.to_json(), separators=(",", ":"))
 
 
 # ---- wiring -----------------------------------------------------------------------------------
@@ -423,24 +415,11 @@ def add_routes(app: web.Application, settings: Settings) -> None:
 async def serving(
     app: web.Application, settings: Settings, services: Services
 ) -> AsyncIterator[None]:
-    """For the app's lifetime: the chat service for the routes, its delivery worker and the
-    virtual assistant in the background."""
+    """For the app's lifetime: the chat service for the routes (the composition root runs its
+    delivery worker and the virtual assistant)."""
     app[CHAT] = services.chat
-    delivery = build_chat_delivery(
-        settings,
-        services.chat,
-        notification_messenger(settings, messenger_app_id(settings)),
-        services.limiter,
-    )
-    tasks = [
-        asyncio.create_task(delivery.run(), name="chat-delivery"),
-        asyncio.create_task(services.chat.run_assistant(), name="chat-assistant"),
-    ]
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         if OIDC in app:
             app[OIDC].close()

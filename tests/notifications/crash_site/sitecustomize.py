@@ -35,7 +35,7 @@ def _install() -> None:
 
         BotMessenger.post_to_channel = no_post  # type: ignore[method-assign]
     elif _POINT == "after_post":
-        from bot.notifications.ledger import SqliteLedger
+        from bot.storage.sqlite_ledger import SqliteLedger
 
         commit = SqliteLedger.commit
 
@@ -55,8 +55,8 @@ def _hold_the_group() -> None:
     import sqlite3
     import threading
 
-    from bot.notifications.ledger import SqliteLedger
     from bot.storage.sqlite import SqliteStore
+    from bot.storage.sqlite_ledger import SqliteLedger
 
     size = int(os.environ.get("DE_TEST_GROUP", "4"))
     arrived: list[asyncio.Future[None]] = []

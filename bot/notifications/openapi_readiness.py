@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.readiness.assessment import PHASES
-
 JSON = dict[str, Any]
+PHASES = ("onboarding", "readiness", "monitoring", "active")
+"""The service phases (bot.readiness.assessment.PHASES; a test keeps them equal)."""
 EVENT_TYPES = ("readiness.readyForMonitoring", "readiness.phaseChanged")
 
 

@@ -1,0 +1,38 @@
+"""The change card reaches the personal chats of administrators only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.readiness.compose import StoredAdminChats
+from bot.storage.memory import MemoryStore
+from bot.tenant.demo import DemoTenantDirectory
+from cards.messages import message_card
+from cards.views import MessageView
+from tests.support import ADELE, ALEX, MEGAN, TENANT
+
+
+class Messenger:
+    def __init__(self) -> None:
+        self.sent: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    async def send(self, reference: dict[str, Any], *, card: Any = None, text: str = "") -> str:
+        self.sent.append((reference, card))
+        return "activity"
+
+
+async def test_only_admins_with_a_chat_get_the_card() -> None:
+    store = MemoryStore()
+    for actor in (ALEX, MEGAN, ADELE):
+        key = f"tenants/{TENANT}/users/{actor.user_id}/chat"
+        await store.write(key, {"conversation": {"id": f"chat-{actor.name}"}}, etag="*")
+    await store.write(f"tenants/{TENANT}/users/{ALEX.user_id}/draft", {"x": 1}, etag="*")
+    messenger = Messenger()
+    chats = StoredAdminChats(store, DemoTenantDirectory.load(), messenger)  # type: ignore[arg-type]
+    card = message_card(MessageView(title="Service status", text="Something changed"))
+    assert await chats.send_to_admins(TENANT, card) == 2
+    assert sorted(ref["conversation"]["id"] for ref, _ in messenger.sent) == [
+        "chat-Alex Wilber",
+        "chat-Megan Bowen",
+    ]
+    assert all(c["type"] == "AdaptiveCard" for _, c in messenger.sent)
