@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from bot.notifications.compose import build_notification_service
-from bot.notifications.ledger import SqliteLedger
 from bot.notifications.ports import UnitOfWork
+from bot.notifications.service import NotificationService
 from bot.onboarding import OnboardingService
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_ledger import SqliteLedger
 from bot.tenant.demo import DemoTenantDirectory
 from tests.notifications.support import FakeClock, example, seed_settings
 
@@ -66,9 +66,8 @@ async def test_every_hot_query_uses_an_index(tmp_path: Path, statements: list[st
     await seed_settings(store)
     directory = DemoTenantDirectory.load()
     onboarding = OnboardingService(store, directory)
-    service = build_notification_service(store, directory, onboarding, clock=clock)
-    ledger = service.ledger
-    assert isinstance(ledger, SqliteLedger)
+    ledger = SqliteLedger(store, clock)
+    service = NotificationService(ledger, directory, onboarding, clock=clock)
 
     # The webhook, twice (the second is a duplicate) and a second incident.
     for incident, webhook in (("1", "w1"), ("1", "w1"), ("2", "w2")):
