@@ -140,11 +140,21 @@ class SqliteStore(Store):
 
     async def list_keys(self, prefix: str) -> list[str]:
         def op(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(
-                "SELECT key FROM documents WHERE substr(key, 1, ?) = ? ORDER BY key",
-                (len(prefix), prefix),
-            ).fetchall()
-            return [r[0] for r in rows]
+            # A range of the primary key (keys compare as UTF-8 bytes, in code point order):
+            # every key that starts with the prefix is at or after it and before the prefix
+            # with its last character incremented.
+            if prefix and ord(prefix[-1]) < 0x10FFFF:
+                upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+                rows = conn.execute(
+                    "SELECT key FROM documents WHERE key >= ? AND key < ? ORDER BY key",
+                    (prefix, upper),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT key FROM documents WHERE substr(key, 1, ?) = ? ORDER BY key",
+                    (len(prefix), prefix),
+                ).fetchall()
+            return [r[0] for r in rows if r[0].startswith(prefix)]
 
         return await self.reading(op)
 

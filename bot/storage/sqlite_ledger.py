@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS notification_outbox (
 );
 CREATE INDEX IF NOT EXISTS notification_outbox_open
     ON notification_outbox(partition, seq) WHERE state IN ('pending', 'leased');
+CREATE INDEX IF NOT EXISTS notification_outbox_partition
+    ON notification_outbox(partition, seq);
 CREATE INDEX IF NOT EXISTS notification_outbox_due
     ON notification_outbox(available_at) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS notification_outbox_finished
@@ -370,7 +372,7 @@ class SqliteLedger(Ledger):
         def op(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
                 "UPDATE notification_outbox SET state = 'pending', lease_until = NULL "
-                "WHERE state = 'leased'"
+                "WHERE state IN ('pending', 'leased') AND state = 'leased'"
             )
             return int(cur.rowcount)
 

@@ -29,7 +29,9 @@ class Benchmark:
 BENCHMARKS = [
     Benchmark("notifications.py"),
     Benchmark("turns.py"),
+    Benchmark("scale.py"),
     Benchmark("fuzz.py"),
+    Benchmark("chat.py"),
     Benchmark("report.py"),
     # Needs the Agents Playground (npm ci), like the end-to-end tests.
     Benchmark("cold_start.py", marks=(pytest.mark.e2e,)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -288,3 +289,13 @@ async def test_without_retry_after_the_backoff_is_short(world: World, status: in
     await world.drain()
     assert [s.kind for s in world.messenger.sent] == ["post"]
     assert world.clock.now - start <= 1.0  # full jitter on a 1 s base: the first retry
+
+
+async def test_concurrent_revisions_of_one_incident_are_all_applied_in_order(world: World) -> None:
+    """Sixteen revisions arriving together: none runs out of retries (in one process they are
+    applied one at a time, in order of arrival), and the last one is the incident's latest."""
+    results = await asyncio.gather(*(world.accept(revised(r)) for r in range(1, 17)))
+    assert [a.outcome for a in results] == ["accepted"] * 16
+    doc = await world.doc()
+    assert doc["latest"]["revision"] == 16
+    assert [h["revision"] for h in doc["history"]][-16:] == list(range(1, 17))

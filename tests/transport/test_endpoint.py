@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.actions import ActionRouter
 from bot.app import Storage, open_storage
 from bot.config import Settings
+from bot.notifications.signing import new_secret
 from bot.storage.memory import MemoryStore
 from bot.storage.memory_ledger import MemoryLedger
 from bot.transport import handler as handler_module
@@ -365,3 +366,24 @@ async def test_a_channel_message_outside_the_experts_team_is_not_forwarded(
     body["conversation"]["id"] = "19:channel@thread.tacv2;messageid=act-1"
     await bot_client.post("/api/messages", json=body)
     assert "What I can do" in texts(rec.cards()[0])
+
+
+async def test_max_request_bytes_applies_to_the_experts_api(
+    aiohttp_client: ClientFactory, tmp_path: Any
+) -> None:
+    """MAX_REQUEST_BYTES bounds /api/notifications too (below the API's own limit): 413, and
+    nothing is read past it."""
+    settings = Settings(
+        data_dir=tmp_path, experts_webhook_secret=new_secret(), max_request_bytes=2048
+    )
+    client = await aiohttp_client(create_app(settings, storage=open_storage("memory://")))
+    body = b'{"pad": "' + b"x" * 4096 + b'"}'
+    response = await client.post(
+        "/api/notifications", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 413
+    assert "2048 bytes" in (await response.json())["error"]["message"]
+    small = await client.post(
+        "/api/notifications", data=b"{}", headers={"Content-Type": "application/json"}
+    )
+    assert small.status == 401  # within the limit: on to the signature check
