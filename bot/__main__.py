@@ -52,7 +52,7 @@ Settings come from the environment (.env.example lists them all), among them:
 
 def serve() -> int:
     from bot.config import Settings
-    from bot.logsafe import configure_logging
+    from bot.logcontext import configure_logging
     from bot.notifications.local_secret import applies, secret_path, with_local_secret
     from bot.transport.web import run
 

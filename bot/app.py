@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from bot.actions import ActionRouter
 from bot.chat.compose import build_chat_delivery, build_chat_service
 from bot.chat.delivery import ChatDelivery
+from bot.chat.ports import ChatStore
 from bot.chat.service import ChatService
 from bot.config import Settings
 from bot.conversations import ConversationService
@@ -27,7 +28,7 @@ from bot.graph.clients import MicrosoftApis, build_apis
 from bot.mail.ports import Mailer
 from bot.mail.service import ContactMailService
 from bot.messaging import ChannelMessenger
-from bot.notifications.compose import build_delivery_worker, build_rate_limiter
+from bot.notifications.compose import build_delivery_worker, build_rate_limiter, tenant_windows
 from bot.notifications.ports import Ledger
 from bot.notifications.ratelimit import RateLimiter
 from bot.notifications.service import NotificationService
@@ -117,6 +118,56 @@ def open_storage(
 
         return Storage(MemoryStore(), MemoryLedger(clock))
     raise ConfigError(f"STORAGE_URL names an unsupported store: {url.split(':', 1)[0]}")
+
+
+def is_shared(store: Store) -> bool:
+    """True for a store several instances share (PostgreSQL)."""
+    from bot.storage.postgres import PostgresStore
+
+    return isinstance(store, PostgresStore)
+
+
+def build_shared_rate_limiter(settings: Settings, store: Store, *, sleep: Sleep) -> RateLimiter:
+    """Teams' limits for everything that posts as the bot; counted across all instances when
+    several share the store (PostgreSQL), per process otherwise."""
+    if is_shared(store):
+        from bot.storage.postgres import PostgresStore
+        from bot.storage.postgres_coordination import PostgresRateLimiter
+
+        assert isinstance(store, PostgresStore)
+        return PostgresRateLimiter(store, sleep=sleep, tenant_windows=tenant_windows(settings))
+    return build_rate_limiter(settings, sleep=sleep)
+
+
+def shared_claim(store: Store) -> Callable[[str, str], Awaitable[bool]] | None:
+    """For a shared store: claims that run scheduled work once per period across instances."""
+    if not is_shared(store):
+        return None
+    from bot.storage.postgres import PostgresStore
+    from bot.storage.postgres_coordination import PeriodicRuns
+
+    assert isinstance(store, PostgresStore)
+    return PeriodicRuns(store).claim
+
+
+def open_chat_store(store: Store, clock: Callable[[], float]) -> ChatStore:
+    """The chat transcript in the same database as the incidents. A durable store without a chat
+    adapter is refused, never paired with one that would lose messages."""
+    from bot.chat.store import SqliteChatStore, private_chat_store
+    from bot.storage.memory import MemoryStore
+    from bot.storage.sqlite import SqliteStore
+
+    if isinstance(store, SqliteStore):
+        return SqliteChatStore(store, clock)
+    if isinstance(store, MemoryStore):
+        return private_chat_store(clock)
+    if is_shared(store):
+        from bot.storage.postgres import PostgresStore
+        from bot.storage.postgres_chat import PostgresChatStore
+
+        assert isinstance(store, PostgresStore)
+        return PostgresChatStore(store, clock)
+    raise ConfigError(f"chat has no transcript store for a {type(store).__name__}")
 
 
 def build_directory(settings: Settings, apis: MicrosoftApis | None = None) -> TenantDirectory:
@@ -305,8 +356,10 @@ async def build_services(
     notifications = NotificationService(storage.ledger, directory, onboarding, clock=clock)
     router = build_router(directory, onboarding)
     router.add(notifications.routes())
-    limiter = build_rate_limiter(settings, store=storage.store, sleep=sleep)
-    chat = build_chat_service(settings, store, directory, onboarding)
+    limiter = build_shared_rate_limiter(settings, storage.store, sleep=sleep)
+    chat = build_chat_service(
+        settings, store, directory, onboarding, open_chat_store(storage.store, clock)
+    )
     notifications.add_event_listener(chat.on_incident_event)
     provisioning = delivery = chat_delivery = None
     if edge is not None:
@@ -334,6 +387,7 @@ async def build_services(
             clock=clock,
             on_channel_failure=provisioning.report_delivery_failure,
             limiter=limiter,
+            claim=shared_claim(storage.store),
         )
         chat_delivery = build_chat_delivery(settings, chat, edge.outbox_messenger(app_id), limiter)
     readiness = build_readiness_service(

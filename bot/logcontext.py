@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from bot.logsafe import BoundedFormatter
+from bot.logsafe import BoundedFormatter, RepeatFilter
 
 FIELDS = ("correlation_id", "tenant", "incident")
 
@@ -77,3 +77,21 @@ class JsonFormatter(BoundedFormatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Root logging for the server: one bounded line per record (tracebacks bounded too),
+    repeated lines rate-limited; as text or, with ``log_format="json"``, one JSON object per
+    line with the correlation id, tenant and incident the line concerns."""
+    logging.basicConfig(level=level)
+    formatter: logging.Formatter = (
+        JsonFormatter()
+        if log_format == "json"
+        else BoundedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    repeats = RepeatFilter()
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(repeats)
+        handler.addFilter(ContextFilter())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -8,7 +8,7 @@
   exception's own text (which may quote a request value) and the whole traceback.
 * :func:`log_failure` logs an unexpected failure with its traceback once per correlation id.
 * :class:`RepeatFilter` rate-limits every repeated message template on the root handler.
-* :func:`configure_logging` installs both on the root logger (``python -m bot``).
+* :func:`bot.logcontext.configure_logging` installs both on the root logger (``python -m bot``).
 """
 
 from __future__ import annotations
@@ -112,27 +112,6 @@ class RepeatFilter(logging.Filter):
         if dropped:
             record.msg = f"[{dropped} similar lines dropped] {record.msg}"
         return True
-
-
-def configure_logging(level: str, log_format: str = "text") -> None:
-    """Root logging for the server: one bounded line per record (tracebacks bounded too),
-    repeated lines rate-limited; as text or, with ``log_format="json"``, one JSON object per
-    line with the correlation id, tenant and incident the line concerns
-    (:mod:`bot.logcontext`)."""
-    from bot.logcontext import ContextFilter, JsonFormatter
-
-    logging.basicConfig(level=level)
-    formatter: logging.Formatter = (
-        JsonFormatter()
-        if log_format == "json"
-        else BoundedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
-    repeats = RepeatFilter()
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(formatter)
-        handler.addFilter(repeats)
-        handler.addFilter(ContextFilter())
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
 class RateLimitedLog:

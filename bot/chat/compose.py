@@ -11,7 +11,6 @@ from bot.chat.fanout import InProcessFanout
 from bot.chat.places import SettingsAskers, StoredPlaces
 from bot.chat.ports import ChatStore
 from bot.chat.service import ChatOptions, ChatService
-from bot.chat.store import open_chat_store
 from bot.config import Settings
 from bot.messaging import ChannelMessenger
 from bot.notifications.ports import SettingsSource
@@ -40,14 +39,14 @@ def build_chat_service(
     settings: Settings,
     store: Store,
     directory: TenantDirectory,
-    settings_source: SettingsSource | None = None,
+    settings_source: SettingsSource | None,
+    chat_store: ChatStore,
     *,
-    chat_store: ChatStore | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> ChatService:
     return ChatService(
-        chat_store or open_chat_store(store, clock),
+        chat_store,
         StoredPlaces(store, directory, tenant_display_name(settings)),
         InProcessFanout(),
         served=served_tenants(settings, directory),

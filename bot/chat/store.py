@@ -29,9 +29,6 @@ from bot.chat.ports import (
     NewMessage,
     Written,
 )
-from bot.errors import ConfigError
-from bot.storage import Store
-from bot.storage.memory import MemoryStore
 from bot.storage.sqlite import SqliteStore
 
 T = TypeVar("T")
@@ -789,17 +786,6 @@ class _PrivateSqlite(SqliteChatStore):
         await self._own.close()
 
 
-def open_chat_store(store: Store, clock: Clock = time.time) -> ChatStore:
-    """The chat store in the same database as the incidents. A durable store without a chat
-    adapter is refused, never paired with one that would lose messages."""
-    if isinstance(store, SqliteStore):
-        return SqliteChatStore(store, clock)
-    if isinstance(store, MemoryStore):
-        return _PrivateSqlite(clock)
-    from bot.storage.postgres import PostgresStore
-
-    if isinstance(store, PostgresStore):
-        from bot.storage.postgres_chat import PostgresChatStore
-
-        return PostgresChatStore(store, clock)
-    raise ConfigError(f"chat has no transcript store for a {type(store).__name__}")
+def private_chat_store(clock: Clock) -> ChatStore:
+    """A transcript in its own in-memory database, for a memory store (no durability asked)."""
+    return _PrivateSqlite(clock)

@@ -22,21 +22,18 @@ from bot.storage import Store
 def build_rate_limiter(
     settings: Settings,
     *,
-    store: Store | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> RateLimiter:
-    """Teams' per-thread and per-tenant limits, shared by everything that posts as the bot
-    (incident posts and the chat's answers count against the same threads). With a store shared
-    by several instances (PostgreSQL), counted across all of them."""
-    tenant_windows = tuple((span, settings.notify_tenant_rps) for span, _ in TENANT_WINDOWS)
-    if store is not None and is_shared(store):
-        from bot.storage.postgres import PostgresStore
-        from bot.storage.postgres_coordination import PostgresRateLimiter
+    """Teams' per-thread and per-tenant limits for one process, shared by everything that posts
+    as the bot (incident posts and the chat's answers count against the same threads). The
+    composition root picks a limiter counted across instances for a shared store."""
+    return TeamsRateLimiter(clock=monotonic, sleep=sleep, tenant_windows=tenant_windows(settings))
 
-        assert isinstance(store, PostgresStore)
-        return PostgresRateLimiter(store, sleep=sleep, tenant_windows=tenant_windows)
-    return TeamsRateLimiter(clock=monotonic, sleep=sleep, tenant_windows=tenant_windows)
+
+def tenant_windows(settings: Settings) -> tuple[tuple[float, int], ...]:
+    """The per-tenant windows with the configured rate."""
+    return tuple((span, settings.notify_tenant_rps) for span, _ in TENANT_WINDOWS)
 
 
 def build_delivery_worker(
@@ -52,10 +49,12 @@ def build_delivery_worker(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     on_channel_failure: FailureReporter | None = None,
     limiter: RateLimiter | None = None,
+    claim: Callable[[str, str], Awaitable[bool]] | None = None,
 ) -> DeliveryWorker:
     """The worker that delivers what ``service`` accepted; ``messenger`` makes one attempt per
-    call (the outbox owns retries); ``limiter`` is shared with everything else that posts."""
-    limiter = limiter or build_rate_limiter(settings, store=store, monotonic=monotonic, sleep=sleep)
+    call (the outbox owns retries); ``limiter`` is shared with everything else that posts;
+    ``claim`` runs scheduled work once per period across instances (a shared store)."""
+    limiter = limiter or build_rate_limiter(settings, monotonic=monotonic, sleep=sleep)
     options = WorkerOptions(
         lease_seconds=settings.notify_lease_seconds,
         max_attempts=settings.notify_max_attempts,
@@ -79,25 +78,7 @@ def build_delivery_worker(
         options=options,
         clock=clock,
         sleep=sleep,
-        claim=shared_claim(store),
+        claim=claim,
     )
     service.set_on_enqueued(worker.wake)
     return worker
-
-
-def is_shared(store: Store) -> bool:
-    """True for a store several instances share (PostgreSQL)."""
-    from bot.storage.postgres import PostgresStore
-
-    return isinstance(store, PostgresStore)
-
-
-def shared_claim(store: Store) -> Callable[[str, str], Awaitable[bool]] | None:
-    """For a shared store: claims that run scheduled work once per period across instances."""
-    if not is_shared(store):
-        return None
-    from bot.storage.postgres import PostgresStore
-    from bot.storage.postgres_coordination import PeriodicRuns
-
-    assert isinstance(store, PostgresStore)
-    return PeriodicRuns(store).claim
