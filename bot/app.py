@@ -301,7 +301,10 @@ class Services:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                try:
+                    await task
+                except Exception as error:  # a dead task must not stop the rest of shutdown
+                    log.warning("%s ended with %s", task.get_name(), type(error).__name__)
         self._tasks.clear()
         await self.scheduler.close()
         if self.provisioning is not None:

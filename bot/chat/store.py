@@ -335,13 +335,19 @@ class SqliteChatStore(ChatStore):
                 ),
             )
             self._insert_message(conn, seed.id, seed.tenant_id, message, now, "received", None)
+            # Two statements rather than "CASE WHEN ? IS NULL": PostgreSQL can't type a NULL
+            # parameter there.
             conn.execute(
                 "UPDATE chat_conversations SET last_at = ?, last_text = ?, last_role = 'customer', "
-                "unread = unread + 1, waiting = 1, "
-                "ack_due_at = CASE WHEN ? IS NULL THEN ack_due_at "
-                "ELSE COALESCE(ack_due_at, ?) END WHERE id = ?",
-                (now, _preview(message.text), ack_at, ack_at, seed.id),
+                "unread = unread + 1, waiting = 1 WHERE id = ?",
+                (now, _preview(message.text), seed.id),
             )
+            if ack_at is not None:
+                conn.execute(
+                    "UPDATE chat_conversations SET ack_due_at = COALESCE(ack_due_at, ?) "
+                    "WHERE id = ?",
+                    (ack_at, seed.id),
+                )
             stored = self._get_message(conn, message.id)
             events = (
                 self._event(conn, "message", seed.id, {"message": stored.to_json()}, now),

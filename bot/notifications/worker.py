@@ -49,6 +49,8 @@ from bot.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
+STORE_RETRY_MAX_SECONDS = 30.0
+
 CONFLICT_RETRIES = 8
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -197,14 +199,26 @@ class DeliveryWorker:
             if extend is not None
             else None
         )
+        failures = 0
         try:
             while True:
                 self._wake.clear()
                 self._prune_if_due()
-                leased = await self._fill()
-                timeout, due_now = await self._idle_timeout(leased)
+                try:
+                    leased = await self._fill()
+                    timeout, due_now = await self._idle_timeout(leased)
+                    failures = 0
+                except Exception as error:  # the store failed: keep the worker, back off, retry
+                    failures += 1
+                    timeout = min(STORE_RETRY_MAX_SECONDS, 2.0 ** min(failures - 1, 5))
+                    log.warning(
+                        "delivery: the store failed (%s); retrying in %.0f s",
+                        type(error).__name__,
+                        timeout,
+                    )
+                    leased, due_now = 0, False
                 busy = [self._pruning] if self._pruning and not self._pruning.done() else []
-                if not leased and not self._inflight and not due_now and not busy:
+                if not leased and not self._inflight and not due_now and not busy and not failures:
                     self._idle.set()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 try:

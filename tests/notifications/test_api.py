@@ -386,7 +386,8 @@ def test_the_wiring_has_no_test_only_hooks() -> None:
     """Nothing in the product to switch the worker off or swap its messenger for tests: the
     tests drive the worker through what its run loop uses (``DeliveryWorker.process``)."""
     keys = {name for name, key in vars(notifications_api).items() if isinstance(key, web.AppKey)}
-    assert keys == {"NOTIFICATIONS", "VERIFIER"}
+    # BODY_LIMIT is MAX_REQUEST_BYTES (capped by the webhook's own limit), read on every request.
+    assert keys == {"NOTIFICATIONS", "VERIFIER", "BODY_LIMIT"}
     # ``drain`` is the product's SIGTERM path (tests/postgres/test_instances.py sends SIGTERM to a
     # real process), not a switch for tests.
     assert not hasattr(DeliveryWorker, "run_once")
