@@ -10,11 +10,12 @@ from bot.config import Settings
 from bot.mail.ports import Mailer
 from bot.messaging import ChannelMessenger
 from bot.notifications.channels import FailureReporter, StoredChannelDirectory
+from bot.notifications.delivery import WorkerOptions
 from bot.notifications.ports import SettingsSource
 from bot.notifications.ratelimit import TENANT_WINDOWS, RateLimiter, TeamsRateLimiter
 from bot.notifications.retention import RetentionPolicy
 from bot.notifications.service import NotificationService
-from bot.notifications.worker import DeliveryWorker, WorkerOptions
+from bot.notifications.worker import DeliveryWorker
 from bot.retry import RetryPolicy
 from bot.storage import Store
 

@@ -21,7 +21,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from bot.config import Settings
-from bot.notifications.worker import LATENCY_BUCKETS, DeliveryWorker
+from bot.notifications.delivery import LATENCY_BUCKETS
+from bot.notifications.worker import DeliveryWorker
 from bot.storage import Store
 
 log = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from bot.errors import ConfigError
 from bot.messaging import DeliveryError
 from bot.notifications.channels import StoredChannelDirectory
 from bot.notifications.compose import build_delivery_worker
+from bot.notifications.delivery import WorkerOptions
 from bot.notifications.ports import (
     Leased,
     Ledger,
@@ -39,7 +40,7 @@ from bot.notifications.retention import (
 )
 from bot.notifications.service import incident_key
 from bot.notifications.signing import TOLERANCE_SECONDS
-from bot.notifications.worker import DeliveryWorker, WorkerOptions
+from bot.notifications.worker import DeliveryWorker
 from bot.storage.memory_ledger import MemoryLedger
 from bot.storage.sqlite import SqliteStore
 from bot.storage.sqlite_ledger import _PRUNE, SqliteLedger
