@@ -153,9 +153,9 @@ def shared_claim(store: Store) -> Callable[[str, str], Awaitable[bool]] | None:
 def open_chat_store(store: Store, clock: Callable[[], float]) -> ChatStore:
     """The chat transcript in the same database as the incidents. A durable store without a chat
     adapter is refused, never paired with one that would lose messages."""
-    from bot.chat.store import SqliteChatStore, private_chat_store
     from bot.storage.memory import MemoryStore
     from bot.storage.sqlite import SqliteStore
+    from bot.storage.sqlite_chat import SqliteChatStore, private_chat_store
 
     if isinstance(store, SqliteStore):
         return SqliteChatStore(store, clock)

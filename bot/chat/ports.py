@@ -3,7 +3,7 @@
 The store keeps conversations, messages, the event stream, receipts and the outbox of sends to
 Teams in the same database as the incidents, and every method is one transaction: a message,
 its event and its send commit together or not at all. SQLite is the adapter today
-(:mod:`bot.chat.store`); a PostgreSQL adapter follows the same contract
+(:mod:`bot.storage.sqlite_chat`); a PostgreSQL adapter follows the same contract
 (``tests/chat/test_store.py``). Fan-out tells live consoles about committed events: in-process
 today (:mod:`bot.chat.fanout`), LISTEN/NOTIFY between instances later.
 """

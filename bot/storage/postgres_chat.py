@@ -23,8 +23,8 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from bot.chat.model import LeasedSend, Outgoing
-from bot.chat.store import SqliteChatStore
 from bot.storage.postgres import PostgresStore
+from bot.storage.sqlite_chat import SqliteChatStore
 
 T = TypeVar("T")
 Clock = Callable[[], float]

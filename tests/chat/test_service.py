@@ -15,12 +15,12 @@ from bot.chat.fanout import InProcessFanout
 from bot.chat.model import Expert, Person, Place, TeamsMessage
 from bot.chat.ports import IncidentSummary, TeamRef
 from bot.chat.service import ChatOptions, ChatService
-from bot.chat.store import SqliteChatStore
 from bot.chat.text import MAX_CUSTOMER_CHARS, answer_text, customer_text
 from bot.errors import ValidationError
 from bot.messaging import DeliveryError
 from bot.notifications.ratelimit import TeamsRateLimiter
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_chat import SqliteChatStore
 from tests.notifications.support import FakeClock, FakeMessenger
 
 TENANT = "4f1c3a2e-7d5b-4e8a-9c21-6b0d8e3f5a17"

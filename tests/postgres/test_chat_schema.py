@@ -6,8 +6,8 @@ import sqlite3
 
 import psycopg
 
-from bot.chat.store import _SCHEMA
 from bot.storage.postgres import PostgresStore
+from bot.storage.sqlite_chat_rows import SCHEMA
 
 
 async def test_every_sqlite_chat_column_exists_in_postgresql(pg_url: str) -> None:
@@ -15,7 +15,7 @@ async def test_every_sqlite_chat_column_exists_in_postgresql(pg_url: str) -> Non
     await store.open()
     await store.close()
     lite = sqlite3.connect(":memory:")
-    lite.executescript(_SCHEMA)
+    lite.executescript(SCHEMA)
     tables = [r[0] for r in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     tables = [t for t in tables if t.startswith("chat_")]
     assert tables

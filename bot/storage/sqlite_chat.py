@@ -7,7 +7,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from bot.chat.model import (
     JSON,
@@ -17,7 +17,6 @@ from bot.chat.model import (
     Conversation,
     LeasedSend,
     Outgoing,
-    Person,
 )
 from bot.chat.ports import (
     BotMessage,
@@ -30,172 +29,25 @@ from bot.chat.ports import (
     Written,
 )
 from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite_chat_rows import (
+    MAX_ERROR,
+    SCHEMA,
+    SELECT_CONVERSATIONS,
+    SELECT_MESSAGES,
+    Clock,
+    attachments_json,
+    conversation_of,
+    dumps,
+    enqueue,
+    get_conversation,
+    get_message,
+    insert_event,
+    insert_message,
+    message_of,
+    preview,
+)
 
 T = TypeVar("T")
-Clock = Callable[[], float]
-MAX_ERROR = 500
-PREVIEW = 200
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS chat_conversations (
-    id TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL,
-    tenant_name TEXT NOT NULL DEFAULT '',
-    kind TEXT NOT NULL,
-    title TEXT NOT NULL DEFAULT '',
-    incident_id TEXT NOT NULL DEFAULT '',
-    severity TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL DEFAULT '',
-    teams_conversation_id TEXT NOT NULL,
-    thread_id TEXT NOT NULL,
-    reference TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    last_at REAL NOT NULL,
-    last_text TEXT NOT NULL DEFAULT '',
-    last_role TEXT NOT NULL DEFAULT '',
-    unread INTEGER NOT NULL DEFAULT 0,
-    waiting INTEGER NOT NULL DEFAULT 0,
-    ack_due_at REAL,
-    last_ack_at REAL,
-    attachment_notice_at REAL,
-    open INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS chat_conversations_last ON chat_conversations(last_at);
-CREATE INDEX IF NOT EXISTS chat_conversations_ack ON chat_conversations(ack_due_at)
-    WHERE ack_due_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS chat_messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    conversation_id TEXT NOT NULL,
-    tenant_id TEXT NOT NULL,
-    role TEXT NOT NULL,
-    author_id TEXT NOT NULL,
-    author_name TEXT NOT NULL,
-    text TEXT NOT NULL,
-    attachments TEXT NOT NULL DEFAULT '[]',
-    teams_activity_id TEXT NOT NULL DEFAULT '',
-    request_id TEXT,
-    at REAL NOT NULL,
-    edited_at REAL,
-    deleted_at REAL,
-    delivery TEXT NOT NULL DEFAULT 'received',
-    delivery_error TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS chat_messages_conversation ON chat_messages(conversation_id, seq);
-CREATE INDEX IF NOT EXISTS chat_messages_activity ON chat_messages(tenant_id, teams_activity_id)
-    WHERE teams_activity_id != '';
-CREATE UNIQUE INDEX IF NOT EXISTS chat_messages_request ON chat_messages(request_id)
-    WHERE request_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS chat_events (
-    cursor INTEGER PRIMARY KEY AUTOINCREMENT,
-    type TEXT NOT NULL,
-    conversation_id TEXT NOT NULL,
-    body TEXT NOT NULL,
-    at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chat_receipts (
-    id TEXT PRIMARY KEY,
-    at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chat_outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    partition TEXT NOT NULL,
-    tenant_id TEXT NOT NULL,
-    thread_id TEXT NOT NULL,
-    reference TEXT NOT NULL,
-    card TEXT,
-    text TEXT NOT NULL DEFAULT '',
-    message_id TEXT NOT NULL DEFAULT '',
-    state TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    enqueued_at REAL NOT NULL,
-    available_at REAL NOT NULL,
-    lease_until REAL,
-    finished_at REAL,
-    activity_id TEXT NOT NULL DEFAULT '',
-    last_error TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS chat_outbox_open ON chat_outbox(partition, seq)
-    WHERE state IN ('pending', 'leased');
-CREATE INDEX IF NOT EXISTS chat_outbox_due ON chat_outbox(available_at) WHERE state = 'pending';
-"""
-
-_CONVERSATION_COLUMNS = (
-    "id, tenant_id, tenant_name, kind, title, incident_id, severity, status, "
-    "teams_conversation_id, thread_id, reference, created_at, last_at, last_text, last_role, "
-    "unread, waiting, ack_due_at, last_ack_at, attachment_notice_at, open"
-)
-_MESSAGE_COLUMNS = (
-    "seq, id, conversation_id, role, author_id, author_name, text, attachments, "
-    "teams_activity_id, at, edited_at, deleted_at, delivery, delivery_error"
-)
-
-
-_SELECT_CONVERSATIONS = f"SELECT {_CONVERSATION_COLUMNS} FROM chat_conversations"  # noqa: S608
-_SELECT_MESSAGES = f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages"  # noqa: S608
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _conversation(row: tuple[Any, ...]) -> Conversation:
-    (cid, tenant, tenant_name, kind, title, incident, severity, status, teams_conv, thread,
-     reference, created, last_at, last_text, last_role, unread, waiting, ack_due, last_ack,
-     notice, is_open) = row  # fmt: skip
-    return Conversation(
-        id=cid,
-        tenant_id=tenant,
-        tenant_name=tenant_name,
-        kind=kind,
-        title=title,
-        incident_id=incident,
-        severity=severity,
-        status=status,
-        teams_conversation_id=teams_conv,
-        thread_id=thread,
-        reference=json.loads(reference),
-        created_at=created,
-        last_at=last_at,
-        last_text=last_text,
-        last_role=last_role,
-        unread=unread,
-        waiting=bool(waiting),
-        ack_due_at=ack_due,
-        last_ack_at=last_ack,
-        attachment_notice_at=notice,
-        open=bool(is_open),
-    )
-
-
-def _message(row: tuple[Any, ...]) -> ChatMessage:
-    (seq, mid, conv, role, author_id, author_name, text, attachments, activity, at, edited,
-     deleted, delivery, error) = row  # fmt: skip
-    return ChatMessage(
-        id=mid,
-        seq=seq,
-        conversation_id=conv,
-        role=role,
-        author=Person(author_id, author_name),
-        text=text,
-        at=at,
-        teams_activity_id=activity,
-        attachments=tuple(Attachment(a["name"], a["contentType"]) for a in json.loads(attachments)),
-        edited_at=edited,
-        deleted_at=deleted,
-        delivery=delivery,
-        delivery_error=error,
-    )
-
-
-def _attachments_json(attachments: tuple[Attachment, ...]) -> str:
-    return _dumps([{"name": a.name, "contentType": a.content_type} for a in attachments])
-
-
-def _preview(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= PREVIEW else line[: PREVIEW - 1] + "…"
 
 
 class SqliteChatStore(ChatStore):
@@ -206,7 +58,7 @@ class SqliteChatStore(ChatStore):
         self._clock = clock
 
         def create(conn: sqlite3.Connection) -> None:
-            for statement in _SCHEMA.split(";"):
+            for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
 
@@ -217,86 +69,10 @@ class SqliteChatStore(ChatStore):
 
     # ---- helpers inside a transaction -------------------------------------------------------
 
-    @staticmethod
-    def _get_conversation(conn: sqlite3.Connection, cid: str) -> Conversation | None:
-        row = conn.execute(
-            _SELECT_CONVERSATIONS + " WHERE id = ?",
-            (cid,),
-        ).fetchone()
-        return None if row is None else _conversation(row)
-
-    @staticmethod
-    def _get_message(conn: sqlite3.Connection, mid: str) -> ChatMessage:
-        row = conn.execute(
-            _SELECT_MESSAGES + " WHERE id = ?",
-            (mid,),
-        ).fetchone()
-        return _message(row)
-
-    @staticmethod
-    def _event(
-        conn: sqlite3.Connection, kind: str, conversation_id: str, body: dict[str, Any], at: float
-    ) -> ChatEvent:
-        cursor = conn.execute(
-            "INSERT INTO chat_events(type, conversation_id, body, at) VALUES (?, ?, ?, ?)",
-            (kind, conversation_id, _dumps(body), at),
-        ).lastrowid
-        assert cursor is not None
-        return ChatEvent(cursor, kind, conversation_id, body, at)
-
     def _conversation_event(self, conn: sqlite3.Connection, cid: str, at: float) -> ChatEvent:
-        conversation = self._get_conversation(conn, cid)
+        conversation = get_conversation(conn, cid)
         assert conversation is not None
-        return self._event(conn, "conversation", cid, {"conversation": conversation.summary()}, at)
-
-    @staticmethod
-    def _insert_message(
-        conn: sqlite3.Connection,
-        cid: str,
-        tenant: str,
-        m: NewMessage,
-        at: float,
-        delivery: str,
-        request_id: str | None,
-    ) -> None:
-        conn.execute(
-            "INSERT INTO chat_messages(id, conversation_id, tenant_id, role, author_id, "
-            "author_name, text, attachments, teams_activity_id, request_id, at, delivery) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                m.id,
-                cid,
-                tenant,
-                m.role,
-                m.author.id,
-                m.author.name,
-                m.text,
-                _attachments_json(m.attachments),
-                m.teams_activity_id,
-                request_id,
-                at,
-                delivery,
-            ),
-        )
-
-    @staticmethod
-    def _enqueue(conn: sqlite3.Connection, send: Outgoing, at: float) -> None:
-        conn.execute(
-            "INSERT INTO chat_outbox(id, partition, tenant_id, thread_id, reference, card, text, "
-            "message_id, enqueued_at, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                send.id,
-                send.partition,
-                send.tenant_id,
-                send.thread_id,
-                _dumps(send.reference),
-                None if send.card is None else _dumps(send.card),
-                send.text,
-                send.message_id,
-                at,
-                at,
-            ),
-        )
+        return insert_event(conn, "conversation", cid, {"conversation": conversation.summary()}, at)
 
     # ---- writes -----------------------------------------------------------------------------
 
@@ -329,18 +105,18 @@ class SqliteChatStore(ChatStore):
                     place.status,
                     seed.teams_conversation_id,
                     seed.thread_id,
-                    _dumps(seed.reference),
+                    dumps(seed.reference),
                     now,
                     now,
                 ),
             )
-            self._insert_message(conn, seed.id, seed.tenant_id, message, now, "received", None)
+            insert_message(conn, seed.id, seed.tenant_id, message, now, "received", None)
             # Two statements rather than "CASE WHEN ? IS NULL": PostgreSQL can't type a NULL
             # parameter there.
             conn.execute(
                 "UPDATE chat_conversations SET last_at = ?, last_text = ?, last_role = 'customer', "
                 "unread = unread + 1, waiting = 1 WHERE id = ?",
-                (now, _preview(message.text), seed.id),
+                (now, preview(message.text), seed.id),
             )
             if ack_at is not None:
                 conn.execute(
@@ -348,12 +124,12 @@ class SqliteChatStore(ChatStore):
                     "WHERE id = ?",
                     (ack_at, seed.id),
                 )
-            stored = self._get_message(conn, message.id)
+            stored = get_message(conn, message.id)
             events = (
-                self._event(conn, "message", seed.id, {"message": stored.to_json()}, now),
+                insert_event(conn, "message", seed.id, {"message": stored.to_json()}, now),
                 self._conversation_event(conn, seed.id, now),
             )
-            return Written(stored, events, self._get_conversation(conn, seed.id))
+            return Written(stored, events, get_conversation(conn, seed.id))
 
         return await self._tx(op)
 
@@ -375,13 +151,13 @@ class SqliteChatStore(ChatStore):
                     place.title,
                     seed.teams_conversation_id,
                     seed.thread_id,
-                    _dumps(seed.reference),
+                    dumps(seed.reference),
                     now,
                     now,
                 ),
             )
             event = self._conversation_event(conn, seed.id, now)
-            return Written(events=(event,), conversation=self._get_conversation(conn, seed.id))
+            return Written(events=(event,), conversation=get_conversation(conn, seed.id))
 
         return await self._tx(op)
 
@@ -404,7 +180,7 @@ class SqliteChatStore(ChatStore):
         now = self._clock()
 
         def op(conn: sqlite3.Connection) -> Written | None:
-            conversation = self._get_conversation(conn, unit.conversation_id)
+            conversation = get_conversation(conn, unit.conversation_id)
             if conversation is None:
                 raise ChatNotFound(unit.conversation_id)
             if unit.request_id:
@@ -435,7 +211,7 @@ class SqliteChatStore(ChatStore):
                         (unit.conversation_id, now),
                     )
                     return None
-            self._insert_message(
+            insert_message(
                 conn,
                 unit.conversation_id,
                 conversation.tenant_id,
@@ -444,27 +220,27 @@ class SqliteChatStore(ChatStore):
                 "sending",
                 unit.request_id or None,
             )
-            self._enqueue(conn, unit.send, now)
+            enqueue(conn, unit.send, now)
             if unit.answered:
                 conn.execute(
                     "UPDATE chat_conversations SET last_at = ?, last_text = ?, last_role = ?, "
                     "waiting = 0, unread = 0, ack_due_at = NULL WHERE id = ?",
-                    (now, _preview(unit.message.text), unit.message.role, unit.conversation_id),
+                    (now, preview(unit.message.text), unit.message.role, unit.conversation_id),
                 )
             else:
                 conn.execute(
                     "UPDATE chat_conversations SET last_at = ?, last_text = ?, last_role = ? "
                     "WHERE id = ?",
-                    (now, _preview(unit.message.text), unit.message.role, unit.conversation_id),
+                    (now, preview(unit.message.text), unit.message.role, unit.conversation_id),
                 )
-            stored = self._get_message(conn, unit.message.id)
+            stored = get_message(conn, unit.message.id)
             events = (
-                self._event(
+                insert_event(
                     conn, "message", unit.conversation_id, {"message": stored.to_json()}, now
                 ),
                 self._conversation_event(conn, unit.conversation_id, now),
             )
-            return Written(stored, events, self._get_conversation(conn, unit.conversation_id))
+            return Written(stored, events, get_conversation(conn, unit.conversation_id))
 
         return await self._tx(op)
 
@@ -476,7 +252,7 @@ class SqliteChatStore(ChatStore):
                 conn.execute("INSERT INTO chat_receipts(id, at) VALUES (?, ?)", (receipt, now))
             except sqlite3.IntegrityError:
                 return False
-            self._enqueue(conn, send, now)
+            enqueue(conn, send, now)
             return True
 
         return await self._tx(op)
@@ -493,13 +269,13 @@ class SqliteChatStore(ChatStore):
 
         def op(conn: sqlite3.Connection) -> Written | None:
             row = conn.execute(
-                _SELECT_MESSAGES + " WHERE tenant_id = ? "
+                SELECT_MESSAGES + " WHERE tenant_id = ? "
                 "AND teams_activity_id = ? AND role = 'customer'",
                 (tenant_id.lower(), teams_activity_id),
             ).fetchone()
             if row is None:
                 return None
-            before = _message(row)
+            before = message_of(row)
             if before.deleted_at is not None:
                 return None
             if text is None:
@@ -518,7 +294,7 @@ class SqliteChatStore(ChatStore):
                     "WHERE seq = ?",
                     (
                         text,
-                        _attachments_json(
+                        attachments_json(
                             before.attachments if attachments is None else attachments
                         ),
                         now,
@@ -526,9 +302,9 @@ class SqliteChatStore(ChatStore):
                     ),
                 )
                 kind = "message.edited"
-            after = self._get_message(conn, before.id)
+            after = get_message(conn, before.id)
             body = {"message": after.to_json()}
-            event = self._event(conn, kind, before.conversation_id, body, now)
+            event = insert_event(conn, kind, before.conversation_id, body, now)
             return Written(after, (event,))
 
         return await self._tx(op)
@@ -542,7 +318,7 @@ class SqliteChatStore(ChatStore):
                 (tenant_id.lower(), incident_id),
             ).fetchall()
             events = tuple(
-                self._event(conn, "incident.action", cid, {"action": body}, now) for (cid,) in rows
+                insert_event(conn, "incident.action", cid, {"action": body}, now) for (cid,) in rows
             )
             return Written(events=events)
 
@@ -572,7 +348,7 @@ class SqliteChatStore(ChatStore):
     # ---- reads ------------------------------------------------------------------------------
 
     async def conversation(self, conversation_id: str) -> Conversation | None:
-        return await self._tx(lambda conn: self._get_conversation(conn, conversation_id))
+        return await self._tx(lambda conn: get_conversation(conn, conversation_id))
 
     async def conversations(self, query: ConversationFilter) -> list[Conversation]:
         where, args = ["1 = 1"], []
@@ -582,12 +358,12 @@ class SqliteChatStore(ChatStore):
         if query.waiting:
             where.append("waiting = 1")
         sql = (
-            _SELECT_CONVERSATIONS + " "
+            SELECT_CONVERSATIONS + " "
             "WHERE " + " AND ".join(where) + " ORDER BY last_at DESC, id LIMIT ?"
         )
 
         def op(conn: sqlite3.Connection) -> list[Conversation]:
-            return [_conversation(r) for r in conn.execute(sql, (*args, query.limit))]
+            return [conversation_of(r) for r in conn.execute(sql, (*args, query.limit))]
 
         return await self._tx(op)
 
@@ -596,20 +372,20 @@ class SqliteChatStore(ChatStore):
     ) -> list[ChatMessage]:
         def op(conn: sqlite3.Connection) -> list[ChatMessage]:
             rows = conn.execute(
-                _SELECT_MESSAGES + " WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                SELECT_MESSAGES + " WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (conversation_id, after_seq, limit),
             )
-            return [_message(r) for r in rows]
+            return [message_of(r) for r in rows]
 
         return await self._tx(op)
 
     async def message_by_request(self, request_id: str) -> ChatMessage | None:
         def op(conn: sqlite3.Connection) -> ChatMessage | None:
             row = conn.execute(
-                _SELECT_MESSAGES + " WHERE request_id = ?",
+                SELECT_MESSAGES + " WHERE request_id = ?",
                 (request_id,),
             ).fetchone()
-            return None if row is None else _message(row)
+            return None if row is None else message_of(row)
 
         return await self._tx(op)
 
@@ -634,11 +410,11 @@ class SqliteChatStore(ChatStore):
     async def due_acks(self, now: float, limit: int = 100) -> list[Conversation]:
         def op(conn: sqlite3.Connection) -> list[Conversation]:
             rows = conn.execute(
-                _SELECT_CONVERSATIONS + " "
+                SELECT_CONVERSATIONS + " "
                 "WHERE ack_due_at IS NOT NULL AND ack_due_at <= ? ORDER BY ack_due_at LIMIT ?",
                 (now, limit),
             )
-            return [_conversation(r) for r in rows]
+            return [conversation_of(r) for r in rows]
 
         return await self._tx(op)
 
@@ -693,8 +469,8 @@ class SqliteChatStore(ChatStore):
             "UPDATE chat_messages SET delivery = ?, delivery_error = ? WHERE id = ?",
             (delivery, error[:MAX_ERROR], mid),
         )
-        message = self._get_message(conn, mid)
-        event = self._event(
+        message = get_message(conn, mid)
+        event = insert_event(
             conn,
             "message.delivery",
             message.conversation_id,
