@@ -6,7 +6,6 @@ the sender's to take) leaves every table of the database as it was.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from bot.notifications.signing import WebhookVerifier
 from bot.storage.sqlite import SqliteStore
 from bot.storage.sqlite_ledger import SqliteLedger
 from bot.transport.notifications_api import NOTIFICATIONS
-from bot.transport.web import create_app
+from bot.transport.web import SERVICES, create_app
 from tests.edge.fuzzing import activities, card_actions, snapshot, tokens, webhook_bodies
 from tests.notifications.support import SECRET, example, seed_channel, seed_settings
 from tests.standins.openid import OpenIdStandIn
@@ -50,12 +49,12 @@ class Bot:
         return response.status
 
     async def settle(self) -> None:
-        """Wait until the delivery worker has nothing left to do (its outbox is empty)."""
-        ledger = self.client.app[NOTIFICATIONS].ledger  # type: ignore[index]
-        deadline = time.monotonic() + 20
-        while await ledger.open_count():
-            assert time.monotonic() < deadline, "the delivery worker did not finish"
-            await asyncio.sleep(0.01)
+        """Wait on the app's own delivery worker's idle signal (no clock), then check that its
+        outbox is empty."""
+        worker = self.client.app[SERVICES].delivery  # type: ignore[index]
+        assert worker is not None
+        await worker.wait_idle()
+        assert await self.client.app[NOTIFICATIONS].ledger.open_count() == 0  # type: ignore[index]
 
 
 @pytest.fixture
