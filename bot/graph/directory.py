@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from bot.graph.errors import GraphBadRequest, GraphNotFound
 from bot.graph.http import ApiClient
+from bot.graph.machines import defender_machines
 from bot.tenant.ports import (
     GLOBAL_ADMINISTRATOR,
     SECURITY_ADMINISTRATOR,
@@ -179,27 +180,8 @@ class GraphTenantDirectory:
         )
         return _Machines(ordered, group_of, frozenset(high))
 
-    async def _all_machines(self) -> AsyncIterator[dict[str, Any]]:
-        """Every machine: ``$top``/``$skip`` pages, following ``@odata.nextLink`` if given."""
-        url = "api/machines"
-        params: dict[str, str | int] | None = {"$top": self._page_size}
-        skip = 0
-        while True:
-            try:
-                page = await self._defender.get(url, params=params)
-            except GraphNotFound:
-                return  # Defender answers 404 when there are no machines
-            items = [m for m in page.get("value") or [] if isinstance(m, dict)]
-            for machine in items:
-                yield machine
-            next_link = page.get("@odata.nextLink")
-            if isinstance(next_link, str) and next_link:
-                url, params = next_link, None
-            elif len(items) >= self._page_size:
-                skip += len(items)
-                url, params = "api/machines", {"$top": self._page_size, "$skip": skip}
-            else:
-                return
+    def _all_machines(self) -> AsyncIterator[dict[str, Any]]:
+        return defender_machines(self._defender, self._page_size)
 
     async def _inventory(self) -> _Machines:
         result: _Machines = await self._machines.get(self._load_machines)

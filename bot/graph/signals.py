@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from bot.graph.errors import GraphError, GraphForbidden, GraphNotFound, GraphThrottled
+from bot.graph.errors import GraphError, GraphForbidden, GraphThrottled
 from bot.graph.http import ApiClient
+from bot.graph.machines import defender_machines
 from bot.readiness import rules
 from bot.readiness.ports import (
     Controls,
@@ -78,26 +79,8 @@ class GraphReadinessSignals:
             raise _signal_error(exc, "licences") from None
         return rules.licences(skus)
 
-    async def _machines(self) -> AsyncIterator[dict[str, Any]]:
-        url = "api/machines"
-        params: dict[str, str | int] | None = {"$top": self._page_size}
-        skip = 0
-        while True:
-            try:
-                page = await self._defender.get(url, params=params)
-            except GraphNotFound:
-                return  # Defender answers 404 when there are no machines
-            items = [m for m in page.get("value") or [] if isinstance(m, dict)]
-            for machine in items:
-                yield machine
-            next_link = page.get("@odata.nextLink")
-            if isinstance(next_link, str) and next_link:
-                url, params = next_link, None
-            elif len(items) >= self._page_size:
-                skip += len(items)
-                url, params = "api/machines", {"$top": self._page_size, "$skip": skip}
-            else:
-                return
+    def _machines(self) -> AsyncIterator[dict[str, Any]]:
+        return defender_machines(self._defender, self._page_size)
 
     async def devices(self) -> DeviceCoverage:
         counter = rules.DeviceCounter()
