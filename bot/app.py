@@ -378,6 +378,7 @@ async def build_services(
             waiting_hint=LOCAL_WAITING_HINT
             if settings.tenant_backend == "demo"
             else DEFAULT_WAITING_HINT,
+            limiter=limiter,
         )
         onboarding.add_listener(provisioning.on_settings)
         router.add(provisioning.routes())
