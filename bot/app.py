@@ -36,7 +36,7 @@ from bot.notifications.service import NotificationService
 from bot.notifications.worker import DeliveryWorker
 from bot.onboarding import OnboardingService
 from bot.onboarding.authorization import refused
-from bot.provisioning.ports import TeamsProvisioner
+from bot.provisioning.ports import Exclusive, TeamsProvisioner
 from bot.provisioning.service import DEFAULT_WAITING_HINT, ProvisioningService
 from bot.readiness.compose import build_readiness_service
 from bot.readiness.ports import ReadinessSignals
@@ -149,6 +149,39 @@ def shared_claim(store: Store) -> Callable[[str, str], Awaitable[bool]] | None:
 
     assert isinstance(store, PostgresStore)
     return PeriodicRuns(store).claim
+
+
+def shared_exclusive(store: Store) -> Exclusive | None:
+    """For a shared store: a PostgreSQL advisory lock per name, held across instances (one
+    provisioning saga per tenant at a time); ``None`` keeps the in-process lock."""
+    if not is_shared(store):
+        return None
+    import functools
+
+    from bot.storage.postgres import PostgresStore
+    from bot.storage.postgres_coordination import exclusive
+
+    assert isinstance(store, PostgresStore)
+    return functools.partial(exclusive, store)
+
+
+def once_across_instances(
+    job: Callable[[], Awaitable[float]], name: str, exclusive: Exclusive | None
+) -> Callable[[], Awaitable[float]]:
+    """A scheduled job (re-assessment, monthly report) for several instances: it runs in one
+    instance at a time, under the job's advisory lock, and each run re-reads from the store what
+    is due (the last assessment, the reports already sent), so the instance that comes second
+    finds the period's work done and only returns its wait: once per period. Unlike a claim,
+    an instance that dies mid-run leaves the period's work to the next one (the lock goes with
+    its connection)."""
+    if exclusive is None:
+        return job
+
+    async def run() -> float:
+        async with exclusive(f"scheduled:{name}"):
+            return await job()
+
+    return run
 
 
 def shared_fanout(settings: Settings, store: Store, chat_store: ChatStore) -> SharedFanout | None:
@@ -381,6 +414,7 @@ async def build_services(
     router = build_router(directory, onboarding)
     router.add(notifications.routes())
     limiter = build_shared_rate_limiter(settings, storage.store, sleep=sleep)
+    exclusive = shared_exclusive(storage.store)
     chat_store = open_chat_store(storage.store, clock)
     fanout = shared_fanout(settings, storage.store, chat_store)
     chat = build_chat_service(
@@ -400,6 +434,7 @@ async def build_services(
             waiting_hint=LOCAL_WAITING_HINT
             if settings.tenant_backend == "demo"
             else DEFAULT_WAITING_HINT,
+            exclusive=exclusive,
         )
         onboarding.add_listener(provisioning.on_settings)
         router.add(provisioning.routes())
@@ -443,7 +478,13 @@ async def build_services(
         contact_mail=contact_mail,
         readiness=readiness,
         report=report,
-        scheduler=Scheduler([readiness.run_due, report.run_due], sleep=sleep),
+        scheduler=Scheduler(
+            [
+                once_across_instances(readiness.run_due, "readiness", exclusive),
+                once_across_instances(report.run_due, "monthly-report", exclusive),
+            ],
+            sleep=sleep,
+        ),
         chat=chat,
         limiter=limiter,
         fanout=fanout,
