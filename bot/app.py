@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.actions import ActionRouter
 from bot.chat.compose import build_chat_delivery, build_chat_service
 from bot.chat.delivery import ChatDelivery
+from bot.chat.fanout import SharedFanout
 from bot.chat.ports import ChatStore
 from bot.chat.service import ChatService
 from bot.config import Settings
@@ -150,6 +151,21 @@ def shared_claim(store: Store) -> Callable[[str, str], Awaitable[bool]] | None:
     return PeriodicRuns(store).claim
 
 
+def shared_fanout(settings: Settings, store: Store, chat_store: ChatStore) -> SharedFanout | None:
+    """For a shared store: chat events and expert presence reach the consoles connected to every
+    instance (PostgreSQL ``LISTEN``/``NOTIFY``); ``None`` keeps the in-process fan-out."""
+    if not is_shared(store):
+        return None
+    import uuid
+
+    from bot.storage.postgres import PostgresStore
+    from bot.storage.postgres_coordination import PostgresFanOut
+
+    assert isinstance(store, PostgresStore)
+    instance = settings.instance_id or uuid.uuid4().hex
+    return SharedFanout(chat_store, PostgresFanOut(store), instance=instance)
+
+
 def open_chat_store(store: Store, clock: Callable[[], float]) -> ChatStore:
     """The chat transcript in the same database as the incidents. A durable store without a chat
     adapter is refused, never paired with one that would lose messages."""
@@ -264,6 +280,7 @@ class Services:
     scheduler: Scheduler
     chat: ChatService
     limiter: RateLimiter
+    fanout: SharedFanout | None = None
     provisioning: ProvisioningService | None = None
     delivery: DeliveryWorker | None = None
     chat_delivery: ChatDelivery | None = None
@@ -279,6 +296,8 @@ class Services:
     async def start(self) -> None:
         """Redo unapplied settings, start the schedule, resume contact emails and provisioning,
         start delivery."""
+        if self.fanout is not None:
+            await self.fanout.start()
         await self.onboarding.resume()
         self.scheduler.start()
         await self.contact_mail.start()
@@ -310,6 +329,8 @@ class Services:
         if self.provisioning is not None:
             await self.provisioning.close()
         await self.contact_mail.close()
+        if self.fanout is not None:
+            await self.fanout.close()
         await self.chat.store.close()
         if self.edge is not None:
             await self.edge.close()
@@ -360,8 +381,10 @@ async def build_services(
     router = build_router(directory, onboarding)
     router.add(notifications.routes())
     limiter = build_shared_rate_limiter(settings, storage.store, sleep=sleep)
+    chat_store = open_chat_store(storage.store, clock)
+    fanout = shared_fanout(settings, storage.store, chat_store)
     chat = build_chat_service(
-        settings, store, directory, onboarding, open_chat_store(storage.store, clock)
+        settings, store, directory, onboarding, chat_store, fanout=fanout, presence=fanout
     )
     notifications.add_event_listener(chat.on_incident_event)
     provisioning = delivery = chat_delivery = None
@@ -424,6 +447,7 @@ async def build_services(
         scheduler=Scheduler([readiness.run_due, report.run_due], sleep=sleep),
         chat=chat,
         limiter=limiter,
+        fanout=fanout,
         chat_delivery=chat_delivery,
         provisioning=provisioning,
         delivery=delivery,
