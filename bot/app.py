@@ -459,6 +459,7 @@ async def build_services(
         storage.ledger,
         build_signals(settings, apis),
         messenger=None if edge is None else edge.messenger(messenger_app_id(settings)),
+        conversations=conversations,
     )
     onboarding.add_listener(readiness.on_settings)
     router.add(readiness.routes())
