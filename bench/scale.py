@@ -415,7 +415,10 @@ async def main(args: argparse.Namespace) -> None:
                 for table in ("outbox", "events", "receipts"):
                     check(counts[table] >= args.rows, f"only {counts[table]} {table} rows stored")
                 check(counts["open"] == 0, f"{counts['open']} seeded messages are still open")
-                await big.start().ready(session, timeout=300)
+                # Both bots are measured as fresh processes, started the same way.
+                empty.stop()
+                for b in bots:
+                    await b.start().ready(session, timeout=300)
                 cursors = {big.name: counts["events"], empty.name: 0}
                 for b in bots:  # warm-up
                     await turns(session, b, 5)
