@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -122,10 +123,10 @@ def open_storage(
 
 
 def is_shared(store: Store) -> bool:
-    """True for a store several instances share (PostgreSQL)."""
-    from bot.storage.postgres import PostgresStore
-
-    return isinstance(store, PostgresStore)
+    """True for a store several instances share (PostgreSQL). A store can only be a
+    PostgresStore once its module is loaded, so SQLite never pays for importing psycopg."""
+    postgres = sys.modules.get("bot.storage.postgres")
+    return postgres is not None and isinstance(store, postgres.PostgresStore)
 
 
 def build_shared_rate_limiter(settings: Settings, store: Store, *, sleep: Sleep) -> RateLimiter:
@@ -451,6 +452,7 @@ async def build_services(
             waiting_hint=LOCAL_WAITING_HINT
             if settings.tenant_backend == "demo"
             else DEFAULT_WAITING_HINT,
+            limiter=limiter,
             exclusive=exclusive,
         )
         onboarding.add_listener(provisioning.on_settings)
