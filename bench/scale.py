@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sqlite3
@@ -399,7 +400,8 @@ async def main(args: argparse.Namespace) -> None:
         f"Scale benchmark: {args.incidents:,} incidents and {args.rows:,} outbox rows against an "
         f"empty store; {rounds} alternating rounds of 20 samples"
     )
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+    keep = contextlib.nullcontext(args.keep) if args.keep else None
+    with keep or tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         big = Bot("our bot, big store", Path(tmp) / "big", secret)
         empty = Bot("our bot, empty store", Path(tmp) / "empty", secret)
         bots = [big, empty]
@@ -493,6 +495,9 @@ if __name__ == "__main__":
     parser.add_argument("--incidents", type=int, default=100_000)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument(
+        "--keep", metavar="DIR", help="put the two stores in DIR (new) and keep them afterwards"
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke-sized run (about 20 s)")
     parsed = parser.parse_args()
     if parsed.quick:
