@@ -222,16 +222,19 @@ def load_json(body: bytes) -> Any:
 
 
 def _depth(value: Any) -> int:
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    """How deeply ``value`` (as json.loads returns it: only dicts and lists nest) is nested,
+    counted up to just over MAX_DEPTH. Only containers are visited."""
+    deepest = 1 if isinstance(value, dict | list) else 0
+    stack: list[tuple[Any, int]] = [(value, 1)] if deepest else []
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
+        if depth > deepest:
+            deepest = depth
             if deepest > MAX_DEPTH:
                 return deepest
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return deepest
 
 
