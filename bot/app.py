@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.actions import ActionRouter
 from bot.chat.compose import build_chat_delivery, build_chat_service
 from bot.chat.delivery import ChatDelivery
+from bot.chat.fanout import SharedFanout
 from bot.chat.ports import ChatStore
 from bot.chat.service import ChatService
 from bot.config import Settings
@@ -35,7 +37,7 @@ from bot.notifications.service import NotificationService
 from bot.notifications.worker import DeliveryWorker
 from bot.onboarding import OnboardingService
 from bot.onboarding.authorization import refused
-from bot.provisioning.ports import TeamsProvisioner
+from bot.provisioning.ports import Exclusive, TeamsProvisioner
 from bot.provisioning.service import DEFAULT_WAITING_HINT, ProvisioningService
 from bot.readiness.compose import build_readiness_service
 from bot.readiness.ports import ReadinessSignals
@@ -121,10 +123,10 @@ def open_storage(
 
 
 def is_shared(store: Store) -> bool:
-    """True for a store several instances share (PostgreSQL)."""
-    from bot.storage.postgres import PostgresStore
-
-    return isinstance(store, PostgresStore)
+    """True for a store several instances share (PostgreSQL). A store can only be a
+    PostgresStore once its module is loaded, so SQLite never pays for importing psycopg."""
+    postgres = sys.modules.get("bot.storage.postgres")
+    return postgres is not None and isinstance(store, postgres.PostgresStore)
 
 
 def build_shared_rate_limiter(settings: Settings, store: Store, *, sleep: Sleep) -> RateLimiter:
@@ -148,6 +150,54 @@ def shared_claim(store: Store) -> Callable[[str, str], Awaitable[bool]] | None:
 
     assert isinstance(store, PostgresStore)
     return PeriodicRuns(store).claim
+
+
+def shared_exclusive(store: Store) -> Exclusive | None:
+    """For a shared store: a PostgreSQL advisory lock per name, held across instances (one
+    provisioning saga per tenant at a time); ``None`` keeps the in-process lock."""
+    if not is_shared(store):
+        return None
+    import functools
+
+    from bot.storage.postgres import PostgresStore
+    from bot.storage.postgres_coordination import exclusive
+
+    assert isinstance(store, PostgresStore)
+    return functools.partial(exclusive, store)
+
+
+def once_across_instances(
+    job: Callable[[], Awaitable[float]], name: str, exclusive: Exclusive | None
+) -> Callable[[], Awaitable[float]]:
+    """A scheduled job (re-assessment, monthly report) for several instances: it runs in one
+    instance at a time, under the job's advisory lock, and each run re-reads from the store what
+    is due (the last assessment, the reports already sent), so the instance that comes second
+    finds the period's work done and only returns its wait: once per period. Unlike a claim,
+    an instance that dies mid-run leaves the period's work to the next one (the lock goes with
+    its connection)."""
+    if exclusive is None:
+        return job
+
+    async def run() -> float:
+        async with exclusive(f"scheduled:{name}"):
+            return await job()
+
+    return run
+
+
+def shared_fanout(settings: Settings, store: Store, chat_store: ChatStore) -> SharedFanout | None:
+    """For a shared store: chat events and expert presence reach the consoles connected to every
+    instance (PostgreSQL ``LISTEN``/``NOTIFY``); ``None`` keeps the in-process fan-out."""
+    if not is_shared(store):
+        return None
+    import uuid
+
+    from bot.storage.postgres import PostgresStore
+    from bot.storage.postgres_coordination import PostgresFanOut
+
+    assert isinstance(store, PostgresStore)
+    instance = settings.instance_id or uuid.uuid4().hex
+    return SharedFanout(chat_store, PostgresFanOut(store), instance=instance)
 
 
 def open_chat_store(store: Store, clock: Callable[[], float]) -> ChatStore:
@@ -264,6 +314,7 @@ class Services:
     scheduler: Scheduler
     chat: ChatService
     limiter: RateLimiter
+    fanout: SharedFanout | None = None
     provisioning: ProvisioningService | None = None
     delivery: DeliveryWorker | None = None
     chat_delivery: ChatDelivery | None = None
@@ -279,6 +330,8 @@ class Services:
     async def start(self) -> None:
         """Redo unapplied settings, start the schedule, resume contact emails and provisioning,
         start delivery."""
+        if self.fanout is not None:
+            await self.fanout.start()
         await self.onboarding.resume()
         self.scheduler.start()
         await self.contact_mail.start()
@@ -310,6 +363,8 @@ class Services:
         if self.provisioning is not None:
             await self.provisioning.close()
         await self.contact_mail.close()
+        if self.fanout is not None:
+            await self.fanout.close()
         await self.chat.store.close()
         if self.edge is not None:
             await self.edge.close()
@@ -360,8 +415,11 @@ async def build_services(
     router = build_router(directory, onboarding)
     router.add(notifications.routes())
     limiter = build_shared_rate_limiter(settings, storage.store, sleep=sleep)
+    exclusive = shared_exclusive(storage.store)
+    chat_store = open_chat_store(storage.store, clock)
+    fanout = shared_fanout(settings, storage.store, chat_store)
     chat = build_chat_service(
-        settings, store, directory, onboarding, open_chat_store(storage.store, clock)
+        settings, store, directory, onboarding, chat_store, fanout=fanout, presence=fanout
     )
     notifications.add_event_listener(chat.on_incident_event)
     provisioning = delivery = chat_delivery = None
@@ -377,6 +435,8 @@ async def build_services(
             waiting_hint=LOCAL_WAITING_HINT
             if settings.tenant_backend == "demo"
             else DEFAULT_WAITING_HINT,
+            limiter=limiter,
+            exclusive=exclusive,
         )
         onboarding.add_listener(provisioning.on_settings)
         router.add(provisioning.routes())
@@ -401,6 +461,7 @@ async def build_services(
         storage.ledger,
         build_signals(settings, apis),
         messenger=None if edge is None else edge.messenger(messenger_app_id(settings)),
+        conversations=conversations,
     )
     onboarding.add_listener(readiness.on_settings)
     router.add(readiness.routes())
@@ -420,9 +481,16 @@ async def build_services(
         contact_mail=contact_mail,
         readiness=readiness,
         report=report,
-        scheduler=Scheduler([readiness.run_due, report.run_due], sleep=sleep),
+        scheduler=Scheduler(
+            [
+                once_across_instances(readiness.run_due, "readiness", exclusive),
+                once_across_instances(report.run_due, "monthly-report", exclusive),
+            ],
+            sleep=sleep,
+        ),
         chat=chat,
         limiter=limiter,
+        fanout=fanout,
         chat_delivery=chat_delivery,
         provisioning=provisioning,
         delivery=delivery,

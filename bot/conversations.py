@@ -24,9 +24,16 @@ def conversation_key(conversation_id: str) -> str:
     return f"conversations/{conversation_id}/reference"
 
 
+def _users_prefix(tenant_id: str) -> str:
+    return f"tenants/{tenant_id.lower()}/users/"
+
+
+_CHAT = "/chat"
+
+
 def personal_chat_key(tenant_id: str, user_id: str) -> str:
     """Where the reference of a user's personal chat with the bot is kept."""
-    return f"tenants/{tenant_id.lower()}/users/{user_id.lower()}/chat"
+    return f"{_users_prefix(tenant_id)}{user_id.lower()}{_CHAT}"
 
 
 def _welcomed_key(conversation_id: str) -> str:
@@ -61,6 +68,20 @@ class ConversationService:
 
     async def reference(self, conversation_id: str) -> JSON | None:
         item = await self._store.read(conversation_key(conversation_id))
+        return None if item is None else dict(item.value)
+
+    async def personal_chats(self, tenant_id: str) -> list[str]:
+        """The ids of the tenant's users who have a personal chat with the bot."""
+        prefix = _users_prefix(tenant_id)
+        return [
+            key[len(prefix) : -len(_CHAT)]
+            for key in await self._store.list_keys(prefix)
+            if key.endswith(_CHAT) and "/" not in key[len(prefix) : -len(_CHAT)]
+        ]
+
+    async def personal_chat(self, tenant_id: str, user_id: str) -> JSON | None:
+        """The reference of a user's personal chat with the bot, if they ever wrote in one."""
+        item = await self._store.read(personal_chat_key(tenant_id, user_id))
         return None if item is None else dict(item.value)
 
     async def first_welcome(self, conversation_id: str, at: str | None) -> bool:

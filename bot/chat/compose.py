@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from bot.chat.delivery import ChatDelivery
 from bot.chat.fanout import InProcessFanout
 from bot.chat.places import SettingsAskers, StoredPlaces
-from bot.chat.ports import ChatStore
+from bot.chat.ports import ChatStore, Fanout, Presence
 from bot.chat.service import ChatOptions, ChatService
 from bot.config import Settings
 from bot.messaging import ChannelMessenger
@@ -42,16 +42,21 @@ def build_chat_service(
     settings_source: SettingsSource | None,
     chat_store: ChatStore,
     *,
+    fanout: Fanout | None = None,
+    presence: Presence | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> ChatService:
+    """The chat service; ``fanout`` and ``presence`` default to this process's own (one
+    instance); the composition root passes shared ones when several instances share the store."""
     return ChatService(
         chat_store,
         StoredPlaces(store, directory, tenant_display_name(settings)),
-        InProcessFanout(),
+        fanout or InProcessFanout(),
         served=served_tenants(settings, directory),
         askers=SettingsAskers(settings_source, directory) if settings_source else None,
         options=ChatOptions(ack_seconds=settings.chat_ack_seconds),
+        presence=presence,
         clock=clock,
         sleep=sleep,
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.chat.model import Place
 from bot.chat.ports import IncidentSummary, TeamRef
+from bot.conversations import personal_chat_key
 from bot.errors import DependencyError
 from bot.notifications.model import SEVERITY_LABELS, STATUS_LABELS, parse_notification
 from bot.notifications.ports import SettingsSource
@@ -94,8 +95,8 @@ class StoredPlaces:
         return self._tenant_name or tenant_id
 
     async def personal_reference(self, tenant_id: str, user_id: str) -> dict[str, Any] | None:
-        # Kept by the transport for every personal chat (bot.transport.handler.personal_chat_key).
-        item = await self._store.read(f"tenants/{tenant_id.lower()}/users/{user_id.lower()}/chat")
+        # Kept by the conversations service for every personal chat.
+        item = await self._store.read(personal_chat_key(tenant_id, user_id))
         return None if item is None else dict(item.value)
 
 

@@ -5,14 +5,15 @@ Teams in the same database as the incidents, and every method is one transaction
 its event and its send commit together or not at all. SQLite is the adapter today
 (:mod:`bot.storage.sqlite_chat`); a PostgreSQL adapter follows the same contract
 (``tests/chat/test_store.py``). Fan-out tells live consoles about committed events: in-process
-today (:mod:`bot.chat.fanout`), LISTEN/NOTIFY between instances later.
+for one instance (:mod:`bot.chat.fanout`), and between instances through a :class:`Broadcast`
+(PostgreSQL's ``LISTEN``/``NOTIFY``) when several share one database.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from bot.chat.model import (
     JSON,
@@ -217,6 +218,31 @@ class Fanout(Protocol):
     def publish(self, events: tuple[ChatEvent, ...]) -> None: ...
 
     def subscribe(self) -> Subscription: ...
+
+
+BroadcastListener = Callable[[dict[str, Any]], Awaitable[None] | None]
+
+
+class Broadcast(Protocol):
+    """Small JSON messages to every instance sharing the database (this one included), in the
+    order they were published. Messages carry ids only: the rest is read from the store."""
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
+
+    async def subscribe(self, channel: str, listener: BroadcastListener) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Presence(Protocol):
+    """Expert consoles open on the other instances (this one counts its own)."""
+
+    def changed(self, online: int) -> None:
+        """This instance now has ``online`` consoles open."""
+        ...
+
+    @property
+    def elsewhere(self) -> int: ...
 
 
 @dataclass(frozen=True)

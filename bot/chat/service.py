@@ -44,6 +44,7 @@ from bot.chat.ports import (
     IncidentSummary,
     NewMessage,
     Places,
+    Presence,
     Subscription,
     TeamRef,
     Written,
@@ -88,6 +89,7 @@ class ChatService:
         served: Callable[[str], bool],
         askers: Askers | None = None,
         options: ChatOptions | None = None,
+        presence: Presence | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -100,6 +102,7 @@ class ChatService:
         self._clock = clock
         self._sleep = sleep
         self._experts_online = 0
+        self._presence = presence
         self._wake_sender: Callable[[], None] = lambda: None
         self._ack_wake = asyncio.Event()
 
@@ -120,13 +123,19 @@ class ChatService:
 
     def console_opened(self) -> None:
         self._experts_online += 1
+        if self._presence is not None:
+            self._presence.changed(self._experts_online)
 
     def console_closed(self) -> None:
         self._experts_online = max(0, self._experts_online - 1)
+        if self._presence is not None:
+            self._presence.changed(self._experts_online)
 
     @property
     def experts_online(self) -> int:
-        return self._experts_online
+        """Consoles open on this instance and, with several instances, on the others."""
+        elsewhere = self._presence.elsewhere if self._presence is not None else 0
+        return self._experts_online + elsewhere
 
     # ---- from Teams -------------------------------------------------------------------------
 
@@ -262,7 +271,7 @@ class ChatService:
         ]
         cid = conversation_key(tenant, message.conversation_id)
         now = self._clock()
-        ack_at = now + (self._options.ack_seconds if self._experts_online else 0.0)
+        ack_at = now + (self._options.ack_seconds if self.experts_online else 0.0)
         seed = ConversationSeed(
             id=cid,
             tenant_id=tenant,

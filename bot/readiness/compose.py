@@ -10,6 +10,7 @@ from typing import Any
 from microsoft_teams.cards.core import AdaptiveCard
 
 from bot.config import Settings
+from bot.conversations import ConversationService
 from bot.messaging import ChannelMessenger
 from bot.notifications.ports import Ledger, SettingsSource, UnitOfWork
 from bot.onboarding.model import Purpose
@@ -42,30 +43,29 @@ class SettingsChoices:
 
 
 class StoredAdminChats:
-    """The personal chats the bot keeps (``tenants/{t}/users/{u}/chat``) of users the directory
+    """The personal chats the bot keeps (by the conversations service) of users the directory
     says are administrators."""
 
     def __init__(
-        self, store: Store, directory: TenantDirectory, messenger: ChannelMessenger
+        self,
+        conversations: ConversationService,
+        directory: TenantDirectory,
+        messenger: ChannelMessenger,
     ) -> None:
-        self._store = store
+        self._conversations = conversations
         self._directory = directory
         self._messenger = messenger
 
     async def send_to_admins(self, tenant_id: str, card: AdaptiveCard) -> int:
-        prefix = f"tenants/{tenant_id.lower()}/users/"
         sent = 0
-        for key in await self._store.list_keys(prefix):
-            if not key.endswith("/chat"):
-                continue
-            user_id = key[len(prefix) : -len("/chat")]
+        for user_id in await self._conversations.personal_chats(tenant_id):
             try:
                 if not await self._directory.is_admin(user_id):
                     continue
-                item = await self._store.read(key)
-                if item is None:
+                reference = await self._conversations.personal_chat(tenant_id, user_id)
+                if reference is None:
                     continue
-                await self._messenger.send(item.value, card=to_json(card))
+                await self._messenger.send(reference, card=to_json(card))
                 sent += 1
             except Exception:
                 log.exception("could not tell an administrator that the assessment changed")
@@ -90,6 +90,7 @@ def build_readiness_service(
     ledger: Ledger,
     signals: ReadinessSignals,
     *,
+    conversations: ConversationService,
     messenger: ChannelMessenger | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ReadinessService:
@@ -99,7 +100,7 @@ def build_readiness_service(
         SettingsChoices(settings_source),
         directory.is_admin,
         tenant_id=directory.tenant_id,
-        admins=None if messenger is None else StoredAdminChats(store, directory, messenger),
+        admins=None if messenger is None else StoredAdminChats(conversations, directory, messenger),
         events=LedgerEvents(ledger),
         clock=clock,
         interval_hours=settings.readiness_interval_hours,

@@ -17,7 +17,7 @@ from typing import Any
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Routes
+from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Refusal, Routes
 from bot.errors import ConcurrencyError, ValidationError
 from bot.readiness.assessment import (
     PHASE_LABEL,
@@ -169,10 +169,32 @@ class ReadinessService:
         return self._tenant
 
     def routes(self) -> Routes:
-        """Anyone in the tenant sees the assessment; marking an action is checked per action."""
+        """Anyone in the tenant sees the assessment; only an administrator marks an action in
+        progress (the router's guard refuses anyone else before the handler runs)."""
         return Routes(
-            cards=(CardRoute(VERB_PREFIX, self.on_card_action, Access.MEMBER),),
+            cards=(
+                CardRoute(VERB_PREFIX, self.on_card_action, Access.MEMBER),
+                CardRoute(MARK, self.on_card_action, Access.ADMIN),
+            ),
             commands=(CommandRoute(("status", "readiness"), self.status_command, Access.MEMBER),),
+            refused=self.refused,
+        )
+
+    async def refused(
+        self, actor: Actor, refusal: Refusal, action: CardAction | None
+    ) -> AdaptiveCard:
+        """The guard's refusals: outside the tenant, not an administrator, or no directory."""
+        if refusal.reason == "outside":
+            return await self._refusal("Only members of your organization can see this.")
+        if refusal.reason == "unavailable":
+            return await self._refusal(f"{refusal.advice} Nothing changed.".strip())
+        return await self.show(
+            actor,
+            Notice(
+                "Only a Global Administrator or Security Administrator can mark an action "
+                "in progress. Nothing changed.",
+                "error",
+            ),
         )
 
     # ---- reading and assessing ---------------------------------------------------------
@@ -365,9 +387,8 @@ class ReadinessService:
     # ---- card actions ------------------------------------------------------------------
 
     async def on_card_action(self, action: CardAction) -> AdaptiveCard:
+        """Card actions ``readiness.*``; the router's guard has checked the tenant and the role."""
         actor = action.actor
-        if not actor.user_id or actor.tenant_id.lower() != self._tenant:
-            return await self._refusal("Only members of your organization can see this.")
         if action.verb == VIEW:
             return await self.show(actor)
         if action.verb == REFRESH:
@@ -415,15 +436,6 @@ class ReadinessService:
         if not isinstance(check_id, str) or check_id not in BY_ID or not isinstance(rev, int):
             return await self.show(
                 actor, Notice("That action is malformed. Nothing changed.", "error")
-            )
-        if not await self._is_admin(actor.user_id):
-            return await self.show(
-                actor,
-                Notice(
-                    "Only a Global Administrator or Security Administrator can mark an action "
-                    "in progress. Nothing changed.",
-                    "error",
-                ),
             )
         for _ in range(CONFLICT_RETRIES):
             item, a = await self._load()

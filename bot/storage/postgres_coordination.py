@@ -175,9 +175,20 @@ class PostgresFanOut:
         self._subscribers.setdefault(channel, []).append(listener)
         if self._conn is None:
             self._conn = await AsyncConnection.connect(self._store.url, autocommit=True)
-            self._task = asyncio.create_task(self._listen(), name="pg-fan-out")
         if first:
+            # The listening loop holds the connection while it waits: stop it for the LISTEN
+            # (what arrives meanwhile waits in psycopg's backlog and comes out first).
+            await self._stop_listening()
             await self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="pg-fan-out")
+
+    async def _stop_listening(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
     async def _listen(self) -> None:
         assert self._conn is not None
@@ -195,9 +206,7 @@ class PostgresFanOut:
                     log.exception("a fan-out listener failed")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        with contextlib.suppress(Exception):
+            await self._stop_listening()
         if self._conn is not None:
             await self._conn.close()

@@ -22,7 +22,6 @@ from bot.logcontext import set_fields
 from bot.logsafe import safe
 from bot.notifications.enforcement import RETRY_AFTER_SECONDS
 from bot.notifications.model import BodyError, load_json
-from bot.notifications.openapi import openapi_document
 from bot.notifications.schema import MAX_BODY_BYTES
 from bot.notifications.service import Acceptance, NotificationService
 from bot.notifications.signing import SignatureError, WebhookVerifier, request_line
@@ -161,6 +160,8 @@ async def get_events(request: web.Request) -> web.Response:
 
 @lru_cache(maxsize=1)
 def _openapi() -> dict[str, Any]:
+    from bot.notifications.openapi import openapi_document  # built on the first request
+
     return openapi_document()
 
 

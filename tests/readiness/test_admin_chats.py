@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.conversations import ConversationService
 from bot.readiness.compose import StoredAdminChats
 from bot.storage.memory import MemoryStore
 from bot.tenant.demo import DemoTenantDirectory
@@ -23,12 +24,16 @@ class Messenger:
 
 async def test_only_admins_with_a_chat_get_the_card() -> None:
     store = MemoryStore()
+    conversations = ConversationService(store)
     for actor in (ALEX, MEGAN, ADELE):
-        key = f"tenants/{TENANT}/users/{actor.user_id}/chat"
-        await store.write(key, {"conversation": {"id": f"chat-{actor.name}"}}, etag="*")
+        chat = f"chat-{actor.name}"
+        await conversations.remember(actor, chat, "personal", {"conversation": {"id": chat}})
+    # A group chat, and another document under the user, are not personal chats.
+    await conversations.remember(ALEX, "group", "groupChat", {"conversation": {"id": "group"}})
     await store.write(f"tenants/{TENANT}/users/{ALEX.user_id}/draft", {"x": 1}, etag="*")
     messenger = Messenger()
-    chats = StoredAdminChats(store, DemoTenantDirectory.load(), messenger)  # type: ignore[arg-type]
+    directory = DemoTenantDirectory.load()
+    chats = StoredAdminChats(conversations, directory, messenger)  # type: ignore[arg-type]
     card = message_card(MessageView(title="Service status", text="Something changed"))
     assert await chats.send_to_admins(TENANT, card) == 2
     assert sorted(ref["conversation"]["id"] for ref, _ in messenger.sent) == [

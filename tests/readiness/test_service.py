@@ -5,23 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from microsoft_teams.cards.core import AdaptiveCard
 
 from bot.actions import CardAction
 from bot.errors import ValidationError
 from bot.readiness.ports import DeviceCoverage, ServiceChoices, SignalError
 from bot.readiness.service import readiness_key
+from bot.tenant.demo import DemoTenantDirectory
 from cards import to_json
 from cards.readiness import MARK, REFRESH, VIEW
 from tests.readiness.support import World, world
-from tests.support import ADELE, ALEX, actions, texts
+from tests.support import ADELE, ALEX, actions, routed, texts
 
 
-def act(w: World, verb: str, data: dict[str, Any] | None = None, actor: Any = ALEX) -> CardAction:
-    return CardAction(actor, verb, data or {}, "conv", "msg")
+async def act(
+    w: World, verb: str, data: dict[str, Any] | None = None, actor: Any = ALEX
+) -> AdaptiveCard:
+    """The action through the router the composition root builds: its guard, then the service."""
+    router = routed(DemoTenantDirectory.load(), w.service.routes())
+    return await router.card_action(CardAction(actor, verb, data or {}, "conv", "msg"))
 
 
 async def show(w: World, actor: Any = ALEX) -> dict[str, Any]:
-    return to_json(await w.service.on_card_action(act(w, VIEW, actor=actor)))
+    return to_json(await act(w, VIEW, actor=actor))
 
 
 def mark_data(card: dict[str, Any], check: str) -> dict[str, Any]:
@@ -51,7 +57,7 @@ async def test_a_member_sees_the_assessment_but_no_mark_buttons() -> None:
 async def test_an_admin_marks_an_action_in_progress_with_who_and_when() -> None:
     w = world()
     card = await show(w)
-    card = to_json(await w.service.on_card_action(act(w, MARK, mark_data(card, "devices"))))
+    card = to_json(await act(w, MARK, mark_data(card, "devices")))
     text = texts(card)
     assert "Marked “Onboard your devices to Defender for Endpoint” in progress" in text
     assert "Marked by Alex Wilber" in text
@@ -71,14 +77,14 @@ async def test_marking_is_refused_for_non_admins_forged_and_stale_cards() -> Non
     card = await show(w)
     data = mark_data(card, "devices")
     before = await w.store.read(readiness_key(w.service.tenant_id))
-    refused = texts(to_json(await w.service.on_card_action(act(w, MARK, data, ADELE))))
+    refused = texts(to_json(await act(w, MARK, data, ADELE)))
     assert "Only a Global Administrator or Security Administrator" in refused
-    forged = texts(to_json(await w.service.on_card_action(act(w, MARK, {"check": "nope"}))))
+    forged = texts(to_json(await act(w, MARK, {"check": "nope"})))
     assert "malformed" in forged
     stale = {**data, "rev": data["rev"] - 1}
-    out = texts(to_json(await w.service.on_card_action(act(w, MARK, stale))))
+    out = texts(to_json(await act(w, MARK, stale)))
     assert "out of date" in out
-    unknown = texts(to_json(await w.service.on_card_action(act(w, "readiness.explode"))))
+    unknown = texts(to_json(await act(w, "readiness.explode")))
     assert "isn't recognized" in unknown
     assert await w.store.read(readiness_key(w.service.tenant_id)) == before
 
@@ -86,7 +92,7 @@ async def test_marking_is_refused_for_non_admins_forged_and_stale_cards() -> Non
 async def test_a_user_of_another_tenant_sees_nothing() -> None:
     w = world()
     outsider = ALEX.__class__(ALEX.user_id, "Eve", "other-tenant")
-    card = to_json(await w.service.on_card_action(act(w, VIEW, actor=outsider)))
+    card = to_json(await act(w, VIEW, actor=outsider))
     assert "Only members of your organization" in texts(card)
     assert w.signals.reads == 0
 
@@ -95,15 +101,15 @@ async def test_refresh_is_limited_to_once_per_five_minutes_per_tenant() -> None:
     w = world()
     await show(w)
     reads = w.signals.reads
-    first = texts(to_json(await w.service.on_card_action(act(w, REFRESH))))
+    first = texts(to_json(await act(w, REFRESH)))
     assert "Refreshed: nothing changed" in first
     assert w.signals.reads == reads + 4
     w.clock.now += 299
-    again = texts(to_json(await w.service.on_card_action(act(w, REFRESH, actor=ADELE))))
+    again = texts(to_json(await act(w, REFRESH, actor=ADELE)))
     assert "refreshed less than 5 minutes ago" in again and "1 minute" in again
     assert w.signals.reads == reads + 4
     w.clock.now += 1
-    await w.service.on_card_action(act(w, REFRESH))
+    await act(w, REFRESH)
     assert w.signals.reads == reads + 8
 
 

@@ -1,0 +1,87 @@
+"""The chat fan-out between instances (``SharedFanout`` over PostgreSQL's ``LISTEN``/``NOTIFY``):
+events written through one instance reach the subscribers of both, in cursor order, once each;
+expert presence on one instance is counted by the other, including one that starts later."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from bot.chat.fanout import SharedFanout
+from bot.chat.model import ChatEvent, Place
+from bot.chat.ports import ConversationSeed
+from bot.storage.postgres import PostgresStore
+from bot.storage.postgres_chat import PostgresChatStore
+from bot.storage.postgres_coordination import PostgresFanOut
+
+
+@asynccontextmanager
+async def node(url: str, name: str) -> AsyncIterator[tuple[PostgresChatStore, SharedFanout]]:
+    store = PostgresStore(url)
+    await store.open()
+    chat = PostgresChatStore(store)
+    fanout = SharedFanout(chat, PostgresFanOut(store), instance=name)
+    await fanout.start()
+    try:
+        yield chat, fanout
+    finally:
+        await fanout.close()
+        await chat.close()
+        await store.close()
+
+
+async def until(condition: Callable[[], bool | Awaitable[bool]], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        result = condition()
+        if result if isinstance(result, bool) else await result:
+            return
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def collect(fanout: SharedFanout, n: int) -> list[ChatEvent]:
+    seen: list[ChatEvent] = []
+    subscription = fanout.subscribe()
+    async for event in subscription:
+        seen.append(event)
+        if len(seen) == n:
+            subscription.close()
+    return seen
+
+
+async def test_events_written_on_either_instance_reach_both_in_cursor_order(pg_url: str) -> None:
+    async with node(pg_url, "a") as (chat_a, a), node(pg_url, "b") as (chat_b, b):
+        readers = [asyncio.create_task(collect(f, 40)) for f in (a, b)]
+        await asyncio.sleep(0)  # the readers subscribe
+
+        async def write(chat: PostgresChatStore, fanout: SharedFanout, n: int) -> None:
+            place = Place("incident", f"Incident {n}", incident_id=str(n))
+            seed = ConversationSeed(f"c{n}", "t", "Contoso", place, f"19:c{n}", f"19:c{n}", {})
+            written = await chat.open_conversation(seed)
+            assert len(written.events) == 1
+            fanout.publish(written.events)
+
+        await asyncio.gather(
+            *(write(*((chat_a, a) if n % 2 else (chat_b, b)), n) for n in range(40))
+        )
+        seen_a, seen_b = await asyncio.wait_for(asyncio.gather(*readers), 60)
+        cursors = [e.cursor for e in seen_a]
+        assert cursors == sorted(set(cursors)) and len(cursors) == 40
+        assert [e.cursor for e in seen_b] == cursors
+
+
+async def test_presence_on_one_instance_counts_on_the_others(pg_url: str) -> None:
+    async with node(pg_url, "a") as (_, a), node(pg_url, "b") as (_, b):
+        a.changed(2)
+        await until(lambda: b.elsewhere == 2, "b to count a's two consoles")
+        assert a.elsewhere == 0
+        async with node(pg_url, "c") as (_, c):  # a late instance asks for the counts
+            await until(lambda: c.elsewhere == 2, "c to learn a's count")
+            c.changed(1)
+            await until(lambda: a.elsewhere == 1 and b.elsewhere == 3, "c's console counted")
+        await until(lambda: b.elsewhere == 2, "c's consoles gone when c stops")
+        a.changed(0)
+        await until(lambda: b.elsewhere == 0, "a's consoles closed")
