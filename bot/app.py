@@ -44,11 +44,11 @@ from bot.readiness.ports import ReadinessSignals
 from bot.readiness.schedule import Scheduler
 from bot.readiness.service import ReadinessService
 from bot.report.compose import build_report_service
+from bot.report.ports import ReportQuery
 from bot.report.service import ReportService
 from bot.retry import Sleep
 from bot.storage import Store
 from bot.storage.base import POSTGRES_SCHEMES
-from bot.storage.sqlite_report import open_report_query
 from bot.tenant import TenantDirectory
 from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
 
@@ -198,6 +198,23 @@ def shared_fanout(settings: Settings, store: Store, chat_store: ChatStore) -> Sh
     assert isinstance(store, PostgresStore)
     instance = settings.instance_id or uuid.uuid4().hex
     return SharedFanout(chat_store, PostgresFanOut(store), instance=instance)
+
+
+def open_report_query(store: Store) -> ReportQuery:
+    """The report's query port on the store's own database: SQL on SQLite and PostgreSQL; a
+    snapshot into SQLite for the in-memory store."""
+    from bot.storage.sqlite import SqliteStore
+    from bot.storage.sqlite_report import SnapshotReportQuery, SqliteReportQuery
+
+    if isinstance(store, SqliteStore):
+        return SqliteReportQuery(store.path)
+    if is_shared(store):
+        from bot.storage.postgres import PostgresStore
+        from bot.storage.postgres_report import PostgresReportQuery
+
+        assert isinstance(store, PostgresStore)
+        return PostgresReportQuery(store)
+    return SnapshotReportQuery(store)
 
 
 def open_chat_store(store: Store, clock: Callable[[], float]) -> ChatStore:
