@@ -481,9 +481,12 @@ class ReadinessService:
             return new
         raise ConcurrencyError("the readiness assessment is changing too fast")
 
-    async def to_json(self) -> JSON:
-        """The assessment for the experts (the Experts API and the console)."""
+    async def to_json(self, *, first_view: bool = False) -> JSON:
+        """The assessment for the experts (the Experts API and the console); ``first_view``
+        assesses it now if it never was (as the card does)."""
         a = await self.current()
+        if first_view and not a.assessed_at:
+            a, _ = await self.assess("first view")
         choices = await self._choices.choices(self._tenant)
         return assessment_json(self._tenant, a, evaluate(a.signals, choices, a.marks, a.statuses))
 
