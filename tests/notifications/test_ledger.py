@@ -201,9 +201,9 @@ class CountingStore(SqliteStore):
 
     transactions = 0
 
-    def run_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def run_locked(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         self.transactions += 1
-        return super().run_locked(fn)
+        return super().run_locked(fn, durable=durable)
 
 
 async def test_sqlite_group_commit_shares_transactions_up_to_a_bound(tmp_path: Path) -> None:
