@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.mail.ports import MailMessage
-from bot.messaging import DeliveryError, Posted
 from bot.notifications.ports import Ledger
 from bot.notifications.worker import DeliveryWorker
 from bot.onboarding.model import (
@@ -256,62 +254,6 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
         await asyncio.sleep(0)
-
-
-@dataclass
-class Sent:
-    kind: str
-    conversation_id: str
-    activity_id: str
-    card: dict[str, Any] | None = None
-    text: str = ""
-
-
-@dataclass
-class FakeMessenger:
-    """Records what would reach Teams; ``failures`` are raised, in order, before any call."""
-
-    sent: list[Sent] = field(default_factory=list)
-    failures: list[DeliveryError] = field(default_factory=list)
-    calls: int = 0
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-
-    def _maybe_fail(self) -> None:
-        self.calls += 1
-        if self.failures:
-            raise self.failures.pop(0)
-
-    async def post_to_channel(
-        self,
-        team_reference: dict[str, Any],
-        channel_id: str,
-        *,
-        card: dict[str, Any] | None = None,
-        text: str = "",
-    ) -> Posted:
-        self._maybe_fail()
-        activity_id = f"m{next(self._ids)}"
-        conversation = f"{channel_id};messageid={activity_id}"
-        self.sent.append(Sent("post", conversation, activity_id, card, text))
-        reference = {"conversation": {"id": conversation}, "serviceUrl": "http://x/"}
-        return Posted(conversation, activity_id, reference)
-
-    async def send(
-        self, reference: dict[str, Any], *, card: dict[str, Any] | None = None, text: str = ""
-    ) -> str:
-        self._maybe_fail()
-        activity_id = f"r{next(self._ids)}"
-        self.sent.append(Sent("reply", reference["conversation"]["id"], activity_id, card, text))
-        return activity_id
-
-    async def update(
-        self, reference: dict[str, Any], activity_id: str, *, card: dict[str, Any]
-    ) -> None:
-        self._maybe_fail()
-        self.sent.append(Sent("update", reference["conversation"]["id"], activity_id, card))
-
-    def of_kind(self, kind: str) -> list[Sent]:
-        return [s for s in self.sent if s.kind == kind]
 
 
 @dataclass
