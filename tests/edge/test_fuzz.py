@@ -54,7 +54,7 @@ class Bot:
         worker = self.client.app[SERVICES].delivery  # type: ignore[index]
         assert worker is not None
         await worker.wait_idle()
-        assert await self.client.app[NOTIFICATIONS].ledger.open_count() == 0  # type: ignore[index]
+        assert (await self.client.app[NOTIFICATIONS].ledger.outbox_stats()).open == 0  # type: ignore[index]
 
 
 @pytest.fixture

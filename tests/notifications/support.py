@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.devtools.notify import example_notification
 from bot.mail.ports import MailMessage
 from bot.notifications.ports import Ledger
 from bot.notifications.worker import DeliveryWorker
@@ -33,74 +33,11 @@ PATTI = "1a2b3c4d-0005-4e5f-8a9b-0c1d2e3f4a05"  # high-value, Finance team, Exec
 ISAIAH = "1a2b3c4d-0004-4e5f-8a9b-0c1d2e3f4a04"  # Finance team
 FINANCE_TEAM = "8d2f1c0b-2001-4d4e-8f9a-3b2c1d0e9f01"
 
-EXAMPLE: dict[str, Any] = {
-    "type": "incident.notification",
-    "incident": {
-        "id": "2972395",
-        "displayName": "Multi-stage incident on one endpoint",
-        "severity": "high",
-        "status": "inProgress",
-        "assignedTo": "Defender Experts",
-        "classification": "truePositive",
-        "determination": "malware",
-        "incidentWebUrl": "https://security.microsoft.com/incidents/2972395",
-        "createdDateTime": "2026-11-27T10:02:11Z",
-        "lastUpdateDateTime": "2026-11-27T10:15:40Z",
-        "alerts": [
-            {
-                "id": "da1",
-                "title": "Suspicious connection",
-                "category": "CommandAndControl",
-                "serviceSource": "microsoftDefenderForEndpoint",
-                "mitreTechniques": ["T1071"],
-                "evidence": [
-                    {
-                        "@odata.type": "#microsoft.graph.security.deviceEvidence",
-                        "deviceDnsName": "fin-ws-042.contoso.com",
-                        "mdeDeviceId": "d-042",
-                        "rbacGroupName": "Finance workstations",
-                    },
-                    {
-                        "@odata.type": "#microsoft.graph.security.userEvidence",
-                        "userAccount": {
-                            "accountName": "jdoe",
-                            "userPrincipalName": "jdoe@contoso.com",
-                            "azureAdUserId": "u-17",
-                        },
-                    },
-                ],
-            }
-        ],
-    },
-    "managedResponse": {
-        "revision": 1,
-        "summary": "What the experts found, in plain words.",
-        "completedActions": [
-            {
-                "id": "a1",
-                "type": "isolateDevice",
-                "target": {"kind": "device", "id": "d-042", "name": "fin-ws-042.contoso.com"},
-                "status": "completed",
-                "time": "2026-11-27T10:14:00Z",
-            }
-        ],
-        "pendingActions": [
-            {
-                "id": "a2",
-                "type": "forcePasswordReset",
-                "target": {"kind": "user", "id": "u-17", "name": "jdoe@contoso.com"},
-                "instructions": "Reset the password and revoke sessions.",
-            }
-        ],
-        "analyst": "Defender Experts",
-    },
-}
-
 
 def example(revision: int = 1, incident_id: str = "2972395", **incident: Any) -> dict[str, Any]:
-    body = copy.deepcopy(EXAMPLE)
-    body["incident"]["id"] = incident_id
-    body["incident"]["incidentWebUrl"] = f"https://security.microsoft.com/incidents/{incident_id}"
+    """The product's example incident (``python -m bot notify --example``, the one example body),
+    as revision 1 reads, numbered ``revision``; ``incident`` overrides fields of the incident."""
+    body = example_notification(1, incident_id)
     body["incident"].update(incident)
     body["managedResponse"]["revision"] = revision
     return body
