@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,18 +37,18 @@ from bot.notifications.service import NotificationService
 from bot.notifications.worker import DeliveryWorker
 from bot.onboarding import OnboardingService
 from bot.onboarding.authorization import refused
-from bot.provisioning.ports import TeamsProvisioner
+from bot.provisioning.ports import Exclusive, TeamsProvisioner
 from bot.provisioning.service import DEFAULT_WAITING_HINT, ProvisioningService
 from bot.readiness.compose import build_readiness_service
 from bot.readiness.ports import ReadinessSignals
 from bot.readiness.schedule import Scheduler
 from bot.readiness.service import ReadinessService
 from bot.report.compose import build_report_service
+from bot.report.ports import ReportQuery
 from bot.report.service import ReportService
 from bot.retry import Sleep
 from bot.storage import Store
 from bot.storage.base import POSTGRES_SCHEMES
-from bot.storage.sqlite_report import open_report_query
 from bot.tenant import TenantDirectory
 from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
 
@@ -122,10 +123,10 @@ def open_storage(
 
 
 def is_shared(store: Store) -> bool:
-    """True for a store several instances share (PostgreSQL)."""
-    from bot.storage.postgres import PostgresStore
-
-    return isinstance(store, PostgresStore)
+    """True for a store several instances share (PostgreSQL). A store can only be a
+    PostgresStore once its module is loaded, so SQLite never pays for importing psycopg."""
+    postgres = sys.modules.get("bot.storage.postgres")
+    return postgres is not None and isinstance(store, postgres.PostgresStore)
 
 
 def build_shared_rate_limiter(settings: Settings, store: Store, *, sleep: Sleep) -> RateLimiter:
@@ -151,6 +152,39 @@ def shared_claim(store: Store) -> Callable[[str, str], Awaitable[bool]] | None:
     return PeriodicRuns(store).claim
 
 
+def shared_exclusive(store: Store) -> Exclusive | None:
+    """For a shared store: a PostgreSQL advisory lock per name, held across instances (one
+    provisioning saga per tenant at a time); ``None`` keeps the in-process lock."""
+    if not is_shared(store):
+        return None
+    import functools
+
+    from bot.storage.postgres import PostgresStore
+    from bot.storage.postgres_coordination import exclusive
+
+    assert isinstance(store, PostgresStore)
+    return functools.partial(exclusive, store)
+
+
+def once_across_instances(
+    job: Callable[[], Awaitable[float]], name: str, exclusive: Exclusive | None
+) -> Callable[[], Awaitable[float]]:
+    """A scheduled job (re-assessment, monthly report) for several instances: it runs in one
+    instance at a time, under the job's advisory lock, and each run re-reads from the store what
+    is due (the last assessment, the reports already sent), so the instance that comes second
+    finds the period's work done and only returns its wait: once per period. Unlike a claim,
+    an instance that dies mid-run leaves the period's work to the next one (the lock goes with
+    its connection)."""
+    if exclusive is None:
+        return job
+
+    async def run() -> float:
+        async with exclusive(f"scheduled:{name}"):
+            return await job()
+
+    return run
+
+
 def shared_fanout(settings: Settings, store: Store, chat_store: ChatStore) -> SharedFanout | None:
     """For a shared store: chat events and expert presence reach the consoles connected to every
     instance (PostgreSQL ``LISTEN``/``NOTIFY``); ``None`` keeps the in-process fan-out."""
@@ -164,6 +198,23 @@ def shared_fanout(settings: Settings, store: Store, chat_store: ChatStore) -> Sh
     assert isinstance(store, PostgresStore)
     instance = settings.instance_id or uuid.uuid4().hex
     return SharedFanout(chat_store, PostgresFanOut(store), instance=instance)
+
+
+def open_report_query(store: Store) -> ReportQuery:
+    """The report's query port on the store's own database: SQL on SQLite and PostgreSQL; a
+    snapshot into SQLite for the in-memory store."""
+    from bot.storage.sqlite import SqliteStore
+    from bot.storage.sqlite_report import SnapshotReportQuery, SqliteReportQuery
+
+    if isinstance(store, SqliteStore):
+        return SqliteReportQuery(store.path)
+    if is_shared(store):
+        from bot.storage.postgres import PostgresStore
+        from bot.storage.postgres_report import PostgresReportQuery
+
+        assert isinstance(store, PostgresStore)
+        return PostgresReportQuery(store)
+    return SnapshotReportQuery(store)
 
 
 def open_chat_store(store: Store, clock: Callable[[], float]) -> ChatStore:
@@ -381,6 +432,7 @@ async def build_services(
     router = build_router(directory, onboarding)
     router.add(notifications.routes())
     limiter = build_shared_rate_limiter(settings, storage.store, sleep=sleep)
+    exclusive = shared_exclusive(storage.store)
     chat_store = open_chat_store(storage.store, clock)
     fanout = shared_fanout(settings, storage.store, chat_store)
     chat = build_chat_service(
@@ -400,6 +452,8 @@ async def build_services(
             waiting_hint=LOCAL_WAITING_HINT
             if settings.tenant_backend == "demo"
             else DEFAULT_WAITING_HINT,
+            limiter=limiter,
+            exclusive=exclusive,
         )
         onboarding.add_listener(provisioning.on_settings)
         router.add(provisioning.routes())
@@ -444,7 +498,13 @@ async def build_services(
         contact_mail=contact_mail,
         readiness=readiness,
         report=report,
-        scheduler=Scheduler([readiness.run_due, report.run_due], sleep=sleep),
+        scheduler=Scheduler(
+            [
+                once_across_instances(readiness.run_due, "readiness", exclusive),
+                once_across_instances(report.run_due, "monthly-report", exclusive),
+            ],
+            sleep=sleep,
+        ),
         chat=chat,
         limiter=limiter,
         fanout=fanout,

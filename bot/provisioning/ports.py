@@ -13,6 +13,10 @@ Errors: every method raises the port errors below and nothing else the saga must
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -28,10 +32,30 @@ from bot.errors import (
     Untrusted,
 )
 
+Exclusive = Callable[[str], AbstractAsyncContextManager[None]]
+"""``async with exclusive(name):`` holds ``name`` against every other holder: in this process
+(:class:`LocalExclusive`, one instance) or across instances (a PostgreSQL advisory lock)."""
+
+
+class LocalExclusive:
+    """:data:`Exclusive` for one process: one asyncio lock per name."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, name: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            yield
+
+
 __all__ = [
     "ChannelInfo",
     "Conflict",
+    "Exclusive",
     "Forbidden",
+    "LocalExclusive",
     "NotFound",
     "OperationState",
     "OperationStatus",
@@ -151,4 +175,13 @@ class TeamsProvisioner(Protocol):
 
     def channel_link(self, team: TeamInfo | None, channel: ChannelInfo) -> str:
         """A link that opens the channel in Teams."""
+        ...
+
+
+class PostLimiter(Protocol):
+    """Teams' rate limits for everything that posts as the bot (the notifications' limiter,
+    shared with incident posts and chat): the welcome post takes its slot like any other post."""
+
+    async def acquire(self, tenant_id: str, thread_id: str) -> None:
+        """Wait, if needed, then take a slot for one connector call on this thread."""
         ...

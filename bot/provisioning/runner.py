@@ -15,6 +15,7 @@ from bot.errors import ConcurrencyError
 from bot.logsafe import safe
 from bot.provisioning.failures import KnownFailure, StepError, classify
 from bot.provisioning.model import Failure, Status, TeamsRecord
+from bot.provisioning.ports import Exclusive, LocalExclusive
 from bot.provisioning.records import Run, TeamsRecords
 from bot.provisioning.steps import Repair, SagaSteps, retry_after
 from bot.retry import RetryPolicy, Sleep
@@ -39,8 +40,11 @@ class SagaRunner:
         clock: Callable[[], datetime],
         rand: Callable[[], float] = random.random,
         transient_policy: RetryPolicy,
+        exclusive: Exclusive | None = None,
     ) -> None:
         self._records = records
+        # One saga per tenant at a time: across instances when the root passes a shared lock.
+        self._exclusive = exclusive or LocalExclusive()
         self._steps = steps
         self._show = show
         self._sleep = sleep
@@ -112,8 +116,13 @@ class SagaRunner:
     # ---- the saga ----------------------------------------------------------------------
 
     async def run(self, tenant_id: str) -> TeamsRecord | None:
-        """Run the saga from its stored step until it is ready, waits, or fails."""
+        """Run the saga from its stored step until it is ready, waits, or fails; while another
+        run of the tenant's saga (in any instance) holds it, wait for that one first."""
         tenant = tenant_id.lower()
+        async with self._exclusive(f"provisioning-saga:{tenant}"):
+            return await self._run(tenant)
+
+    async def _run(self, tenant: str) -> TeamsRecord | None:
         transient = 0
         repairs = 0
         while True:
