@@ -201,9 +201,9 @@ class CountingStore(SqliteStore):
 
     transactions = 0
 
-    def run_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def run_locked(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         self.transactions += 1
-        return super().run_locked(fn)
+        return super().run_locked(fn, durable=durable)
 
 
 async def test_sqlite_group_commit_shares_transactions_up_to_a_bound(tmp_path: Path) -> None:
@@ -232,6 +232,58 @@ async def test_sqlite_group_commit_waits_for_the_units_its_group_expects(tmp_pat
     await asyncio.gather(first, *(ledger.commit(UnitOfWork(receipt=f"b{i}")) for i in (1, 2, 3)))
     assert store.transactions == 1
     assert all([await ledger.has_receipt(f"b{i}") for i in range(4)])
+    await ledger.close()
+    await store.close()
+
+
+async def test_sqlite_group_of_updates_commits_in_unit_order_and_a_stale_etag_fails_alone(
+    tmp_path: Path,
+) -> None:
+    """A group whose units all apply is written with one statement per table; one with a unit
+    that would be refused is written unit by unit: either way, one transaction, the rows in the
+    units' order, and only the refused unit fails."""
+    store = CountingStore(tmp_path / "bot.sqlite3")
+    ledger = SqliteLedger(store, group_max_wait=0)
+    await asyncio.gather(
+        *(ledger.commit(UnitOfWork(writes=(DocWrite(f"k{i}", {"v": 0}, None),))) for i in range(4))
+    )
+    etags = [(await ledger.read(f"k{i}")) for i in range(4)]
+    assert all(etags)
+
+    def update(i: int, etag: str, n: int) -> UnitOfWork:
+        return UnitOfWork(
+            writes=(DocWrite(f"k{i}", {"v": n}, etag),),
+            enqueue=(msg(f"m{n}-{i}", f"P{i}"),),
+            events=({"n": n, "i": i},),
+            receipt=f"r{n}-{i}",
+        )
+
+    store.transactions = 0
+    first = [update(i, e.etag, 1) for i, e in enumerate(etags) if e]
+    assert await asyncio.gather(*(ledger.commit(u) for u in first)) == [None] * 4
+    assert store.transactions == 1
+    assert [e.body for e in await ledger.events_after(0, 10)] == [
+        {"n": 1, "i": i} for i in range(4)
+    ]
+    assert [m.message.id for m in await ledger.lease(10, 60)] == [f"m1-{i}" for i in range(4)]
+    now = [(await ledger.read(f"k{i}")) for i in range(4)]
+    assert [n.value if n else None for n in now] == [{"v": 1}] * 4
+
+    store.transactions = 0
+    second = [update(i, n.etag if n else "", 2) for i, n in enumerate(now)]
+    second[1] = update(1, etags[1].etag if etags[1] else "", 2)  # the ETag before the first group
+    second.append(UnitOfWork(writes=(DocWrite("k3", {"v": "any"}, "*"),)))
+    results = await asyncio.gather(*(ledger.commit(u) for u in second), return_exceptions=True)
+    assert store.transactions == 1
+    assert [type(r).__name__ for r in results] == [
+        "NoneType",
+        "ConcurrencyError",
+        *["NoneType"] * 3,
+    ]
+    values = [(await ledger.read(f"k{i}")) for i in range(4)]
+    assert [v.value if v else None for v in values] == [{"v": 2}, {"v": 1}, {"v": 2}, {"v": "any"}]
+    assert not await ledger.has_receipt("r2-1") and await ledger.has_receipt("r2-2")
+    assert [e.body["i"] for e in await ledger.events_after(4, 10)] == [0, 2, 3]
     await ledger.close()
     await store.close()
 
