@@ -18,8 +18,8 @@ from bot.storage.memory_ledger import MemoryLedger
 from bot.transport.adapter import build_adapter
 from bot.transport.web import create_app
 from tests.cards.test_cards import VALIDATOR, as_1_5
+from tests.standins.connector import ConnectorStandIn
 from tests.support import ADELE, texts
-from tests.transport.connector import RecordingConnector
 from tests.transport.test_endpoint import activity, no_sleep
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -30,8 +30,8 @@ async def world(
     aiohttp_client: ClientFactory,
     aiohttp_server: Callable[..., Awaitable[TestServer]],
     tmp_path: Any,
-) -> tuple[TestClient[Any, Any], RecordingConnector, str, MemoryStore]:
-    rec = RecordingConnector()
+) -> tuple[TestClient[Any, Any], ConnectorStandIn, str, MemoryStore]:
+    rec = ConnectorStandIn()
     server = await aiohttp_server(rec.app(), host="127.0.0.1")
     store = MemoryStore()
     settings = Settings(data_dir=tmp_path)
