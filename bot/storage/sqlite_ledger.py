@@ -22,6 +22,7 @@ from bot.notifications.ports import (
     Ledger,
     MessageStatus,
     OutboxMessage,
+    OutboxStats,
     PruneTarget,
     StoredEvent,
     UnitOfWork,
@@ -474,12 +475,15 @@ class SqliteLedger(Ledger):
 
         return await self._reading(op)
 
-    async def open_count(self) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
-                "SELECT COUNT(*) FROM notification_outbox WHERE state IN ('pending', 'leased')"
+    async def outbox_stats(self) -> OutboxStats:
+        def op(conn: sqlite3.Connection) -> OutboxStats:
+            # Over the partial index of open messages only: dead letters go uncounted, since
+            # counting them would read the kept history on every scrape.
+            opened, oldest = conn.execute(
+                "SELECT COUNT(*), MIN(enqueued_at) FROM notification_outbox "
+                "WHERE state IN ('pending', 'leased')"
             ).fetchone()
-            return int(row[0])
+            return OutboxStats(int(opened), None if oldest is None else float(oldest), None)
 
         return await self._reading(op)
 

@@ -77,7 +77,7 @@ async def test_a_unit_is_all_or_nothing(ledger: Ledger) -> None:
             )
         )
     assert await ledger.read("other") is None
-    assert await ledger.open_count() == 0
+    assert (await ledger.outbox_stats()).open == 0
     assert await ledger.events_after(0, 10) == []
     assert not await ledger.has_receipt("w1")
 
@@ -88,7 +88,7 @@ async def test_receipts_make_repeats_duplicates(ledger: Ledger) -> None:
         await ledger.commit(
             UnitOfWork(writes=(DocWrite("k", {}, None),), enqueue=(msg("m2"),), receipt="w1")
         )
-    assert await ledger.read("k") is None and await ledger.open_count() == 1
+    assert await ledger.read("k") is None and (await ledger.outbox_stats()).open == 1
 
 
 async def test_etags_guard_documents(ledger: Ledger) -> None:
@@ -148,7 +148,7 @@ async def test_reclaim_gives_back_leases_after_a_restart(ledger: Ledger) -> None
     await ledger.commit(UnitOfWork(complete=again))
     with pytest.raises(ConcurrencyError):
         await ledger.commit(UnitOfWork(complete=again))
-    assert await ledger.open_count() == 0
+    assert (await ledger.outbox_stats()).open == 0
 
 
 async def test_events_are_read_after_a_cursor(ledger: Ledger) -> None:
@@ -190,7 +190,7 @@ async def test_concurrent_units_fail_alone(ledger: Ledger) -> None:
     assert results[:40] == [None] * 40
     assert isinstance(results[40], ConcurrencyError)
     assert sorted(type(r).__name__ for r in results[41:]) == ["DuplicateError", "NoneType"]
-    assert await ledger.open_count() == 40
+    assert (await ledger.outbox_stats()).open == 40
     assert [e.body["type"] for e in await ledger.events_after(0, 10)] in (["a"], ["b"])
     item = await ledger.read("k7")
     assert item is not None and item.value == {"i": 7}
@@ -362,7 +362,7 @@ async def test_prune_deletes_only_settled_finished_messages(
         "leased": "leased",
         "retrying": "pending",
     }
-    assert await ledger.open_count() == 3
+    assert (await ledger.outbox_stats()).open == 3
 
 
 async def test_prune_keeps_messages_finished_after_the_cutoff(
@@ -404,3 +404,22 @@ async def test_vacuum_is_a_no_op_without_incremental_auto_vacuum(ledger: Ledger)
     await ledger.commit(UnitOfWork(events=tuple({"pad": "x" * 2000} for _ in range(50))))
     assert await ledger.prune("events", float("inf"), 500) == 50
     assert await ledger.vacuum(1000) == 0
+
+
+async def test_outbox_stats_count_the_open_messages_and_the_oldest(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    empty = await ledger.outbox_stats()
+    assert (empty.open, empty.oldest_enqueued_at) == (0, None)
+    first_at = clock()
+    await ledger.commit(UnitOfWork(enqueue=(msg("m1", "p"),)))
+    clock.now += 30.0
+    await ledger.commit(UnitOfWork(enqueue=(msg("m2", "q"),)))
+    stats = await ledger.outbox_stats()
+    assert (stats.open, stats.oldest_enqueued_at) == (2, first_at)
+    (oldest,) = [m for m in await ledger.lease(16, 60.0) if m.message.id == "m1"]
+    await ledger.dead_letter(oldest, error="gone")
+    stats = await ledger.outbox_stats()
+    assert (stats.open, stats.oldest_enqueued_at) == (1, first_at + 30.0)
+    # SQLite leaves dead letters uncounted: that would read the kept history on every scrape.
+    assert stats.dead == (None if isinstance(ledger, SqliteLedger) else 1)
