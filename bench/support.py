@@ -6,6 +6,8 @@
 * Figures with counts: :class:`Figure` prints a value with the count it was measured on, its
   baseline from the same run (with that baseline's count) and the ratio.
 * Processes on 127.0.0.1 (:class:`Process`), their CPU time and resident memory from /proc.
+* A light HTTP/1.1 client for load (:class:`KeepAlive`): the load generator shares the
+  machine's cores with the servers it measures, so it should cost them as little as possible.
 * State seeded through the product's public commands only (:func:`set_up_teams`): an admin runs
   the setup guide over ``/api/messages`` as the Teams client does, and Teams tells the bot it
   was added to the team; the bot's own services store the settings and finish provisioning.
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -126,6 +129,14 @@ def rss_mb(pid: int) -> float:
     return resident * PAGE / 1e6
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    raise BenchFailure(f"no VmHWM in /proc/{pid}/status")
+
+
 class Process:
     """A server process on 127.0.0.1 with ``/healthz``; its output goes to a log file."""
 
@@ -194,6 +205,53 @@ class Process:
                 self.proc.kill()
                 self.proc.wait(5)
         self._log.close()
+
+
+class KeepAlive:
+    """A minimal HTTP/1.1 client on one keep-alive connection, for load generation: each
+    request is written as prepared bytes and the answer is read by its Content-Length. It
+    costs the load generator's process a fraction of an aiohttp client's CPU per request, so
+    the servers measured get the cores. Fails (BenchFailure) on an answer it can't read (no
+    Content-Length, a closed connection)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> KeepAlive:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    @staticmethod
+    def request(port: int, method: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+        """The bytes of one request (prepared before the clock starts)."""
+        lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines.append(f"Content-Length: {len(body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        """Write one prepared request; return the answer's status and body."""
+        self._writer.write(request)
+        try:
+            head = await self._reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            raise BenchFailure(f"the server closed the connection: {exc!r}") from None
+        status_line, _, header_block = head.partition(b"\r\n")
+        length = -1
+        for line in header_block.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        check(length >= 0, f"an answer without Content-Length: {head[:300]!r}")
+        body = await self._reader.readexactly(length) if length else b""
+        return int(status_line.split(b" ", 2)[1]), body
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self._writer.wait_closed()
 
 
 def bot_process(name: str, data_dir: Path, **env: str) -> Process:

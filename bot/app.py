@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,11 +44,11 @@ from bot.readiness.ports import ReadinessSignals
 from bot.readiness.schedule import Scheduler
 from bot.readiness.service import ReadinessService
 from bot.report.compose import build_report_service
+from bot.report.ports import ReportQuery
 from bot.report.service import ReportService
 from bot.retry import Sleep
 from bot.storage import Store
 from bot.storage.base import POSTGRES_SCHEMES
-from bot.storage.sqlite_report import open_report_query
 from bot.tenant import TenantDirectory
 from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
 
@@ -122,10 +123,10 @@ def open_storage(
 
 
 def is_shared(store: Store) -> bool:
-    """True for a store several instances share (PostgreSQL)."""
-    from bot.storage.postgres import PostgresStore
-
-    return isinstance(store, PostgresStore)
+    """True for a store several instances share (PostgreSQL). A store can only be a
+    PostgresStore once its module is loaded, so SQLite never pays for importing psycopg."""
+    postgres = sys.modules.get("bot.storage.postgres")
+    return postgres is not None and isinstance(store, postgres.PostgresStore)
 
 
 def build_shared_rate_limiter(settings: Settings, store: Store, *, sleep: Sleep) -> RateLimiter:
@@ -197,6 +198,23 @@ def shared_fanout(settings: Settings, store: Store, chat_store: ChatStore) -> Sh
     assert isinstance(store, PostgresStore)
     instance = settings.instance_id or uuid.uuid4().hex
     return SharedFanout(chat_store, PostgresFanOut(store), instance=instance)
+
+
+def open_report_query(store: Store) -> ReportQuery:
+    """The report's query port on the store's own database: SQL on SQLite and PostgreSQL; a
+    snapshot into SQLite for the in-memory store."""
+    from bot.storage.sqlite import SqliteStore
+    from bot.storage.sqlite_report import SnapshotReportQuery, SqliteReportQuery
+
+    if isinstance(store, SqliteStore):
+        return SqliteReportQuery(store.path)
+    if is_shared(store):
+        from bot.storage.postgres import PostgresStore
+        from bot.storage.postgres_report import PostgresReportQuery
+
+        assert isinstance(store, PostgresStore)
+        return PostgresReportQuery(store)
+    return SnapshotReportQuery(store)
 
 
 def open_chat_store(store: Store, clock: Callable[[], float]) -> ChatStore:
@@ -434,6 +452,7 @@ async def build_services(
             waiting_hint=LOCAL_WAITING_HINT
             if settings.tenant_backend == "demo"
             else DEFAULT_WAITING_HINT,
+            limiter=limiter,
             exclusive=exclusive,
         )
         onboarding.add_listener(provisioning.on_settings)

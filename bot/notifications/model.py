@@ -216,22 +216,27 @@ def load_json(body: bytes) -> Any:
         raise BodyError(f"The body repeats the key {_short(str(exc))} in one object") from None
     except (ValueError, RecursionError):
         raise BodyError("The body is not valid JSON (or has a non-finite number)") from None
-    if _depth(value) > MAX_DEPTH:
+    # Nesting needs an opening bracket per level: a body with few of them is shallow enough
+    # without walking it.
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
         raise BodyError(f"The body is nested more than {MAX_DEPTH} levels deep")
     return value
 
 
 def _depth(value: Any) -> int:
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    """How deeply ``value`` (as json.loads returns it: only dicts and lists nest) is nested,
+    counted up to just over MAX_DEPTH. Only containers are visited."""
+    deepest = 1 if type(value) is dict or type(value) is list else 0
+    stack: list[tuple[Any, int]] = [(value, 1)] if deepest else []
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
+        if depth > deepest:
+            deepest = depth
             if deepest > MAX_DEPTH:
                 return deepest
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+        for child in item.values() if type(item) is dict else item:
+            if type(child) is dict or type(child) is list:  # what json.loads makes, exactly
+                stack.append((child, depth + 1))
     return deepest
 
 

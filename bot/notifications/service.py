@@ -8,12 +8,14 @@ ETags: the loser reads again and re-applies its change.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from microsoft_teams.cards.core import AdaptiveCard
@@ -71,8 +73,14 @@ def post_key(tenant_id: str, activity_id: str) -> str:
     return f"tenants/{tenant_id.lower()}/incident-posts/{activity_id[:200]}"
 
 
+@lru_cache(maxsize=4)
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """UTC to the second (the same string for every request of that second: cached)."""
+    return _iso_second(math.floor(seconds))
 
 
 @dataclass(frozen=True)
@@ -243,13 +251,14 @@ class NotificationService:
                 return Acceptance("duplicate", notification.incident_id, revision)
             if enqueue:
                 self._on_enqueued()
-            log.info(
-                "notification %s for incident %s revision %d: %s",
-                safe(webhook_id),
-                safe(notification.incident_id),
-                revision,
-                result.outcome,
-            )
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "notification %s for incident %s revision %d: %s",
+                    safe(webhook_id),
+                    safe(notification.incident_id),
+                    revision,
+                    result.outcome,
+                )
             return result
         raise ConcurrencyError(f"incident {notification.incident_id} is changing too fast")
 

@@ -61,14 +61,21 @@ class WebhookVerifier:
     key: bytes = field(repr=False)
     clock: Callable[[], float] = time.time
     tolerance: int = TOLERANCE_SECONDS
+    _keyed: hmac.HMAC = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The key schedule is computed once; each signature copies it.
+        object.__setattr__(self, "_keyed", hmac.new(self.key, digestmod=hashlib.sha256))
 
     @classmethod
     def from_secret(cls, secret: str, clock: Callable[[], float] = time.time) -> WebhookVerifier:
         return cls(decode_secret(secret), clock)
 
     def _mac(self, webhook_id: str, timestamp: str, body: bytes) -> bytes:
-        content = webhook_id.encode() + b"." + timestamp.encode() + b"." + body
-        return hmac.new(self.key, content, hashlib.sha256).digest()
+        mac = self._keyed.copy()
+        mac.update(f"{webhook_id}.{timestamp}.".encode())
+        mac.update(body)
+        return mac.digest()
 
     def sign(self, webhook_id: str, timestamp: int, body: bytes) -> Signed:
         mac = self._mac(webhook_id, str(timestamp), body)

@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 AUDIT_KEEP = 500
 
 
+_PARSED_KEEP = 64
+"""Parsed settings records kept (one per served tenant)."""
+
+
 class SettingsListener(Protocol):
     """Called after settings are committed (provisioning, contact emails)."""
 
@@ -75,6 +79,7 @@ class OnboardingService:
         self._clock = clock
         self._listeners = list(listeners)
         self._steps = GuideSteps(directory)
+        self._parsed: dict[str, tuple[str, SettingsRecord]] = {}
         self._card_actions: dict[str, Callable[[Actor, Any], Awaitable[AdaptiveCard]]] = {
             verbs.SETUP_START: lambda actor, _data: self._start(actor),
             verbs.SUBMIT: self._submit,
@@ -177,10 +182,20 @@ class OnboardingService:
             return rendering.unavailable(exc.advice())
 
     async def current(self, tenant_id: str) -> SettingsRecord:
-        item = await self._store.read(self._settings_key(tenant_id))
+        key = self._settings_key(tenant_id)
+        item = await self._store.read(key)
         if item is None:
             return SettingsRecord(version=0, settings=ServiceSettings())
-        return SettingsRecord.from_json(item.value)
+        # Every accepted notification asks for the settings: the record (immutable) is parsed
+        # again only when the stored version's ETag changed.
+        cached = self._parsed.get(key)
+        if cached is not None and cached[0] == item.etag:
+            return cached[1]
+        record = SettingsRecord.from_json(item.value)
+        if len(self._parsed) >= _PARSED_KEEP:
+            self._parsed.clear()
+        self._parsed[key] = (item.etag, record)
+        return record
 
     # ---- keys ---------------------------------------------------------------------------
 

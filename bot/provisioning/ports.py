@@ -176,3 +176,12 @@ class TeamsProvisioner(Protocol):
     def channel_link(self, team: TeamInfo | None, channel: ChannelInfo) -> str:
         """A link that opens the channel in Teams."""
         ...
+
+
+class PostLimiter(Protocol):
+    """Teams' rate limits for everything that posts as the bot (the notifications' limiter,
+    shared with incident posts and chat): the welcome post takes its slot like any other post."""
+
+    async def acquire(self, tenant_id: str, thread_id: str) -> None:
+        """Wait, if needed, then take a slot for one connector call on this thread."""
+        ...

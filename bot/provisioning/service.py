@@ -45,7 +45,7 @@ from bot.provisioning.model import (
     channel_reference,
     installation_key,
 )
-from bot.provisioning.ports import Exclusive, TeamsProvisioner
+from bot.provisioning.ports import Exclusive, PostLimiter, TeamsProvisioner
 from bot.provisioning.progress import DEFAULT_WAITING_HINT, ProgressActions, ProgressCards
 from bot.provisioning.records import TeamsRecords
 from bot.provisioning.runner import SagaRunner
@@ -93,6 +93,7 @@ class ProvisioningService:
         waiting_hint: str = DEFAULT_WAITING_HINT,
         directory_lag: float = DIRECTORY_LAG,
         exclusive: Exclusive | None = None,
+        limiter: PostLimiter | None = None,
     ) -> None:
         self._clock = clock
         self._records = TeamsRecords(store, clock)
@@ -105,6 +106,7 @@ class ProvisioningService:
             poll_seconds=poll_seconds,
             max_polls=max_polls,
             directory_lag=directory_lag,
+            limiter=limiter,
         )
         self._cards = ProgressCards(self._records, messenger, waiting_hint=waiting_hint)
         self._runner = SagaRunner(

@@ -30,6 +30,7 @@ from bot.provisioning.ports import (
     Forbidden,
     NotFound,
     PortError,
+    PostLimiter,
     TeamInfo,
     TeamsProvisioner,
 )
@@ -58,8 +59,10 @@ class SagaSteps:
         poll_seconds: float,
         max_polls: int,
         directory_lag: float,
+        limiter: PostLimiter | None = None,
     ) -> None:
         self._records = records
+        self._limiter = limiter
         self._provisioner = provisioner
         self._messenger = messenger
         self._sleep = sleep
@@ -342,6 +345,9 @@ class SagaSteps:
             await run.save(status=Status.READY, failure=None)
             return False
         card = to_json(welcome_post_card(WelcomePostView(record.team_name, record.channel_name)))
+        if self._limiter is not None:
+            # A new post in the channel counts on the channel's thread, as an incident post does.
+            await self._limiter.acquire(record.tenant_id, record.channel_id)
         try:
             posted = await self._messenger.post_to_channel(
                 record.team_reference, record.channel_id, card=card

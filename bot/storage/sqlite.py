@@ -111,18 +111,33 @@ class SqliteStore(Store):
     def write_in(
         conn: sqlite3.Connection, key: str, body: str, etag: str | None, new_etag: str
     ) -> None:
-        """Conditional write inside a caller's transaction."""
-        row = conn.execute("SELECT etag FROM documents WHERE key = ?", (key,)).fetchone()
-        if etag is None and row is not None:
-            raise ConcurrencyError(f"{key} already exists")
-        if etag not in (None, ANY_ETAG) and (row is None or row[0] != etag):
-            raise ConcurrencyError(f"{key} was changed by someone else")
-        conn.execute(
-            "INSERT INTO documents(key, value, etag) VALUES (?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, etag = excluded.etag, "
-            "updated_at = ((julianday('now') - 2440587.5) * 86400.0)",
-            (key, body, new_etag),
+        """Conditional write inside a caller's transaction, in one statement: create (no
+        ETag: the key must not exist), overwrite (``ANY_ETAG``) or replace the version with
+        that ETag."""
+        if etag is None:
+            try:
+                conn.execute(
+                    "INSERT INTO documents(key, value, etag) VALUES (?, ?, ?)",
+                    (key, body, new_etag),
+                )
+            except sqlite3.IntegrityError:
+                raise ConcurrencyError(f"{key} already exists") from None
+            return
+        if etag == ANY_ETAG:
+            conn.execute(
+                "INSERT INTO documents(key, value, etag) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, etag = excluded.etag, "
+                "updated_at = ((julianday('now') - 2440587.5) * 86400.0)",
+                (key, body, new_etag),
+            )
+            return
+        changed = conn.execute(
+            "UPDATE documents SET value = ?, etag = ?, "
+            "updated_at = ((julianday('now') - 2440587.5) * 86400.0) WHERE key = ? AND etag = ?",
+            (body, new_etag, key, etag),
         )
+        if changed.rowcount != 1:
+            raise ConcurrencyError(f"{key} was changed by someone else")
 
     async def delete(self, key: str, *, etag: str | None = None) -> bool:
         validate_key(key)

@@ -16,7 +16,8 @@ tenant's key range once (a materialized CTE) and computes every figure of the re
   counted;
 * **trends**: incidents created per month, by severity.
 
-A PostgreSQL adapter answers the same port with the same statement shape (``jsonb``).
+The PostgreSQL adapter (:mod:`bot.storage.postgres_report`) answers the same port with the same
+statement shape (``jsonb``).
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from bot.report.ports import IncidentRow, ReportFigures, ReportQueryRange
 from bot.storage import Store
+from bot.storage.report_rows import figures, incident_rows, params
 
 T = TypeVar("T")
 
@@ -129,75 +130,13 @@ FROM in_range ORDER BY created, inc LIMIT :limit
 )
 
 
-def _iso(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _params(q: ReportQueryRange) -> dict[str, Any]:
-    tenant = q.tenant_id.lower()
-    prefix = f"tenants/{tenant}/incident-reports/"
-    return {
-        "lo_key": prefix,
-        "hi_key": prefix[:-1] + chr(ord("/") + 1),
-        "incident_prefix": f"tenants/{tenant}/incidents/",
-        "start_ts": q.start,
-        "end_ts": q.end,
-        "trend_ts": q.trend_start,
-        "from_ts": min(q.start, q.trend_start),
-        "top": 5,
-    }
-
-
 def figures_from(conn: sqlite3.Connection, q: ReportQueryRange) -> ReportFigures:
-    row = conn.execute(_FIGURES, _params(q)).fetchone()
-    d = json.loads(row[0])
-    resolved = int(d["resolved"])
-    helped = int(d["resolvedWithHelp"])
-    experts, customer = d.get("avgExperts"), d.get("avgCustomer")
-    trends: dict[str, dict[str, int]] = {}
-    for month, severity, n in d.get("trends") or []:
-        trends.setdefault(str(month), {})[str(severity)] = int(n)
-    return ReportFigures(
-        investigated=int(d["investigated"]),
-        resolved=resolved,
-        resolved_directly=resolved - helped,
-        resolved_with_help=helped,
-        avg_resolve_seconds=None if experts is None else float(experts) + float(customer or 0),
-        avg_experts_seconds=None if experts is None else float(experts),
-        avg_customer_seconds=None if customer is None else float(customer),
-        by_severity={str(k): int(v) for k, v in (d.get("bySeverity") or {}).items()},
-        by_category={str(k): int(v) for k, v in (d.get("byCategory") or {}).items()},
-        by_source={str(k): int(v) for k, v in (d.get("bySource") or {}).items()},
-        by_tactic={str(k): int(v) for k, v in (d.get("byTactic") or {}).items()},
-        top_devices=tuple((str(k), int(n)) for k, n in d.get("topDevices") or []),
-        top_users=tuple((str(k), int(n)) for k, n in d.get("topUsers") or []),
-        actions={str(k): int(v) for k, v in (d.get("actions") or {}).items()},
-        trends=dict(sorted(trends.items())),
-    )
+    row = conn.execute(_FIGURES, params(q)).fetchone()
+    return figures(json.loads(row[0]))
 
 
 def incidents_from(conn: sqlite3.Connection, q: ReportQueryRange, limit: int) -> list[IncidentRow]:
-    rows = conn.execute(_INCIDENTS, {**_params(q), "limit": limit}).fetchall()
-    out = []
-    for inc, title, severity, status, category, created, last_ts, experts, customer, helped in rows:
-        resolved = status == "resolved"
-        out.append(
-            IncidentRow(
-                incident_id=str(inc),
-                title=str(title),
-                severity=str(severity),
-                status=str(status),
-                category=str(category),
-                created=_iso(created),
-                resolved_at=_iso(last_ts) if resolved else "",
-                experts_seconds=float(experts) if resolved else None,
-                customer_seconds=float(customer) if resolved else None,
-                helped=bool(helped),
-            )
-        )
-    return out
+    return incident_rows(conn.execute(_INCIDENTS, {**params(q), "limit": limit}).fetchall())
 
 
 class SqliteReportQuery:
@@ -236,8 +175,8 @@ class SnapshotReportQuery:
     async def _snapshot(self, q: ReportQueryRange) -> sqlite3.Connection:
         conn = sqlite3.connect(":memory:")
         conn.execute("CREATE TABLE documents (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        params = _params(q)
-        for prefix in (params["lo_key"], params["incident_prefix"]):
+        keys = params(q)
+        for prefix in (keys["lo_key"], keys["incident_prefix"]):
             for key in await self._store.list_keys(prefix):
                 item = await self._store.read(key)
                 if item is not None:
@@ -262,11 +201,3 @@ class SnapshotReportQuery:
 
     async def close(self) -> None:
         return None
-
-
-def open_report_query(store: Store) -> SqliteReportQuery | SnapshotReportQuery:
-    from bot.storage.sqlite import SqliteStore
-
-    if isinstance(store, SqliteStore):
-        return SqliteReportQuery(store.path)
-    return SnapshotReportQuery(store)

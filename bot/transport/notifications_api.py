@@ -3,7 +3,9 @@
 Order of checks on ``POST /api/notifications``: size (413), signature (401), repeated
 webhook-id (200), content type (415), JSON (400), schema and settings (422), the directory
 unavailable while checking exclusions (503, Retry-After); 202 only after the ledger commit
-returned. Refusals store nothing.
+returned. Refusals store nothing. The repeated webhook-id is found without a lookup of its own
+on the way to a 202 (the commit finds the receipt already stored and answers 200 duplicate),
+and looked up before any refusal is answered.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from bot.logcontext import set_fields
 from bot.logsafe import safe
 from bot.notifications.enforcement import RETRY_AFTER_SECONDS
 from bot.notifications.model import BodyError, load_json
-from bot.notifications.openapi import openapi_document
 from bot.notifications.schema import MAX_BODY_BYTES
-from bot.notifications.service import NotificationService
+from bot.notifications.service import Acceptance, NotificationService
 from bot.notifications.signing import SignatureError, WebhookVerifier, request_line
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,10 @@ def _verify(request: web.Request, body: bytes) -> str | web.Response:
         return error(401, "unauthorized", str(exc))
 
 
+def _duplicate(webhook_id: str) -> web.Response:
+    return web.json_response({"status": "duplicate", "webhookId": webhook_id}, status=200)
+
+
 async def post_notification(request: web.Request) -> web.Response:
     limit = request.app[BODY_LIMIT]
     body = await read_bounded(request, limit)
@@ -81,8 +86,22 @@ async def post_notification(request: web.Request) -> web.Response:
     webhook_id = verified
     set_fields(correlation_id=webhook_id)
     service = request.app[NOTIFICATIONS]
-    if await service.is_duplicate(webhook_id):
-        return web.json_response({"status": "duplicate", "webhookId": webhook_id}, status=200)
+    refusal = await _accept(request, service, webhook_id, body)
+    if isinstance(refusal, web.Response):
+        # A repeated webhook-id is answered as a duplicate before any refusal: the retry of
+        # an accepted notification stays a duplicate even if the settings changed since. An
+        # accepted one finds its duplicate in the commit (the receipt already stored).
+        if await service.is_duplicate(webhook_id):
+            return _duplicate(webhook_id)
+        return refusal
+    status = 200 if refusal.outcome == "duplicate" else 202
+    return web.json_response(refusal.to_json(), status=status)
+
+
+async def _accept(
+    request: web.Request, service: NotificationService, webhook_id: str, body: bytes
+) -> Acceptance | web.Response:
+    """Accept the body, or the response refusing it (nothing stored)."""
     if request.content_type != "application/json":
         return error(415, "unsupportedMediaType", "Content-Type must be application/json")
     if (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
@@ -90,7 +109,7 @@ async def post_notification(request: web.Request) -> web.Response:
     try:
         document = load_json(body)
         set_fields(**_log_fields(document))
-        acceptance = await service.accept(webhook_id, document)
+        return await service.accept(webhook_id, document)
     except BodyError as exc:
         return error(400, "badRequest", str(exc))
     except ValidationError as exc:
@@ -106,8 +125,6 @@ async def post_notification(request: web.Request) -> web.Response:
         response = error(503, "unavailable", exc.advice())
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
-    status = 200 if acceptance.outcome == "duplicate" else 202
-    return web.json_response(acceptance.to_json(), status=status)
 
 
 async def get_notification(request: web.Request) -> web.Response:
@@ -143,6 +160,8 @@ async def get_events(request: web.Request) -> web.Response:
 
 @lru_cache(maxsize=1)
 def _openapi() -> dict[str, Any]:
+    from bot.notifications.openapi import openapi_document  # built on the first request
+
     return openapi_document()
 
 

@@ -265,3 +265,26 @@ def test_every_message_names_its_field_and_enums_list_graphs_values() -> None:
     assert message.startswith("incident.determination must be one of: ")
     assert "'confirmedActivity'" in message and "'confirmedUserActivity'" in message
     assert "(got 'aliens')" in message
+
+
+@pytest.mark.parametrize(
+    ("nesting", "padding", "refused"),
+    [
+        (32, 0, False),  # at the limit, and few brackets: not walked
+        (33, 0, True),
+        (32, 40, False),  # at the limit among many shallow objects: walked
+        (33, 40, True),
+    ],
+)
+def test_nesting_is_bounded_whatever_else_the_body_holds(
+    nesting: int, padding: int, refused: bool
+) -> None:
+    deep: Any = 1
+    for _ in range(nesting - 1):
+        deep = [deep]
+    body = json.dumps({"deep": deep, "flat": [{"i": i} for i in range(padding)]}).encode()
+    if refused:
+        with pytest.raises(BodyError, match="nested more than 32 levels"):
+            load_json(body)
+    else:
+        assert load_json(body)["flat"] == [{"i": i} for i in range(padding)]

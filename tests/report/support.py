@@ -1,9 +1,11 @@
-"""Hand-built incident histories, accepted through the real notifications service into SQLite."""
+"""Hand-built incident histories, accepted through the real notifications service into SQLite
+and into PostgreSQL."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +15,11 @@ import pytest
 
 from bot.notifications.service import NotificationService
 from bot.onboarding.model import SettingsRecord
+from bot.report.ports import ReportQuery
+from bot.storage import Store
+from bot.storage.postgres import PostgresStore
+from bot.storage.postgres_ledger import PostgresLedger
+from bot.storage.postgres_report import PostgresReportQuery
 from bot.storage.sqlite import SqliteStore
 from bot.storage.sqlite_ledger import SqliteLedger
 from bot.storage.sqlite_report import SqliteReportQuery
@@ -77,9 +84,9 @@ class Settings:
 
 @dataclass
 class Ledger:
-    store: SqliteStore
+    store: Store
     service: NotificationService
-    query: SqliteReportQuery
+    query: ReportQuery
 
     async def send(self, *bodies: dict[str, Any]) -> None:
         for b in bodies:
@@ -87,14 +94,34 @@ class Ledger:
             assert result.outcome in ("accepted", "ignored"), result
 
 
-@pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    store = SqliteStore(tmp_path / "bot.sqlite3")
+@asynccontextmanager
+async def open_ledger(kind: str, tmp_path: Path, pg_url: str = "") -> AsyncIterator[Ledger]:
+    store: SqliteStore | PostgresStore
+    query: SqliteReportQuery | PostgresReportQuery
+    if kind == "sqlite":
+        store = SqliteStore(tmp_path / "bot.sqlite3")
+        notifications: SqliteLedger | PostgresLedger = SqliteLedger(store)
+        query = SqliteReportQuery(store.path)
+    else:
+        store = PostgresStore(pg_url)
+        await store.open()
+        notifications = PostgresLedger(store)
+        query = PostgresReportQuery(store)
     service = NotificationService(
-        SqliteLedger(store), DemoTenantDirectory.load(), Settings(settings_record(respond=True))
+        notifications, DemoTenantDirectory.load(), Settings(settings_record(respond=True))
     )
-    query = SqliteReportQuery(store.path)
-    yield Ledger(store, service, query)
-    await query.close()
-    await service.ledger.close()
-    await store.close()
+    try:
+        yield Ledger(store, service, query)
+    finally:
+        await query.close()
+        await service.ledger.close()
+        await store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ledger]:
+    """The same histories on both SQL backends, read through the report's query port: every
+    figure test runs against SQLite and against PostgreSQL (a throwaway cluster)."""
+    pg_url = request.getfixturevalue("pg_url") if request.param == "postgres" else ""
+    async with open_ledger(request.param, tmp_path, pg_url) as opened:
+        yield opened

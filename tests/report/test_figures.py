@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,7 @@ from bot.report.model import ReportRange, month_start
 from bot.report.ports import ReportFigures
 from bot.storage.sqlite_report import SnapshotReportQuery
 from tests.notifications.support import TENANT
-from tests.report.support import T0, Ledger, body
+from tests.report.support import T0, Ledger, body, open_ledger
 
 HOUR = 3600.0
 NOVEMBER = ReportRange(month_start(T0), month_start(T0, 1), "November 2026", "month")
@@ -151,3 +152,34 @@ async def test_the_snapshot_adapter_gives_the_same_figures(ledger: Ledger) -> No
     rows = await ledger.query.incidents(NOVEMBER.query(TENANT))
     assert [r.incident_id for r in rows] == ["701", "702"]
     assert rows[0].resolved_at and rows[0].customer_seconds == pytest.approx(3 * HOUR)
+
+
+async def test_sqlite_and_postgresql_give_the_same_figures_from_the_same_histories(
+    tmp_path: Path, pg_url: str
+) -> None:
+    histories = [
+        body("801", 1, "inProgress", 1, severity="medium"),
+        body("801", 2, "awaitingAction", 2, pending=("p1", "p2"), severity="medium"),
+        body("801", 3, "resolved", 5, completed={"p1": "completed", "p2": "cancelled"}),
+        body("802", 2, "resolved", 4, created=1, determination="phishing"),
+        body("802", 1, "active", 2, created=1, determination="phishing"),
+        body("803", 1, "awaitingAction", 3, created=2, severity="low", pending=("p9",)),
+        body("804", 1, "resolved", -24 * 50, created=-24 * 50, severity="informational"),
+    ]
+    answers = []
+    for kind in ("sqlite", "postgres"):
+        async with open_ledger(kind, tmp_path, pg_url) as ledger:
+            await ledger.send(*histories)
+            q = NOVEMBER.query(TENANT)
+            six_months = ReportRange(T0 - timedelta(days=90), T0 + timedelta(days=30), "", "90")
+            answers.append(
+                (
+                    await ledger.query.figures(q),
+                    await ledger.query.figures(six_months.query(TENANT)),
+                    await ledger.query.incidents(q),
+                )
+            )
+    assert answers[0] == answers[1]
+    november, ninety, rows = answers[0]
+    assert (november.investigated, november.resolved, ninety.investigated) == (3, 2, 4)
+    assert [r.incident_id for r in rows] == ["801", "802", "803"]
