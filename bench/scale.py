@@ -436,9 +436,12 @@ async def main(args: argparse.Namespace) -> None:
                 for b in bots:  # warm-up
                     await turns(session, b, 5)
                     await webhooks(session, b, 5, "w")
+                    await gets(session, b, 5, cursors[b.name])
                 for b in bots:
                     b.turn_cpu.clear()
                     b.accepts.clear()
+                    b.state_gets.clear()
+                    b.event_gets.clear()
                 for r in range(rounds):
                     for b in bots if r % 2 == 0 else bots[::-1]:
                         await turns(session, b, 20)

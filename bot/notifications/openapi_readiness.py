@@ -104,10 +104,23 @@ def extend(document: JSON, signed: list[JSON]) -> JSON:
         "properties": {
             "tenantId": {"type": "string"},
             "phase": {"enum": list(PHASES)},
+            "phaseLabel": {"type": "string"},
             "assessedAt": {"type": ["string", "null"], "format": "date-time"},
             "readyForMonitoring": {"type": "boolean"},
             "protectedAssets": {"type": "object"},
+            "counts": count,
             "actions": {"type": "array", "items": {"type": "object"}},
+            "staleSignals": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "signal": {"type": "string"},
+                        "reason": {"type": "string"},
+                        "lastGood": {"type": ["string", "null"]},
+                    },
+                },
+            },
             "phaseHistory": {"type": "array", "items": {"type": "object"}},
         },
     }

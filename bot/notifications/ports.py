@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from bot.errors import BotError
 from bot.onboarding.model import SettingsRecord
@@ -128,6 +128,17 @@ class UnitOfWork:
     dead letter is settled and is pruned after the retention period like a done message."""
 
 
+class OutboxStats(NamedTuple):
+    """The outbox at a glance."""
+
+    open: int
+    """Messages not yet done or dead."""
+    oldest_enqueued_at: float | None
+    """When the oldest open message was enqueued (clock time), or None if none is open."""
+    dead: int | None
+    """Dead letters kept, or None where counting them would read the kept history (SQLite)."""
+
+
 class Ledger(Protocol):
     async def read(self, key: str) -> Item | None: ...
 
@@ -155,8 +166,8 @@ class Ledger(Protocol):
         """When the earliest pending message becomes due (clock time), or None if none."""
         ...
 
-    async def open_count(self) -> int:
-        """Messages not yet done or dead."""
+    async def outbox_stats(self) -> OutboxStats:
+        """How deep the outbox is (the operations endpoint's metrics)."""
         ...
 
     async def messages(self, partition: str, limit: int = 100) -> list[MessageStatus]: ...

@@ -11,8 +11,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from microsoft_teams.cards.core import AdaptiveCard
@@ -26,7 +24,6 @@ from bot.readiness.assessment import (
     ActionState,
     Figure,
     Mark,
-    Phase,
     SignalRecord,
     counts,
     evaluate,
@@ -46,6 +43,8 @@ from bot.readiness.ports import (
     ReadinessSignals,
     SignalError,
 )
+from bot.readiness.record import Assessment, iso, readiness_key, shown
+from bot.readiness.view import assessment_json
 from bot.storage import Item, Store
 from cards.readiness import (
     MARK,
@@ -57,7 +56,6 @@ from cards.readiness import (
     ReadinessView,
     readiness_card,
 )
-from cards.text import when
 from cards.views import Notice
 
 log = logging.getLogger(__name__)
@@ -67,72 +65,6 @@ Clock = Callable[[], float]
 REFRESH_SECONDS = 300.0
 CONFLICT_RETRIES = 8
 PHASE_HISTORY_KEEP = 100
-
-
-def readiness_key(tenant_id: str) -> str:
-    return f"tenants/{tenant_id.lower()}/readiness"
-
-
-def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def shown(at: str) -> str:
-    """An ISO time as people read it: 3 Dec 2026, 09:40 UTC."""
-    return when(at) or "Never"
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """The stored state of one tenant's assessment."""
-
-    rev: int
-    phase: Phase
-    assessed_at: str
-    assessed_ts: float
-    refreshed_ts: float
-    signals: dict[str, SignalRecord]
-    marks: dict[str, Mark]
-    statuses: dict[str, str]
-    figures: dict[str, list[int | None]]
-    ready_announced: bool
-    phase_history: tuple[JSON, ...]
-
-    @classmethod
-    def empty(cls) -> Assessment:
-        return cls(0, "onboarding", "", 0.0, 0.0, {}, {}, {}, {}, False, ())
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Assessment:
-        phase = d.get("phase")
-        return cls(
-            rev=int(d.get("rev", 0)),
-            phase=phase if phase in PHASES else "onboarding",
-            assessed_at=str(d.get("assessedAt", "")),
-            assessed_ts=float(d.get("assessedTs", 0.0)),
-            refreshed_ts=float(d.get("refreshedTs", 0.0)),
-            signals={k: SignalRecord.from_json(v) for k, v in (d.get("signals") or {}).items()},
-            marks={k: Mark.from_json(v) for k, v in (d.get("marks") or {}).items()},
-            statuses={str(k): str(v) for k, v in (d.get("statuses") or {}).items()},
-            figures={str(k): list(v) for k, v in (d.get("figures") or {}).items()},
-            ready_announced=bool(d.get("readyAnnounced", False)),
-            phase_history=tuple(d.get("phaseHistory") or ()),
-        )
-
-    def to_json(self) -> JSON:
-        return {
-            "rev": self.rev,
-            "phase": self.phase,
-            "assessedAt": self.assessed_at,
-            "assessedTs": self.assessed_ts,
-            "refreshedTs": self.refreshed_ts,
-            "signals": {k: v.to_json() for k, v in self.signals.items()},
-            "marks": {k: v.to_json() for k, v in self.marks.items()},
-            "statuses": dict(self.statuses),
-            "figures": dict(self.figures),
-            "readyAnnounced": self.ready_announced,
-            "phaseHistory": list(self.phase_history),
-        }
 
 
 class ReadinessService:
@@ -549,41 +481,14 @@ class ReadinessService:
             return new
         raise ConcurrencyError("the readiness assessment is changing too fast")
 
-    async def to_json(self) -> JSON:
-        """The assessment for the experts (the Experts API)."""
+    async def to_json(self, *, first_view: bool = False) -> JSON:
+        """The assessment for the experts (the Experts API and the console); ``first_view``
+        assesses it now if it never was (as the card does)."""
         a = await self.current()
+        if first_view and not a.assessed_at:
+            a, _ = await self.assess("first view")
         choices = await self._choices.choices(self._tenant)
-        states = evaluate(a.signals, choices, a.marks, a.statuses)
-        devices, identities = figures(a.signals)
-        return {
-            "tenantId": self._tenant,
-            "phase": a.phase,
-            "assessedAt": a.assessed_at or None,
-            "readyForMonitoring": ready_for_monitoring(states, devices, identities),
-            "protectedAssets": {
-                name: {
-                    "protected": f.protected,
-                    "target": f.target,
-                    "remaining": f.remaining,
-                    "stale": f.stale,
-                    "staleReason": f.reason,
-                }
-                for name, f in (("devices", devices), ("identities", identities))
-            },
-            "actions": [
-                {
-                    "id": s.check.id,
-                    "title": s.check.title,
-                    "required": s.check.required,
-                    "status": s.status,
-                    "stale": s.stale,
-                    "staleReason": s.reason,
-                    "markedBy": None if s.mark is None else s.mark.to_json(),
-                }
-                for s in states
-            ],
-            "phaseHistory": list(a.phase_history),
-        }
+        return assessment_json(self._tenant, a, evaluate(a.signals, choices, a.marks, a.statuses))
 
 
 def _status(states: list[ActionState], check_id: str) -> str:

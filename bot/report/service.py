@@ -20,6 +20,7 @@ from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Rout
 from bot.errors import ValidationError
 from bot.mail.ports import Attachment, Mailer, MailMessage
 from bot.report import charts
+from bot.report.intent import Claim, MonthlyIntents
 from bot.report.model import (
     ACTION_LABEL,
     DEFAULT_DAYS,
@@ -118,6 +119,8 @@ class ReportService:
         self._contacts = contacts
         self._clock = clock
         self._render = render or (lambda fn: asyncio.to_thread(fn))
+        self._intents = MonthlyIntents(store, tenant_id)
+        self._sending = asyncio.Lock()  # one monthly send at a time in this process
 
     @property
     def tenant_id(self) -> str:
@@ -255,18 +258,18 @@ class ReportService:
 
     # ---- the monthly email -----------------------------------------------------------------
 
-    def _sent_key(self, month: str, recipient_id: str) -> str:
-        return f"tenants/{self._tenant}/report-mail/{month}/{recipient_id[:100]}"
-
     async def run_due(self) -> float:
         """On the first days of a month, email last month's report to the Service review
-        contacts (once each); the seconds until this should run again."""
+        contacts, once per month (:mod:`bot.report.intent`); the seconds until this should run
+        again (sooner when another holder's unfinished send may need taking over)."""
         now = self._now()
         this_month = month_start(now)
         last_month = month_start(now, -1)
         started = (
             None if self._contacts is None else await self._contacts.service_started(self._tenant)
         )
+        next_month = month_start(now, 1)
+        wait = min(3600.0, max(1.0, (next_month - now).total_seconds()))
         # Only for a month the service ran in, and only in the first days of the next one.
         if (
             (now - this_month).days < CATCH_UP_DAYS
@@ -274,22 +277,56 @@ class ReportService:
             and started < this_month.timestamp()
         ):
             await self.send_monthly(last_month)
-        next_month = month_start(now, 1)
-        return min(3600.0, max(1.0, (next_month - now).total_seconds()))
+            retry_at = await self._intents.retry_at(f"{last_month:%Y-%m}")
+            if retry_at is not None:
+                wait = min(wait, max(1.0, retry_at - self._clock() + 1.0))
+        return wait
+
+    def _message(
+        self, r: ReportRange, f: ReportFigures, recipient: Recipient, attachments: Any
+    ) -> MailMessage:
+        return MailMessage(
+            message_id=f"report/{self._tenant}/{r.start:%Y-%m}/{recipient.id}",
+            to=(recipient.address,),
+            names=(recipient.name,),
+            subject=f"Defender Experts service report: {r.label}",
+            text=self._text(r, f),
+            html=self._html(r, f, recipient),
+            attachments=attachments,
+        )
 
     async def send_monthly(self, month: datetime, *, once: bool = True) -> int:
-        """Email the report of ``month`` to every Service review contact not yet sent it
-        (``once=False``: to every one, now, without recording it: an operator's resend)."""
+        """Email the report of ``month`` to the Service review contacts, once per month: the
+        intent is recorded before the first email, each email is marked after it is sent, and
+        only the holder of the month's record sends (``once=False``: to every contact, now,
+        without recording it: an operator's resend)."""
         if self._mailer is None or self._contacts is None:
             return 0
-        recipients = await self._contacts.service_review_contacts(self._tenant)
         label = f"{month:%Y-%m}"
-        todo = [
-            r
-            for r in recipients
-            if not once or await self._store.read(self._sent_key(label, r.id)) is None
-        ]
+        contacts = await self._contacts.service_review_contacts(self._tenant)
+        if once:
+            async with self._sending:
+                return await self._send_once(month, label, contacts)
+        return await self._send(month, label, contacts, None)
+
+    async def _send_once(self, month: datetime, label: str, contacts: list[Recipient]) -> int:
+        claim = await self._intents.claim(
+            label,
+            [{"id": c.id, "name": c.name, "address": c.address} for c in contacts],
+            self._clock(),
+        )
+        if claim is None:
+            return 0
+        todo = [Recipient(str(c["id"]), str(c["name"]), str(c["address"])) for c in claim.todo()]
         if not todo:
+            await self._intents.finish(claim)
+            return 0
+        return await self._send(month, label, todo, claim)
+
+    async def _send(
+        self, month: datetime, label: str, todo: list[Recipient], claim: Claim | None
+    ) -> int:
+        if not todo or self._mailer is None:
             return 0
         r = month_range(month)
         figures = await self.figures(r)
@@ -297,21 +334,13 @@ class ReportService:
         attachments = await self._render(lambda: self._attachments(r, figures, rows))
         sent = 0
         for recipient in todo:
-            message = MailMessage(
-                message_id=f"report/{self._tenant}/{label}/{recipient.id}",
-                to=(recipient.address,),
-                names=(recipient.name,),
-                subject=f"Defender Experts service report: {r.label}",
-                text=self._text(r, figures),
-                html=self._html(r, figures, recipient),
-                attachments=attachments,
-            )
-            await self._mailer.send(message)
-            if once:
-                await self._store.write(
-                    self._sent_key(label, recipient.id), {"at": _iso(self._now())}, etag="*"
-                )
+            await self._mailer.send(self._message(r, figures, recipient, attachments))
             sent += 1
+            if claim is not None and not await self._intents.mark_sent(
+                claim, recipient.id, _iso(self._now()), self._clock()
+            ):
+                log.warning("monthly report for %s: another instance took the send over", label)
+                break
         log.info("monthly report for %s sent to %d contacts", label, sent)
         return sent
 

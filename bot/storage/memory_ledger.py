@@ -18,6 +18,7 @@ from bot.notifications.ports import (
     MessageState,
     MessageStatus,
     OutboxMessage,
+    OutboxStats,
     PruneTarget,
     StoredEvent,
     UnitOfWork,
@@ -154,8 +155,10 @@ class MemoryLedger(Ledger):
         due = [r.available_at for r in self._heads() if r.state == "pending"]
         return min(due) if due else None
 
-    async def open_count(self) -> int:
-        return sum(1 for r in self._rows if r.state in ("pending", "leased"))
+    async def outbox_stats(self) -> OutboxStats:
+        opened = [r.enqueued_at for r in self._rows if r.state in ("pending", "leased")]
+        dead = sum(1 for r in self._rows if r.state == "dead")
+        return OutboxStats(len(opened), min(opened) if opened else None, dead)
 
     async def messages(self, partition: str, limit: int = 100) -> list[MessageStatus]:
         rows = [r for r in self._rows if r.message.partition == partition][-limit:]

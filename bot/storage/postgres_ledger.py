@@ -25,6 +25,7 @@ from bot.notifications.ports import (
     Ledger,
     MessageStatus,
     OutboxMessage,
+    OutboxStats,
     PruneTarget,
     StoredEvent,
     UnitOfWork,
@@ -267,16 +268,7 @@ class PostgresLedger(Ledger):
             row = await cur.fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    async def open_count(self) -> int:
-        async with self._store.transaction() as cur:
-            await cur.execute(
-                "SELECT count(*) FROM notification_outbox WHERE state IN ('pending', 'leased')"
-            )
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
-
-    async def outbox_stats(self) -> tuple[int, float | None, int]:
-        """Open messages, when the oldest of them was enqueued, and dead letters (metrics)."""
+    async def outbox_stats(self) -> OutboxStats:
         async with self._store.transaction() as cur:
             await cur.execute(
                 "SELECT count(*) FILTER (WHERE state IN ('pending', 'leased')), "
@@ -285,7 +277,7 @@ class PostgresLedger(Ledger):
             )
             row = await cur.fetchone()
         assert row is not None
-        return int(row[0]), None if row[1] is None else float(row[1]), int(row[2])
+        return OutboxStats(int(row[0]), None if row[1] is None else float(row[1]), int(row[2]))
 
     async def messages(self, partition: str, limit: int = 100) -> list[MessageStatus]:
         async with self._store.transaction() as cur:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 import threading
@@ -58,20 +59,33 @@ class SqliteStore(Store):
         )
         self._point.execute("PRAGMA query_only=ON")
 
-    def run_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` inside one immediate transaction, serialized with every other statement."""
+    def run_locked(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """Run ``fn`` inside one immediate transaction, serialized with every other statement.
+
+        ``durable=False`` commits without its own fsync (``synchronous=NORMAL`` for this
+        transaction): for state a crash may lose because start-up recreates it (a delivery
+        lease). The next durable commit's fsync of the WAL makes it durable too, and it never
+        reorders: what a durable commit returned for stays on disk."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                result = fn(self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(self._conn)
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    self._conn.execute("PRAGMA synchronous=FULL")
             return result
 
-    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self.run_locked, fn)
+    async def transaction(
+        self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True
+    ) -> T:
+        return await asyncio.to_thread(functools.partial(self.run_locked, fn, durable=durable))
 
     def _read_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._read_lock:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -36,24 +35,16 @@ async def gather_metrics(worker: DeliveryWorker | None, now: float) -> list[Metr
     if worker is None:
         return out
     stats = worker.stats
-    ledger: Any = worker.ledger
-    depth: int
-    oldest: float | None = None
-    dead: int | None = None
-    if hasattr(ledger, "outbox_stats"):
-        depth, oldest, dead = await ledger.outbox_stats()
-    else:
-        depth = await ledger.open_count()
+    depth, oldest, dead = await worker.ledger.outbox_stats()
+    age = 0.0 if oldest is None else max(0.0, now - oldest)
     out.append(
         GaugeMetricFamily("bot_outbox_depth", "Outbox messages not yet done or dead.", depth)
     )
-    if oldest is not None or hasattr(ledger, "outbox_stats"):
-        age = 0.0 if oldest is None else max(0.0, now - oldest)
-        out.append(
-            GaugeMetricFamily(
-                "bot_outbox_oldest_age_seconds", "Age of the oldest open outbox message.", age
-            )
+    out.append(
+        GaugeMetricFamily(
+            "bot_outbox_oldest_age_seconds", "Age of the oldest open outbox message.", age
         )
+    )
     if dead is not None:
         out.append(
             GaugeMetricFamily("bot_outbox_dead_letters", "Dead letters kept in the outbox.", dead)

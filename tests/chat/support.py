@@ -83,7 +83,7 @@ class ChatWorld:
         ledger = self.app[NOTIFICATIONS].ledger
 
         async def delivered() -> bool:
-            return await ledger.open_count() == 0
+            return (await ledger.outbox_stats()).open == 0
 
         await until(delivered, "the incident post")
         return self.connector.posts_of(incident_id)[-1].activity_id

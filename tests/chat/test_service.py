@@ -21,7 +21,8 @@ from bot.messaging import DeliveryError
 from bot.notifications.ratelimit import TeamsRateLimiter
 from bot.storage.sqlite import SqliteStore
 from bot.storage.sqlite_chat import SqliteChatStore
-from tests.notifications.support import FakeClock, FakeMessenger
+from tests.messenger import FakeMessenger
+from tests.notifications.support import FakeClock
 
 TENANT = "4f1c3a2e-7d5b-4e8a-9c21-6b0d8e3f5a17"
 THREAD = "19:channel@thread.tacv2;messageid=100"

@@ -16,10 +16,10 @@ from bot.app import open_storage
 from bot.config import Settings
 from bot.transport.botauth import BotTokenVerifier, cache_seconds
 from bot.transport.web import AUTH, create_app
+from tests.standins.connector import ConnectorStandIn
 from tests.standins.openid import OpenIdStandIn, new_key, tamper
 from tests.standins.tls import StandInCA
 from tests.support import texts
-from tests.transport.connector import RecordingConnector
 from tests.transport.test_endpoint import activity
 
 APP_ID = "9e7b2c41-3f6d-4a8e-b5c2-1d0f7a6e8b93"
@@ -48,7 +48,7 @@ def invoke(service_url: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def connector_url(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> str:
-    server = await aiohttp_server(RecordingConnector().app(), host="127.0.0.1")
+    server = await aiohttp_server(ConnectorStandIn().app(), host="127.0.0.1")
     return str(server.make_url("/")).rstrip("/") + "/"
 
 

@@ -26,9 +26,9 @@ from bot.transport.notifications_api import NOTIFICATIONS
 from bot.transport.web import SERVICES, create_app
 from tests.edge.fuzzing import activities, card_actions, snapshot, tokens, webhook_bodies
 from tests.notifications.support import SECRET, example, seed_channel, seed_settings
+from tests.standins.connector import ConnectorStandIn
 from tests.standins.openid import OpenIdStandIn
 from tests.standins.tls import StandInCA
-from tests.transport.connector import RecordingConnector
 
 APP_ID = "9e7b2c41-3f6d-4a8e-b5c2-1d0f7a6e8b93"
 SIGNER = WebhookVerifier.from_secret(SECRET)
@@ -54,12 +54,12 @@ class Bot:
         worker = self.client.app[SERVICES].delivery  # type: ignore[index]
         assert worker is not None
         await worker.wait_idle()
-        assert await self.client.app[NOTIFICATIONS].ledger.open_count() == 0  # type: ignore[index]
+        assert (await self.client.app[NOTIFICATIONS].ledger.outbox_stats()).open == 0  # type: ignore[index]
 
 
 @pytest.fixture
 async def connector_url(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> str:
-    server = await aiohttp_server(RecordingConnector().app(), host="127.0.0.1")
+    server = await aiohttp_server(ConnectorStandIn().app(), host="127.0.0.1")
     return str(server.make_url("/")).rstrip("/") + "/"
 
 

@@ -28,7 +28,7 @@ from bot.logsafe import (
 )
 from bot.transport import limits
 from bot.transport.web import create_app
-from tests.transport.connector import RecordingConnector
+from tests.standins.connector import ConnectorStandIn
 from tests.transport.test_endpoint import activity
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -241,7 +241,7 @@ def test_repeated_templates_are_rate_limited_whatever_their_values() -> None:
 async def test_teams_timestamps_with_seven_fractional_digits_are_accepted(
     bot: TestClient[Any, Any], aiohttp_server: Any
 ) -> None:
-    connector = RecordingConnector()
+    connector = ConnectorStandIn()
     server = await aiohttp_server(connector.app(), host="127.0.0.1")
     body = activity(
         str(server.make_url("/")),

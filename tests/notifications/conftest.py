@@ -20,10 +20,10 @@ from bot.storage.sqlite import SqliteStore
 from bot.storage.sqlite_ledger import SqliteLedger
 from bot.tenant.demo import DemoTenantDirectory
 from cards import to_json
+from tests.messenger import FakeMessenger
 from tests.notifications.support import (
     TENANT,
     FakeClock,
-    FakeMessenger,
     RecordingMailer,
     drain,
     run_once,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import copy
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.devtools.notify import example_notification
 from bot.mail.ports import MailMessage
-from bot.messaging import DeliveryError, Posted
 from bot.notifications.ports import Ledger
 from bot.notifications.worker import DeliveryWorker
 from bot.onboarding.model import (
@@ -35,74 +33,11 @@ PATTI = "1a2b3c4d-0005-4e5f-8a9b-0c1d2e3f4a05"  # high-value, Finance team, Exec
 ISAIAH = "1a2b3c4d-0004-4e5f-8a9b-0c1d2e3f4a04"  # Finance team
 FINANCE_TEAM = "8d2f1c0b-2001-4d4e-8f9a-3b2c1d0e9f01"
 
-EXAMPLE: dict[str, Any] = {
-    "type": "incident.notification",
-    "incident": {
-        "id": "2972395",
-        "displayName": "Multi-stage incident on one endpoint",
-        "severity": "high",
-        "status": "inProgress",
-        "assignedTo": "Defender Experts",
-        "classification": "truePositive",
-        "determination": "malware",
-        "incidentWebUrl": "https://security.microsoft.com/incidents/2972395",
-        "createdDateTime": "2026-11-27T10:02:11Z",
-        "lastUpdateDateTime": "2026-11-27T10:15:40Z",
-        "alerts": [
-            {
-                "id": "da1",
-                "title": "Suspicious connection",
-                "category": "CommandAndControl",
-                "serviceSource": "microsoftDefenderForEndpoint",
-                "mitreTechniques": ["T1071"],
-                "evidence": [
-                    {
-                        "@odata.type": "#microsoft.graph.security.deviceEvidence",
-                        "deviceDnsName": "fin-ws-042.contoso.com",
-                        "mdeDeviceId": "d-042",
-                        "rbacGroupName": "Finance workstations",
-                    },
-                    {
-                        "@odata.type": "#microsoft.graph.security.userEvidence",
-                        "userAccount": {
-                            "accountName": "jdoe",
-                            "userPrincipalName": "jdoe@contoso.com",
-                            "azureAdUserId": "u-17",
-                        },
-                    },
-                ],
-            }
-        ],
-    },
-    "managedResponse": {
-        "revision": 1,
-        "summary": "What the experts found, in plain words.",
-        "completedActions": [
-            {
-                "id": "a1",
-                "type": "isolateDevice",
-                "target": {"kind": "device", "id": "d-042", "name": "fin-ws-042.contoso.com"},
-                "status": "completed",
-                "time": "2026-11-27T10:14:00Z",
-            }
-        ],
-        "pendingActions": [
-            {
-                "id": "a2",
-                "type": "forcePasswordReset",
-                "target": {"kind": "user", "id": "u-17", "name": "jdoe@contoso.com"},
-                "instructions": "Reset the password and revoke sessions.",
-            }
-        ],
-        "analyst": "Defender Experts",
-    },
-}
-
 
 def example(revision: int = 1, incident_id: str = "2972395", **incident: Any) -> dict[str, Any]:
-    body = copy.deepcopy(EXAMPLE)
-    body["incident"]["id"] = incident_id
-    body["incident"]["incidentWebUrl"] = f"https://security.microsoft.com/incidents/{incident_id}"
+    """The product's example incident (``python -m bot notify --example``, the one example body),
+    as revision 1 reads, numbered ``revision``; ``incident`` overrides fields of the incident."""
+    body = example_notification(1, incident_id)
     body["incident"].update(incident)
     body["managedResponse"]["revision"] = revision
     return body
@@ -256,62 +191,6 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
         await asyncio.sleep(0)
-
-
-@dataclass
-class Sent:
-    kind: str
-    conversation_id: str
-    activity_id: str
-    card: dict[str, Any] | None = None
-    text: str = ""
-
-
-@dataclass
-class FakeMessenger:
-    """Records what would reach Teams; ``failures`` are raised, in order, before any call."""
-
-    sent: list[Sent] = field(default_factory=list)
-    failures: list[DeliveryError] = field(default_factory=list)
-    calls: int = 0
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-
-    def _maybe_fail(self) -> None:
-        self.calls += 1
-        if self.failures:
-            raise self.failures.pop(0)
-
-    async def post_to_channel(
-        self,
-        team_reference: dict[str, Any],
-        channel_id: str,
-        *,
-        card: dict[str, Any] | None = None,
-        text: str = "",
-    ) -> Posted:
-        self._maybe_fail()
-        activity_id = f"m{next(self._ids)}"
-        conversation = f"{channel_id};messageid={activity_id}"
-        self.sent.append(Sent("post", conversation, activity_id, card, text))
-        reference = {"conversation": {"id": conversation}, "serviceUrl": "http://x/"}
-        return Posted(conversation, activity_id, reference)
-
-    async def send(
-        self, reference: dict[str, Any], *, card: dict[str, Any] | None = None, text: str = ""
-    ) -> str:
-        self._maybe_fail()
-        activity_id = f"r{next(self._ids)}"
-        self.sent.append(Sent("reply", reference["conversation"]["id"], activity_id, card, text))
-        return activity_id
-
-    async def update(
-        self, reference: dict[str, Any], activity_id: str, *, card: dict[str, Any]
-    ) -> None:
-        self._maybe_fail()
-        self.sent.append(Sent("update", reference["conversation"]["id"], activity_id, card))
-
-    def of_kind(self, kind: str) -> list[Sent]:
-        return [s for s in self.sent if s.kind == kind]
 
 
 @dataclass

@@ -85,7 +85,7 @@ class Api:
         worker = self.app[SERVICES].delivery
         assert worker is not None
         await worker.wait_idle()
-        assert await self.app[NOTIFICATIONS].ledger.open_count() == 0
+        assert (await self.app[NOTIFICATIONS].ledger.outbox_stats()).open == 0
 
     async def invoke(
         self, verb: str, data: dict[str, Any], *, who: tuple[str, str], post_id: str
@@ -320,7 +320,7 @@ async def test_a_directory_error_is_503_with_retry_after_and_stores_nothing(
     assert response.status == 503 and response.headers["Retry-After"] == "30"
     assert not await api.stored()
     assert not await app[NOTIFICATIONS].is_duplicate("msg_dir_down")  # the retry is not a dup
-    assert await app[NOTIFICATIONS].ledger.open_count() == 0
+    assert (await app[NOTIFICATIONS].ledger.outbox_stats()).open == 0
 
 
 async def test_delivery_state_is_signed(api: Api) -> None:

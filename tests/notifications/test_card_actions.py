@@ -158,7 +158,7 @@ async def snapshot(world: World) -> tuple[Any, ...]:
         doc["responses"],
         doc["acknowledged"],
         len(await world.service.ledger.events_after(0, 100)),
-        await world.service.ledger.open_count(),
+        (await world.service.ledger.outbox_stats()).open,
     )
 
 

@@ -77,7 +77,7 @@ async def test_a_repeated_webhook_id_stores_nothing_new(world: World) -> None:
     second = await world.accept(revised(2), "msg_same")
     assert first.outcome == "accepted" and second.outcome == "duplicate"
     assert await world.doc() == before
-    assert await world.service.ledger.open_count() == 1
+    assert (await world.service.ledger.outbox_stats()).open == 1
 
 
 async def test_refused_bodies_store_nothing(world: World) -> None:
@@ -181,13 +181,13 @@ async def test_restart_after_the_post_was_recorded_does_not_post_again(
         await world.run_once(world.new_worker())
     monkeypatch.setattr(ledger, "commit", commit)
     assert (await world.doc())["post"]["activityId"]
-    assert await world.service.ledger.open_count() == 1
+    assert (await world.service.ledger.outbox_stats()).open == 1
 
     restarted = world.new_worker()
     assert await restarted.recover() == 1
     await world.drain(restarted)
     assert [s.kind for s in world.messenger.sent] == ["post"]
-    assert await world.service.ledger.open_count() == 0
+    assert (await world.service.ledger.outbox_stats()).open == 0
 
 
 async def test_restart_before_the_post_posts_exactly_once(

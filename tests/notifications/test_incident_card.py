@@ -125,7 +125,7 @@ def test_the_card_shows_what_the_customer_needs() -> None:
         "Malware",
         "fin-ws-042.contoso.com",
         "jdoe@contoso.com",
-        "What the experts found, in plain words.",
+        "A workstation in Finance connected to a known command-and-control server",
         "Completed actions",
         "Isolate device",
         "Completed",

@@ -77,7 +77,7 @@ async def test_a_unit_is_all_or_nothing(ledger: Ledger) -> None:
             )
         )
     assert await ledger.read("other") is None
-    assert await ledger.open_count() == 0
+    assert (await ledger.outbox_stats()).open == 0
     assert await ledger.events_after(0, 10) == []
     assert not await ledger.has_receipt("w1")
 
@@ -88,7 +88,7 @@ async def test_receipts_make_repeats_duplicates(ledger: Ledger) -> None:
         await ledger.commit(
             UnitOfWork(writes=(DocWrite("k", {}, None),), enqueue=(msg("m2"),), receipt="w1")
         )
-    assert await ledger.read("k") is None and await ledger.open_count() == 1
+    assert await ledger.read("k") is None and (await ledger.outbox_stats()).open == 1
 
 
 async def test_etags_guard_documents(ledger: Ledger) -> None:
@@ -148,7 +148,7 @@ async def test_reclaim_gives_back_leases_after_a_restart(ledger: Ledger) -> None
     await ledger.commit(UnitOfWork(complete=again))
     with pytest.raises(ConcurrencyError):
         await ledger.commit(UnitOfWork(complete=again))
-    assert await ledger.open_count() == 0
+    assert (await ledger.outbox_stats()).open == 0
 
 
 async def test_events_are_read_after_a_cursor(ledger: Ledger) -> None:
@@ -190,7 +190,7 @@ async def test_concurrent_units_fail_alone(ledger: Ledger) -> None:
     assert results[:40] == [None] * 40
     assert isinstance(results[40], ConcurrencyError)
     assert sorted(type(r).__name__ for r in results[41:]) == ["DuplicateError", "NoneType"]
-    assert await ledger.open_count() == 40
+    assert (await ledger.outbox_stats()).open == 40
     assert [e.body["type"] for e in await ledger.events_after(0, 10)] in (["a"], ["b"])
     item = await ledger.read("k7")
     assert item is not None and item.value == {"i": 7}
@@ -201,9 +201,9 @@ class CountingStore(SqliteStore):
 
     transactions = 0
 
-    def run_locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def run_locked(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         self.transactions += 1
-        return super().run_locked(fn)
+        return super().run_locked(fn, durable=durable)
 
 
 async def test_sqlite_group_commit_shares_transactions_up_to_a_bound(tmp_path: Path) -> None:
@@ -232,6 +232,58 @@ async def test_sqlite_group_commit_waits_for_the_units_its_group_expects(tmp_pat
     await asyncio.gather(first, *(ledger.commit(UnitOfWork(receipt=f"b{i}")) for i in (1, 2, 3)))
     assert store.transactions == 1
     assert all([await ledger.has_receipt(f"b{i}") for i in range(4)])
+    await ledger.close()
+    await store.close()
+
+
+async def test_sqlite_group_of_updates_commits_in_unit_order_and_a_stale_etag_fails_alone(
+    tmp_path: Path,
+) -> None:
+    """A group whose units all apply is written with one statement per table; one with a unit
+    that would be refused is written unit by unit: either way, one transaction, the rows in the
+    units' order, and only the refused unit fails."""
+    store = CountingStore(tmp_path / "bot.sqlite3")
+    ledger = SqliteLedger(store, group_max_wait=0)
+    await asyncio.gather(
+        *(ledger.commit(UnitOfWork(writes=(DocWrite(f"k{i}", {"v": 0}, None),))) for i in range(4))
+    )
+    etags = [(await ledger.read(f"k{i}")) for i in range(4)]
+    assert all(etags)
+
+    def update(i: int, etag: str, n: int) -> UnitOfWork:
+        return UnitOfWork(
+            writes=(DocWrite(f"k{i}", {"v": n}, etag),),
+            enqueue=(msg(f"m{n}-{i}", f"P{i}"),),
+            events=({"n": n, "i": i},),
+            receipt=f"r{n}-{i}",
+        )
+
+    store.transactions = 0
+    first = [update(i, e.etag, 1) for i, e in enumerate(etags) if e]
+    assert await asyncio.gather(*(ledger.commit(u) for u in first)) == [None] * 4
+    assert store.transactions == 1
+    assert [e.body for e in await ledger.events_after(0, 10)] == [
+        {"n": 1, "i": i} for i in range(4)
+    ]
+    assert [m.message.id for m in await ledger.lease(10, 60)] == [f"m1-{i}" for i in range(4)]
+    now = [(await ledger.read(f"k{i}")) for i in range(4)]
+    assert [n.value if n else None for n in now] == [{"v": 1}] * 4
+
+    store.transactions = 0
+    second = [update(i, n.etag if n else "", 2) for i, n in enumerate(now)]
+    second[1] = update(1, etags[1].etag if etags[1] else "", 2)  # the ETag before the first group
+    second.append(UnitOfWork(writes=(DocWrite("k3", {"v": "any"}, "*"),)))
+    results = await asyncio.gather(*(ledger.commit(u) for u in second), return_exceptions=True)
+    assert store.transactions == 1
+    assert [type(r).__name__ for r in results] == [
+        "NoneType",
+        "ConcurrencyError",
+        *["NoneType"] * 3,
+    ]
+    values = [(await ledger.read(f"k{i}")) for i in range(4)]
+    assert [v.value if v else None for v in values] == [{"v": 2}, {"v": 1}, {"v": 2}, {"v": "any"}]
+    assert not await ledger.has_receipt("r2-1") and await ledger.has_receipt("r2-2")
+    assert [e.body["i"] for e in await ledger.events_after(4, 10)] == [0, 2, 3]
     await ledger.close()
     await store.close()
 
@@ -310,7 +362,7 @@ async def test_prune_deletes_only_settled_finished_messages(
         "leased": "leased",
         "retrying": "pending",
     }
-    assert await ledger.open_count() == 3
+    assert (await ledger.outbox_stats()).open == 3
 
 
 async def test_prune_keeps_messages_finished_after_the_cutoff(
@@ -352,3 +404,22 @@ async def test_vacuum_is_a_no_op_without_incremental_auto_vacuum(ledger: Ledger)
     await ledger.commit(UnitOfWork(events=tuple({"pad": "x" * 2000} for _ in range(50))))
     assert await ledger.prune("events", float("inf"), 500) == 50
     assert await ledger.vacuum(1000) == 0
+
+
+async def test_outbox_stats_count_the_open_messages_and_the_oldest(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    empty = await ledger.outbox_stats()
+    assert (empty.open, empty.oldest_enqueued_at) == (0, None)
+    first_at = clock()
+    await ledger.commit(UnitOfWork(enqueue=(msg("m1", "p"),)))
+    clock.now += 30.0
+    await ledger.commit(UnitOfWork(enqueue=(msg("m2", "q"),)))
+    stats = await ledger.outbox_stats()
+    assert (stats.open, stats.oldest_enqueued_at) == (2, first_at)
+    (oldest,) = [m for m in await ledger.lease(16, 60.0) if m.message.id == "m1"]
+    await ledger.dead_letter(oldest, error="gone")
+    stats = await ledger.outbox_stats()
+    assert (stats.open, stats.oldest_enqueued_at) == (1, first_at + 30.0)
+    # SQLite leaves dead letters uncounted: that would read the kept history on every scrape.
+    assert stats.dead == (None if isinstance(ledger, SqliteLedger) else 1)

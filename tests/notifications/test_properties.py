@@ -108,7 +108,7 @@ async def post(client: TestClient[Any, Any], body: bytes, headers: dict[str, str
 
 async def nothing_stored(client: TestClient[Any, Any], webhook_id: str) -> None:
     service = client.app[NOTIFICATIONS]  # type: ignore[union-attr]
-    assert await service.ledger.open_count() == 0
+    assert (await service.ledger.outbox_stats()).open == 0
     assert not await service.is_duplicate(webhook_id)
     assert await service.delivery_state("2972395") is None
     assert await service.events(0, 10) == {"events": [], "next": 0}

@@ -144,7 +144,7 @@ async def test_after_pruning_an_old_revision_is_still_ignored_and_nothing_is_pos
         assert (await world.accept(revised(revision), webhook_id)).outcome == "ignored"
     await world.drain()
     assert calls(world) == ["post", "update", "reply"]
-    assert await world.service.ledger.open_count() == 0
+    assert (await world.service.ledger.outbox_stats()).open == 0
     # The next revision still updates the same post, with a reply in its thread.
     assert (await world.accept(revised(3), "msg_3")).outcome == "accepted"
     await world.drain()
@@ -171,7 +171,7 @@ async def test_an_open_message_is_never_pruned_and_is_delivered_once_later(world
     assert waiting.state == "pending" and waiting.attempts == 1
     await world.clock.sleep(400 * DAY)
     assert (await prune(world)).messages == 0
-    assert await world.service.ledger.open_count() == 1
+    assert (await world.service.ledger.outbox_stats()).open == 1
     await world.drain()
     assert calls(world) == ["post"]
 
@@ -591,4 +591,4 @@ async def _run_program(ledger: Ledger, clock: FakeClock, program: list[Step]) ->
         assert opened <= set(present), opened - set(present)
         assert all(present[m] in ("pending", "leased") for m in opened)
         assert unsent <= set(present)
-        assert await ledger.open_count() == len(opened)
+        assert (await ledger.outbox_stats()).open == len(opened)

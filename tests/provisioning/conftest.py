@@ -13,7 +13,7 @@ from bot.provisioning.ports import TeamsProvisioner
 from bot.provisioning.service import ProvisioningService
 from bot.storage import Store
 from bot.storage.memory import MemoryStore
-from tests.provisioning.support import FakeMessenger
+from tests.messenger import FakeMessenger
 from tests.standins.microsoft import (
     CATALOG_APP,
     TENANT,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from bot.actions import Actor, CardAction, TeamInstallation
 from bot.conversations import personal_chat_key
-from bot.messaging import JSON, DeliveryError, Posted
+from bot.messaging import JSON
 from bot.onboarding.model import ServiceSettings, SettingsRecord
 from bot.provisioning.ports import TeamsProvisioner
 from bot.storage import Store
@@ -26,39 +25,6 @@ TEAMS_OFF = SettingsRecord(version=2, settings=ServiceSettings(communicate_on_te
 
 class Crash(BaseException):
     """The process dies here: nothing after it runs (not an Exception, so nothing catches it)."""
-
-
-@dataclass
-class FakeMessenger:
-    """Records posts, sends and card updates; ``post_failures`` are raised by the next posts."""
-
-    posts: list[tuple[JSON, str, JSON]] = field(default_factory=list)
-    sends: list[tuple[JSON, JSON]] = field(default_factory=list)
-    updates: list[tuple[str, JSON]] = field(default_factory=list)
-    post_failures: list[DeliveryError] = field(default_factory=list)
-
-    async def post_to_channel(
-        self, team_reference: JSON, channel_id: str, *, card: JSON | None = None, text: str = ""
-    ) -> Posted:
-        if self.post_failures:
-            raise self.post_failures.pop(0)
-        self.posts.append((team_reference, channel_id, card or {}))
-        n = len(self.posts)
-        conversation = f"{channel_id};messageid={n}"
-        return Posted(conversation, str(n), {"conversation": {"id": conversation}})
-
-    async def send(self, reference: JSON, *, card: JSON | None = None, text: str = "") -> str:
-        self.sends.append((reference, card or {}))
-        return f"progress-{len(self.sends)}"
-
-    async def update(self, reference: JSON, activity_id: str, *, card: JSON) -> None:
-        self.updates.append((activity_id, card))
-
-    def progress(self) -> JSON:
-        """The admin's progress card as it looks now."""
-        if self.updates:
-            return self.updates[-1][1]
-        return self.sends[-1][1]
 
 
 async def remember_admin_chat(store: Store, user_id: str = ALEX) -> JSON:

@@ -22,7 +22,8 @@ from cards.provisioning import (
     welcome_post_card,
 )
 from cards.views import Notice
-from tests.provisioning.support import FakeMessenger, open_urls
+from tests.messenger import FakeMessenger
+from tests.provisioning.support import open_urls
 from tests.support import actions, texts
 
 VALIDATOR = jsonschema.Draft6Validator(

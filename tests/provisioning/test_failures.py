@@ -17,13 +17,13 @@ from bot.provisioning.target import channel_target
 from bot.storage.memory import MemoryStore
 from cards import to_json
 from cards.provisioning import RETRY
+from tests.messenger import FakeMessenger
 from tests.provisioning.conftest import ServiceFactory, graph_provisioner
 from tests.provisioning.support import (
     ADMIN,
     TEAMS_ON,
     CrashAfter,
     FailOnce,
-    FakeMessenger,
     card_action,
     installation,
     provision,
@@ -74,7 +74,7 @@ async def test_group_creation_disabled(
     service = make_service()
     result = await stopped(service, store)
     assert result["failure"].kind == "group_creation_disabled"
-    card = messenger.progress()
+    card = messenger.latest_card()
     assert "Microsoft 365 group creation is turned off" in texts(card)
     assert "EnableGroupCreation" in texts(card)
     assert has_retry(card)
@@ -101,7 +101,7 @@ async def test_a_team_by_that_name_that_isnt_private_is_never_taken_over(
     failure = result["failure"]
     assert failure.kind == "team_not_private"
     assert result["record"].step is Step.CREATE_TEAM and not result["record"].team_id
-    card = messenger.progress()
+    card = messenger.latest_card()
     assert f"A team named '{TEAM_NAME}' already exists and isn't private" in texts(card)
     assert "rename or delete it" in texts(card) and has_retry(card)
     assert microsoft.graph.count("POST", r"/v1\.0/teams$") == 0
@@ -126,7 +126,7 @@ async def test_app_blocked_by_a_permission_policy(
     result = await stopped(service, store)
     assert result["failure"].kind == "app_blocked"
     assert result["record"].step is Step.INSTALL_APP
-    card = messenger.progress()
+    card = messenger.latest_card()
     assert "Permission policies" in texts(card) and has_retry(card)
     assert "Stopped at step 3 of 5" in texts(card)
     microsoft.graph.app_blocked = False
@@ -145,7 +145,7 @@ async def test_a_missing_teams_license(
     service = make_service()
     result = await stopped(service, store)
     assert result["failure"].kind == "no_teams_license"
-    assert "Microsoft Teams license" in texts(messenger.progress())
+    assert "Microsoft Teams license" in texts(messenger.latest_card())
     assert len(microsoft.graph.groups_named(TEAM_NAME)) == 1  # the failed team's group
 
     await service.on_card_action(card_action(RETRY))  # too early: still no license
@@ -242,7 +242,7 @@ async def test_403_names_the_missing_graph_permissions(
     assert failure.kind == "missing_permissions"
     assert permission in failure.permissions
     assert result["record"].step is step
-    card = messenger.progress()
+    card = messenger.latest_card()
     assert permission in texts(card) and "Grant admin consent" in texts(card)
     assert failure.request_id
     microsoft.graph.granted.add(permission)
@@ -322,7 +322,7 @@ async def test_a_deleted_channel_is_detected_on_the_next_delivery_and_repaired(
     new = await channel_target(store, TENANT)
     assert new is not None and new.channel_id != old.channel_id
     assert len(microsoft.graph.channels_named(team, CHANNEL_NAME)) == 1
-    assert [channel for _, channel, _ in messenger.posts] == [old.channel_id, new.channel_id]
+    assert [p.channel_id for p in messenger.of_kind("post")] == [old.channel_id, new.channel_id]
     assert not await service.report_delivery_failure(TENANT, 429)
     assert not await service.report_delivery_failure(TENANT, 403)  # the channel is fine
 
@@ -345,7 +345,7 @@ async def test_an_archived_channel_is_restored(
     assert team.channels[target.channel_id]["isArchived"] is False
     assert microsoft.graph.count("POST", "/unarchive$") == 1
     assert (await channel_target(store, TENANT)) == target
-    assert len(messenger.posts) == 1  # same channel: no second welcome
+    assert len(messenger.of_kind("post")) == 1  # same channel: no second welcome
 
 
 async def test_an_archived_channel_that_cant_be_restored(
@@ -366,7 +366,7 @@ async def test_an_archived_channel_that_cant_be_restored(
     record = await service.record(TENANT)
     assert record is not None and record.failure is not None
     assert record.failure.kind == "channel_archived"
-    assert "Archived" in texts(messenger.progress()) and has_retry(messenger.progress())
+    assert "Archived" in texts(messenger.latest_card()) and has_retry(messenger.latest_card())
 
 
 async def test_a_deleted_channel_whose_name_is_still_taken(
@@ -408,7 +408,7 @@ async def test_the_saga_repairs_a_channel_deleted_before_its_welcome_post(
     assert record is not None and record.status is Status.READY
     (channel,) = microsoft.graph.channels_named(team, CHANNEL_NAME)
     assert record.channel_id == channel["id"]
-    assert [c for _, c, _ in messenger.posts] == [channel["id"]]
+    assert [p.channel_id for p in messenger.of_kind("post")] == [channel["id"]]
 
 
 def test_unknown_errors_still_say_what_to_do() -> None:

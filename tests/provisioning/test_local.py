@@ -11,10 +11,10 @@ from bot.provisioning.service import ProvisioningService
 from bot.provisioning.target import channel_target
 from bot.storage.memory import MemoryStore
 from bot.tenant.demo import DemoTenantDirectory, load_demo_tenant
+from tests.messenger import FakeMessenger
 from tests.provisioning.support import (
     ADMIN,
     TEAMS_ON,
-    FakeMessenger,
     installation,
     remember_admin_chat,
 )
@@ -51,17 +51,17 @@ async def test_local_provisioning_finishes_when_the_playground_installs_the_bot(
     assert (record.status, record.step) == (Status.WAITING, Step.AWAIT_INSTALLATION)
     assert record.team_id == TEAM["aadGroupId"]
     assert record.channel_id == TEAM["channel"]["id"]
-    assert "Agents Playground" in texts(messenger.progress())
+    assert "Agents Playground" in texts(messenger.latest_card())
 
     event = installation(TEAM["aadGroupId"] if with_aad_group else "", TEAM["id"])
     await service.on_team_installation(event)
     await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None and record.status is Status.READY
-    ((reference, channel, card),) = messenger.posts
-    assert channel == TEAM["channel"]["id"]
-    assert reference["conversation"]["id"] == TEAM["id"]
-    assert "Welcome to Managed response" in texts(card)
+    (post,) = messenger.of_kind("post")
+    assert post.channel_id == TEAM["channel"]["id"]
+    assert post.reference["conversation"]["id"] == TEAM["id"]
+    assert "Welcome to Managed response" in texts(post.card)
     target = await channel_target(store, TENANT)
     assert target is not None and target.channel_id == TEAM["channel"]["id"]
     await service.close()
@@ -75,5 +75,5 @@ async def test_an_earlier_installation_is_not_waited_for_again(store: MemoryStor
     await service.wait_idle()
     record = await service.record(TENANT)
     assert record is not None and record.status is Status.READY
-    assert len(messenger.posts) == 1
+    assert len(messenger.of_kind("post")) == 1
     await service.close()

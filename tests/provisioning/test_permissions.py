@@ -20,11 +20,11 @@ from bot.storage.memory import MemoryStore
 from bot.teamsapp import MANIFEST
 from cards import to_json
 from cards.provisioning import RETRY
+from tests.messenger import FakeMessenger
 from tests.provisioning.conftest import ServiceFactory, graph_provisioner
 from tests.provisioning.support import (
     ADMIN,
     TEAMS_ON,
-    FakeMessenger,
     card_action,
     remember_admin_chat,
 )
@@ -113,7 +113,7 @@ async def test_a_separate_graph_app_needs_the_non_self_consent_permission(
     service = make_service(provisioner=provisioner)
     result = await stopped(service, store)
     assert result["failure"].permissions == (INSTALL_ANY,)
-    assert INSTALL_ANY in texts(messenger.progress())
+    assert INSTALL_ANY in texts(messenger.latest_card())
     microsoft.graph.granted.add(INSTALL_ANY)
     await finish(service)
     assert microsoft.graph.apps_installed == 1

@@ -11,11 +11,11 @@ from bot.onboarding.model import ServiceSettings
 from bot.provisioning.model import Status
 from bot.provisioning.target import channel_target
 from bot.storage.memory import MemoryStore
+from tests.messenger import FakeMessenger
 from tests.provisioning.conftest import ServiceFactory
 from tests.provisioning.support import (
     ADMIN,
     TEAMS_ON,
-    FakeMessenger,
     installation,
     remember_admin_chat,
 )
@@ -86,7 +86,7 @@ async def test_the_welcome_post_waits_for_the_channel_s_slot_after_incident_post
 
     record = await service.record(TENANT)
     assert record is not None and record.status is Status.READY
-    welcome = [p for p in messenger.posts if p[1] == channel]
+    welcome = [p for p in messenger.of_kind("post") if p.channel_id == channel]
     assert len(welcome) == 1
     on_channel = [at for at, thread in limiter.starts if thread == channel]
     assert len(on_channel) == 9  # 8 incident posts and the welcome post
@@ -112,4 +112,4 @@ async def test_without_other_posts_the_welcome_post_takes_its_slot_at_once(
     await service.wait_idle()
     assert [thread for _, thread in limiter.starts] == [record.channel_id]
     assert time.waited == 0
-    assert [p[1] for p in messenger.posts] == [record.channel_id]
+    assert [p.channel_id for p in messenger.of_kind("post")] == [record.channel_id]

@@ -14,6 +14,7 @@ from bot.provisioning.model import CHANNEL_NAME, TEAM_NAME, Status, Step, teams_
 from bot.provisioning.target import channel_target
 from bot.storage.memory import MemoryStore
 from cards.provisioning import REFRESH, RETRY
+from tests.messenger import FakeMessenger
 from tests.provisioning.conftest import ServiceFactory, graph_provisioner
 from tests.provisioning.support import (
     ADMIN,
@@ -24,7 +25,6 @@ from tests.provisioning.support import (
     Crash,
     CrashAfter,
     CrashingStore,
-    FakeMessenger,
     card_action,
     installation,
     open_urls,
@@ -78,22 +78,22 @@ async def test_a_full_provisioning(
     assert channel["membershipType"] == "standard"
     assert list(team.apps.values()) == [CATALOG_APP]
     assert sleep.waits == [30.0, 30.0, 30.0]  # one operation poll every 30 s, not waited out
-    waiting = texts(messenger.progress())
+    waiting = texts(messenger.latest_card())
     assert "Step 4 of 5" in waiting and "Wait for Teams to add the bot" in waiting
-    assert messenger.sends[0][0]["conversation"]["id"] == ADMIN_CHAT
+    assert messenger.of_kind("reply")[0].conversation_id == ADMIN_CHAT
 
     await service.on_team_installation(installation(team.group_id, team.thread_id))
     await service.wait_idle()
 
     record = await service.record(TENANT)
     assert record is not None and record.status is Status.READY
-    (post,) = messenger.posts
-    reference, channel_id, card = post
-    assert channel_id == channel["id"] and reference["conversation"]["id"] == team.thread_id
-    welcome = texts(card)
+    (post,) = messenger.of_kind("post")
+    assert post.channel_id == channel["id"]
+    assert post.reference["conversation"]["id"] == team.thread_id
+    welcome = texts(post.card)
     assert "Manage team" in welcome and "Add member" in welcome
     assert "managed response notifications" in welcome
-    final = messenger.progress()
+    final = messenger.latest_card()
     assert "Step 5 of 5" in texts(final) and "Microsoft Teams is ready" in texts(final)
     (link,) = open_urls(final)
     assert link["title"] == "Open Teams channel" and link["url"] == channel["webUrl"]
@@ -120,12 +120,11 @@ async def test_progress_is_shown_step_by_step(
     make_service: ServiceFactory, store: MemoryStore, messenger: FakeMessenger
 ) -> None:
     await provision(make_service, store)
-    cards = [texts(card) for _, card in messenger.sends] + [
-        texts(card) for _, card in messenger.updates
-    ]
+    (progress,) = messenger.of_kind("reply")
+    cards = [texts(s.card) for s in messenger.sent if s.kind in ("reply", "update")]
     for n in range(1, 6):
         assert any(f"Step {n} of 5" in text for text in cards), n
-    assert {activity for activity, _ in messenger.updates} == {"progress-1"}
+    assert {u.activity_id for u in messenger.of_kind("update")} == {progress.activity_id}
 
 
 # How many times a full provisioning writes the saga record (tenants/{id}/teams): the crash
@@ -194,7 +193,7 @@ async def test_a_crash_at_any_write_resumes_without_duplicates(
     # The welcome post is at least once: only a crash between posting it and recording it
     # posts it again.
     reposted = crashing.lost is not None and bool(crashing.lost.get("welcomePostId"))
-    assert len(messenger.posts) == (2 if reposted else 1)
+    assert len(messenger.of_kind("post")) == (2 if reposted else 1)
 
 
 async def test_a_private_team_found_by_name_is_used_and_a_public_namesake_is_not(
@@ -346,7 +345,7 @@ async def test_turning_teams_off_keeps_the_team_and_stops_posting(
     await service.on_settings(TENANT, TEAMS_OFF, ServiceSettings(communicate_on_teams=True), ADMIN)
     assert await channel_target(store, TENANT) is None
     assert len(microsoft.graph.team_named(TEAM_NAME)) == 1
-    assert "Teams communication is off" in texts(messenger.progress())
+    assert "Teams communication is off" in texts(messenger.latest_card())
 
     calls = len(microsoft.graph.calls)
     await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
@@ -354,7 +353,7 @@ async def test_turning_teams_off_keeps_the_team_and_stops_posting(
     record = await service.record(TENANT)
     assert record is not None and record.status is Status.READY
     assert microsoft.graph.teams_created == 1 and microsoft.graph.channels_created == 1
-    assert len(messenger.posts) == 1  # no second welcome post
+    assert len(messenger.of_kind("post")) == 1  # no second welcome post
     # Turning it on again checks the stored team, channel and installation: three reads.
     assert len(microsoft.graph.calls) - calls == 3
     assert await channel_target(store, TENANT) is not None

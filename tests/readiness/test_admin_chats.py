@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.conversations import ConversationService
 from bot.readiness.compose import StoredAdminChats
 from bot.storage.memory import MemoryStore
 from bot.tenant.demo import DemoTenantDirectory
 from cards.messages import message_card
 from cards.views import MessageView
+from tests.messenger import FakeMessenger
 from tests.support import ADELE, ALEX, MEGAN, TENANT
-
-
-class Messenger:
-    def __init__(self) -> None:
-        self.sent: list[tuple[dict[str, Any], dict[str, Any]]] = []
-
-    async def send(self, reference: dict[str, Any], *, card: Any = None, text: str = "") -> str:
-        self.sent.append((reference, card))
-        return "activity"
 
 
 async def test_only_admins_with_a_chat_get_the_card() -> None:
@@ -31,13 +21,13 @@ async def test_only_admins_with_a_chat_get_the_card() -> None:
     # A group chat, and another document under the user, are not personal chats.
     await conversations.remember(ALEX, "group", "groupChat", {"conversation": {"id": "group"}})
     await store.write(f"tenants/{TENANT}/users/{ALEX.user_id}/draft", {"x": 1}, etag="*")
-    messenger = Messenger()
+    messenger = FakeMessenger()
     directory = DemoTenantDirectory.load()
-    chats = StoredAdminChats(conversations, directory, messenger)  # type: ignore[arg-type]
+    chats = StoredAdminChats(conversations, directory, messenger)
     card = message_card(MessageView(title="Service status", text="Something changed"))
     assert await chats.send_to_admins(TENANT, card) == 2
-    assert sorted(ref["conversation"]["id"] for ref, _ in messenger.sent) == [
+    assert sorted(s.conversation_id for s in messenger.of_kind("reply")) == [
         "chat-Alex Wilber",
         "chat-Megan Bowen",
     ]
-    assert all(c["type"] == "AdaptiveCard" for _, c in messenger.sent)
+    assert all((s.card or {}).get("type") == "AdaptiveCard" for s in messenger.sent)

@@ -37,6 +37,8 @@ class Op:
     activity_id: str
     activity: dict[str, Any]
     at: float
+    reply_to: str = ""
+    """For a reply or send to ``/activities/{activityId}``: that activity id."""
 
     @property
     def thread(self) -> str:
@@ -186,9 +188,13 @@ class ConnectorStandIn:
             log.append(now)
         return None
 
-    def _record(self, kind: str, conversation_id: str, activity: dict[str, Any]) -> str:
+    def _record(
+        self, kind: str, conversation_id: str, activity: dict[str, Any], reply_to: str = ""
+    ) -> str:
         activity_id = str(next(self._ids))
-        self.ops.append(Op(kind, conversation_id, activity_id, activity, time.monotonic()))
+        self.ops.append(
+            Op(kind, conversation_id, activity_id, activity, time.monotonic(), reply_to)
+        )
         return activity_id
 
     async def _create(self, request: web.Request) -> web.Response:
@@ -211,7 +217,10 @@ class ConnectorStandIn:
             return refused
         activity = await request.json()
         kind = "reply" if ";messageid=" in conversation else "send"
-        return web.json_response({"id": self._record(kind, conversation, activity)}, status=201)
+        reply_to = request.match_info.get("aid", "")
+        return web.json_response(
+            {"id": self._record(kind, conversation, activity, reply_to)}, status=201
+        )
 
     async def _update(self, request: web.Request) -> web.Response:
         conversation = request.match_info["conv"]
@@ -224,6 +233,10 @@ class ConnectorStandIn:
         return web.json_response({"id": activity_id}, status=200)
 
     # ---- what happened ----------------------------------------------------------------------
+
+    def cards(self) -> list[dict[str, Any]]:
+        """The Adaptive Cards of every accepted post, send, reply and update, in order."""
+        return [op.card for op in self.ops if op.card is not None]
 
     def of_kind(self, kind: str) -> list[Op]:
         return [op for op in self.ops if op.kind == kind]

@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from cards.verbs import ANSWER_WITH_NEW_CARD, HELP
+from tests.standins.connector import ConnectorStandIn
 from tests.support import texts
-from tests.transport.connector import RecordingConnector
 from tests.transport.test_endpoint import activity, bot_client, connector  # noqa: F401
 
 
@@ -25,7 +25,7 @@ def pressed(url: str, data: dict[str, Any]) -> dict[str, Any]:
 
 async def test_the_answer_comes_as_a_new_card_and_the_card_stays(
     bot_client: TestClient[Any, Any],  # noqa: F811
-    connector: tuple[RecordingConnector, str],  # noqa: F811
+    connector: tuple[ConnectorStandIn, str],  # noqa: F811
 ) -> None:
     rec, url = connector
     response = await bot_client.post("/api/messages", json=pressed(url, ANSWER_WITH_NEW_CARD))
@@ -35,13 +35,13 @@ async def test_the_answer_comes_as_a_new_card_and_the_card_stays(
     assert isinstance(payload["value"], str) and "new card" in payload["value"]
     (card,) = rec.cards()
     assert "What I can do" in texts(card)
-    assert rec.calls[0].method == "POST"
-    assert rec.calls[0].path.startswith("/v3/conversations/a:personal-1/activities")
+    (op,) = rec.ops
+    assert (op.kind, op.conversation_id) == ("send", "a:personal-1")
 
 
 async def test_without_it_the_answer_replaces_the_card(
     bot_client: TestClient[Any, Any],  # noqa: F811
-    connector: tuple[RecordingConnector, str],  # noqa: F811
+    connector: tuple[ConnectorStandIn, str],  # noqa: F811
 ) -> None:
     rec, url = connector
     payload = await (await bot_client.post("/api/messages", json=pressed(url, {}))).json()

@@ -17,8 +17,8 @@ from bot.storage.memory_ledger import MemoryLedger
 from bot.transport import handler as handler_module
 from bot.transport.adapter import build_adapter, invoke_body
 from bot.transport.web import create_app
+from tests.standins.connector import ConnectorStandIn
 from tests.support import ADELE, ALEX, texts
-from tests.transport.connector import RecordingConnector
 
 BOT_ID = "28:9e7b2c41-3f6d-4a8e-b5c2-1d0f7a6e8b93"
 
@@ -52,8 +52,8 @@ async def no_sleep(_: float) -> None:
 @pytest.fixture
 async def connector(
     aiohttp_server: Callable[..., Awaitable[TestServer]],
-) -> tuple[RecordingConnector, str]:
-    rec = RecordingConnector()
+) -> tuple[ConnectorStandIn, str]:
+    rec = ConnectorStandIn()
     server = await aiohttp_server(rec.app(), host="127.0.0.1")
     return rec, str(server.make_url("/")).rstrip("/") + "/"
 
@@ -76,18 +76,19 @@ async def test_healthz(bot_client: TestClient[Any, Any]) -> None:
 
 
 async def test_setup_command_replies_with_the_permissions_card(
-    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+    bot_client: TestClient[Any, Any], connector: tuple[ConnectorStandIn, str]
 ) -> None:
     rec, url = connector
     response = await bot_client.post("/api/messages", json=activity(url, text="  Setup "))
     assert response.status == 201
     (card,) = rec.cards()
     assert "Grant permissions to our experts" in texts(card)
-    assert rec.calls[0].path == "/v3/conversations/a:personal-1/activities/act-1"
+    (op,) = rec.ops
+    assert (op.kind, op.conversation_id, op.reply_to) == ("send", "a:personal-1", "act-1")
 
 
 async def test_unknown_text_gets_help(
-    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+    bot_client: TestClient[Any, Any], connector: tuple[ConnectorStandIn, str]
 ) -> None:
     rec, url = connector
     await bot_client.post("/api/messages", json=activity(url, text="what is this"))
@@ -97,7 +98,7 @@ async def test_unknown_text_gets_help(
 
 
 async def test_invoke_returns_the_next_card_in_place(
-    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+    bot_client: TestClient[Any, Any], connector: tuple[ConnectorStandIn, str]
 ) -> None:
     """Fails if the invoke-serialization workaround is removed (botbuilder answers 500)."""
     _, url = connector
@@ -141,7 +142,7 @@ def test_invoke_bodies_are_serialized_or_refused() -> None:
 
 async def test_non_admin_invoke_is_refused(
     bot_client: TestClient[Any, Any],
-    connector: tuple[RecordingConnector, str],
+    connector: tuple[ConnectorStandIn, str],
     store: MemoryStore,
 ) -> None:
     _, url = connector
@@ -159,7 +160,7 @@ async def test_non_admin_invoke_is_refused(
 
 
 async def test_welcome_is_sent_once_per_install(
-    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+    bot_client: TestClient[Any, Any], connector: tuple[ConnectorStandIn, str]
 ) -> None:
     rec, url = connector
     install = activity(url, type="installationUpdate", action="add", text=None)
@@ -195,28 +196,28 @@ async def test_malformed_requests(
 
 
 async def test_replies_are_retried_on_429_with_retry_after(
-    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+    bot_client: TestClient[Any, Any], connector: tuple[ConnectorStandIn, str]
 ) -> None:
     rec, url = connector
-    failures = iter([(429, {"Retry-After": "2"}), (503, {})])
-    rec.fail = lambda call: next(failures, None)
+    rec.script = [(429, "2"), (503, None)]
     response = await bot_client.post("/api/messages", json=activity(url, text="help"))
     assert response.status == 201
-    assert len(rec.calls) == 3
-    assert len(rec.cards()) == 3  # two refused attempts, one accepted
+    assert (rec.calls, rec.faults) == (3, 2)  # two refused attempts, one accepted
+    assert len(rec.cards()) == 1
 
 
 async def test_client_errors_are_not_retried_and_the_user_is_not_shown_internals(
     bot_client: TestClient[Any, Any],
-    connector: tuple[RecordingConnector, str],
+    connector: tuple[ConnectorStandIn, str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     rec, url = connector
-    rec.fail = lambda call: (400, {}) if len(rec.calls) == 1 else None
+    rec.script = [(400, None)]
     await bot_client.post("/api/messages", json=activity(url, text="help"))
     # first send refused with 400 (not retried); the error handler then apologizes once
-    assert len(rec.calls) == 2
-    apology = texts(rec.cards()[1])
+    assert (rec.calls, rec.faults) == (2, 1)
+    (apology_card,) = rec.cards()
+    apology = texts(apology_card)
     assert "Sorry, something went wrong" in apology and "reference" in apology
     assert "Traceback" not in apology and "HttpOperationError" not in apology
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
@@ -225,7 +226,7 @@ async def test_client_errors_are_not_retried_and_the_user_is_not_shown_internals
 
 async def test_a_failing_service_gets_a_generic_apology_on_invoke(
     bot_client: TestClient[Any, Any],
-    connector: tuple[RecordingConnector, str],
+    connector: tuple[ConnectorStandIn, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, url = connector
@@ -249,7 +250,7 @@ async def test_a_failing_service_gets_a_generic_apology_on_invoke(
 
 async def test_connector_clients_are_reused_across_turns(
     bot_client: TestClient[Any, Any],
-    connector: tuple[RecordingConnector, str],
+    connector: tuple[ConnectorStandIn, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from botframework.connector.aio import ConnectorClient
@@ -269,7 +270,7 @@ async def test_connector_clients_are_reused_across_turns(
 
 
 async def test_auth_mode_refuses_requests_without_a_jwt(
-    aiohttp_client: ClientFactory, connector: tuple[RecordingConnector, str], tmp_path: Any
+    aiohttp_client: ClientFactory, connector: tuple[ConnectorStandIn, str], tmp_path: Any
 ) -> None:
     _, url = connector
     settings = Settings.from_env(
@@ -314,7 +315,7 @@ def test_the_sdk_stays_at_the_edge() -> None:
 
 
 async def test_tenants_outside_the_allow_list_are_dropped(
-    aiohttp_client: ClientFactory, connector: tuple[RecordingConnector, str], tmp_path: Any
+    aiohttp_client: ClientFactory, connector: tuple[ConnectorStandIn, str], tmp_path: Any
 ) -> None:
     rec, url = connector
     settings = Settings(
@@ -323,23 +324,24 @@ async def test_tenants_outside_the_allow_list_are_dropped(
     client = await aiohttp_client(create_app(settings, storage=open_storage("memory://")))
     response = await client.post("/api/messages", json=activity(url, text="setup"))
     assert response.status == 201
-    assert rec.calls == []
+    assert rec.arrived == 0
 
 
 async def test_retries_are_bounded_and_ours_alone(
-    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+    bot_client: TestClient[Any, Any], connector: tuple[ConnectorStandIn, str]
 ) -> None:
     """msrest's own retry policy is off: a connector that keeps failing sees exactly
     CONNECTOR_RETRY_ATTEMPTS (4) sends, then the apology goes out once."""
     rec, url = connector
-    rec.fail = lambda call: (500, {}) if len(rec.calls) <= 4 else None
+    rec.script = [(500, None)] * 4
     await bot_client.post("/api/messages", json=activity(url, text="help"))
-    assert len(rec.calls) == 5
-    assert "Sorry, something went wrong" in texts(rec.cards()[-1])
+    assert (rec.calls, rec.faults) == (5, 4)
+    (apology,) = rec.cards()
+    assert "Sorry, something went wrong" in texts(apology)
 
 
 async def test_a_channel_message_outside_the_experts_team_is_not_forwarded(
-    bot_client: TestClient[Any, Any], connector: tuple[RecordingConnector, str]
+    bot_client: TestClient[Any, Any], connector: tuple[ConnectorStandIn, str]
 ) -> None:
     """No Defender Experts team is provisioned here, so a thread reply goes nowhere and gets no
     answer (chat with the experts: tests/chat); a top-level @mention command still works."""
@@ -361,7 +363,7 @@ async def test_a_channel_message_outside_the_experts_team_is_not_forwarded(
         },
     )
     assert (await bot_client.post("/api/messages", json=body)).status == 201
-    assert rec.sent() == []
+    assert rec.ops == []
     body["text"] = "<at>Defender Experts</at> help"
     body["conversation"]["id"] = "19:channel@thread.tacv2;messageid=act-1"
     await bot_client.post("/api/messages", json=body)

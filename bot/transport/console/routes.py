@@ -44,6 +44,7 @@ from bot.transport.console.common import (
     json_object,
     read_bounded,
 )
+from bot.transport.console.status import add_status_routes, attach
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,12 @@ async def console_page(request: web.Request) -> web.StreamResponse:
     if _session(request) is None:
         raise web.HTTPSeeOther("/console/sign-in")
     return _page("console.html")
+
+
+async def signed_in_page(request: web.Request, name: str) -> web.StreamResponse:
+    if _session(request) is None:
+        raise web.HTTPSeeOther("/console/sign-in")
+    return _page(name)
 
 
 async def sign_in_page(request: web.Request) -> web.StreamResponse:
@@ -409,6 +416,7 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     app.router.add_post("/console/api/conversations/{id}/messages", signed_in(answer, changes=True))
     app.router.add_post("/console/api/conversations/{id}/read", signed_in(mark_read, changes=True))
     app.router.add_get("/console/ws", live)
+    add_status_routes(app, signed_in, signed_in_page)
 
 
 @contextlib.asynccontextmanager
@@ -418,6 +426,7 @@ async def serving(
     """For the app's lifetime: the chat service for the routes (the composition root runs its
     delivery worker and the virtual assistant)."""
     app[CHAT] = services.chat
+    attach(app, services)
     try:
         yield
     finally:

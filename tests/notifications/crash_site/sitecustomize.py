@@ -83,7 +83,7 @@ def _hold_the_group() -> None:
         print(f"CRASHPOINT {_POINT} reached", file=sys.stderr, flush=True)
         threading.Event().wait()
 
-    def held(self: SqliteStore, fn: Any) -> Any:
+    def held(self: SqliteStore, fn: Any, *, durable: bool = True) -> Any:
         group = False
 
         def apply(conn: sqlite3.Connection) -> Any:
@@ -94,7 +94,7 @@ def _hold_the_group() -> None:
                 stop_for_good()
             return result
 
-        result = run_locked(self, apply)
+        result = run_locked(self, apply, durable=durable)
         if group:
             stop_for_good()
         return result
