@@ -113,7 +113,7 @@ async def test_every_hot_query_uses_an_index(
     (again,) = await ledger.lease(16, 60.0)
     await ledger.dead_letter(again, error="x")
     await ledger.next_due()
-    await ledger.open_count()
+    await ledger.outbox_stats()
     # The experts' signed GETs, start-up, retention.
     await service.delivery_state("1")
     await service.events(0, 100)
