@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import shutil
 import tempfile
 import time
@@ -82,8 +81,21 @@ async def load(
 
 
 def ceiling(span: float) -> int:
-    """The most calls Teams' per-thread limits allow in ``span`` seconds."""
-    return min(limit * math.ceil(span / window) for window, limit in TEAMS_THREAD_LIMITS)
+    """The most calls Teams' per-thread limits allow in ``span`` seconds from the first: each
+    call as early as every sliding window lets it (the earliest schedule is the fullest)."""
+    times: list[float] = []
+    t = 0.0
+    while t <= span:
+        free = [
+            times[-limit] + window
+            for window, limit in TEAMS_THREAD_LIMITS
+            if len(times) >= limit and times[-limit] + window > t
+        ]
+        if free:
+            t = max(free)
+            continue
+        times.append(t)
+    return len(times)
 
 
 async def acceptance(
