@@ -36,9 +36,9 @@ IN_FLIGHT_BOUND = 120.0
 after it was taken (longer than any connector call's timeout)."""
 IN_FLIGHT_POLL = 0.05
 """How often to look again while a full window waits on a call in flight."""
-_HELD: contextvars.ContextVar[tuple[PostgresRateLimiter, list[int]] | None] = (
-    contextvars.ContextVar("rate_slots_held", default=None)
-)
+_HELD: contextvars.ContextVar[
+    tuple[PostgresRateLimiter, asyncio.Task[Any] | None, list[int]] | None
+] = contextvars.ContextVar("rate_slots_held", default=None)
 
 
 class PostgresRateLimiter:
@@ -131,23 +131,25 @@ class PostgresRateLimiter:
             await self._sleep(min(wait, IN_FLIGHT_POLL) if in_flight else wait)
 
     def _in_flight(self, slots: list[int]) -> None:
+        """The slots of a call this task makes now: ended at its next acquire or its end.
+        (Keyed by the task too: a task started from this one inherits the context.)"""
         if not slots:
             return
         held = _HELD.get()
         task = asyncio.current_task()
-        if held is None or held[0] is not self:
-            held = (self, [])
+        if held is None or held[0] is not self or held[1] is not task:
+            held = (self, task, [])
             _HELD.set(held)
             if task is not None:
-                mine = held[1]
+                mine = held[2]
                 task.add_done_callback(lambda _: self._spawn(lambda: self._mark_done(mine)))
-        held[1].extend(slots)
+        held[2].extend(slots)
 
     async def _answered(self) -> None:
         held = _HELD.get()
-        if held is not None and held[0] is self and held[1]:
-            slots = list(held[1])
-            held[1].clear()
+        if held and held[0] is self and held[1] is asyncio.current_task() and held[2]:
+            slots = list(held[2])
+            held[2].clear()
             await self._mark_done(slots)
 
     async def _mark_done(self, slots: list[int]) -> None:

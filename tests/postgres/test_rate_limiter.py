@@ -51,3 +51,27 @@ async def test_the_next_acquire_of_a_delivery_ends_its_previous_call(pg_url: str
     assert limiter.calls == 2
     await limiter.settle()
     await store.close()
+
+
+async def test_a_task_started_by_another_keeps_its_own_call_in_flight(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    await store.open()
+    limits = {"thread_windows": [(0.0, 1)], "tenant_windows": [(0.0, 100)], "margin": False}
+    limiter, other = PostgresRateLimiter(store, **limits), PostgresRateLimiter(store, **limits)  # type: ignore[arg-type]
+    answered, took = asyncio.Event(), asyncio.Event()
+
+    async def child() -> None:
+        await limiter.acquire("t", "child")
+        took.set()
+        await answered.wait()
+
+    await limiter.acquire("t", "parent")
+    task = asyncio.create_task(child())  # inherits the parent's context
+    await took.wait()
+    await limiter.acquire("t", "parent")  # ends the parent's first call, not the child's
+    assert await other.try_acquire("t", "child") > 0
+    answered.set()
+    await task
+    await limiter.settle()
+    assert await other.try_acquire("t", "child") == 0
+    await store.close()
