@@ -168,6 +168,9 @@ class SharedFanout:
         await self._broadcast.publish(PRESENCE_CHANNEL, message)
 
     async def _on_presence(self, message: dict[str, Any]) -> None:
+        if not message:  # the broadcast reconnected: counts may have changed meanwhile
+            await self._announce(ask=True)
+            return
         instance, online = message.get("instance"), message.get("online")
         if not isinstance(instance, str) or instance == self._instance:
             return

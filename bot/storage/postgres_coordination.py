@@ -239,12 +239,13 @@ class PostgresFanOut:
     reaches every subscriber of its channel on every instance. Payloads must stay under
     PostgreSQL's 8,000-byte limit: send ids, and read the rest from the store."""
 
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: PostgresStore, *, sleep: Sleep = asyncio.sleep) -> None:
         self._store = store
+        self._sleep = sleep
         self._subscribers: dict[str, list[Listener]] = {}
         self._conn: AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
+        self.reconnects = 0
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         payload = json.dumps(message, separators=(",", ":"))
@@ -274,19 +275,54 @@ class PostgresFanOut:
             self._task = None
 
     async def _listen(self) -> None:
-        assert self._conn is not None
-        async for note in self._conn.notifies():
+        """Hand each notification to its channel's listeners. If the connection fails (a
+        restart, a failover), connect again and LISTEN again, then wake every listener with an
+        empty message: what was published meanwhile is read from the store, not lost."""
+        delay = 1.0
+        while True:
             try:
-                message = json.loads(note.payload)
-            except ValueError:
+                assert self._conn is not None
+                async for note in self._conn.notifies():
+                    delay = 1.0
+                    try:
+                        message = json.loads(note.payload)
+                    except ValueError:
+                        continue
+                    await self._deliver(note.channel, message)
+                return
+            except Exception as error:
+                log.warning(
+                    "fan-out: the LISTEN connection failed (%s); connecting again in %.0f s",
+                    type(error).__name__,
+                    delay,
+                )
+            await self._sleep(delay)
+            delay = min(30.0, delay * 2)
+            try:
+                await self._relisten()
+            except Exception as error:
+                log.warning("fan-out: connecting again failed (%s)", type(error).__name__)
                 continue
-            for listener in list(self._subscribers.get(note.channel, ())):
-                try:
-                    result = listener(message)
-                    if asyncio.iscoroutine(result):
-                        await result
-                except Exception:
-                    log.exception("a fan-out listener failed")
+            self.reconnects += 1
+            for channel in list(self._subscribers):
+                await self._deliver(channel, {})
+
+    async def _relisten(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        self._conn = await AsyncConnection.connect(self._store.url, autocommit=True)
+        for channel in self._subscribers:
+            await self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+    async def _deliver(self, channel: str, message: dict[str, Any]) -> None:
+        for listener in list(self._subscribers.get(channel, ())):
+            try:
+                result = listener(message)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("a fan-out listener failed")
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
