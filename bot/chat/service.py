@@ -105,6 +105,7 @@ class ChatService:
         self._presence = presence
         self._wake_sender: Callable[[], None] = lambda: None
         self._ack_wake = asyncio.Event()
+        self._ack_idle = asyncio.Event()
 
     @property
     def store(self) -> ChatStore:
@@ -298,6 +299,7 @@ class ChatService:
             log.info("activity %s was already recorded", safe(message.activity_id))
             return
         self.published(written)
+        self._ack_idle.clear()
         self._ack_wake.set()
         log.info("customer message in conversation %s", cid)
         if attachments and written.conversation is not None:
@@ -465,6 +467,12 @@ class ChatService:
                 posted += 1
         return posted
 
+    async def wait_assistant_idle(self) -> None:
+        """Return once the assistant loop has posted every acknowledgement due and none is due
+        now: its public idle signal. A new customer message clears it until the loop has
+        looked again."""
+        await self._ack_idle.wait()
+
     async def run_assistant(self) -> None:
         """Acknowledge due conversations until cancelled."""
         while True:
@@ -472,6 +480,8 @@ class ChatService:
             await self.acknowledge_due()
             due = await self._store.next_ack_due()
             wait = 3600.0 if due is None else max(0.0, due - self._clock())
+            if wait > 0 and not self._ack_wake.is_set():
+                self._ack_idle.set()
             sleeper = asyncio.ensure_future(self._sleep(wait))
             waker = asyncio.ensure_future(self._ack_wake.wait())
             try:
