@@ -7,15 +7,17 @@ and the figures :func:`bot.notifications.revisions.measure` derives from it) and
 documents with the members' answers. Then it times the report's query port
 (``SqliteReportQuery.figures``: every figure of the report in one statement) against
 ``SELECT COUNT(*), SUM(json_array_length(value, '$.timeline'))`` over the same rows. Times are
-CPU seconds of this process (SQLite runs in it), the median of ``--runs``, so other load on the
-machine doesn't skew the ratio. Target: under 1 second, and a ratio under 5.
+CPU seconds of this process (SQLite runs in it), the median of ``--runs``, the report's and the
+baseline's runs alternating so that both see the same load on the machine. Target: under 1
+second, and a ratio under 5.
 
-    python bench/report.py [--incidents 10000] [--revisions 10] [--runs 5] [--quick]
+    python bench/report.py [--incidents 10000] [--revisions 10] [--runs 9] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import sqlite3
@@ -106,21 +108,30 @@ def seed(store: SqliteStore, incidents: int, revisions: int, now: datetime) -> i
     return stored
 
 
-def median_seconds(fn: Callable[[], object], runs: int) -> tuple[float, object]:
-    """The median CPU time of ``fn`` (this process, all threads), and its last result."""
-    times, result = [], None
+def interleaved_medians(
+    fns: tuple[Callable[[], object], Callable[[], object]], runs: int
+) -> tuple[tuple[float, object], tuple[float, object]]:
+    """The median CPU time of each of two functions (this process, all threads), and each's
+    last result. Their runs alternate (A, B, A, B, ...), so both see the same moments of the
+    machine's load and the ratio compares like with like."""
+    times: tuple[list[float], list[float]] = ([], [])
+    results: list[object] = [None, None]
     for _ in range(runs):
-        start = time.process_time()
-        result = fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times), result
+        for i, fn in enumerate(fns):
+            start = time.process_time()
+            results[i] = fn()
+            times[i].append(time.process_time() - start)
+    return (
+        (statistics.median(times[0]), results[0]),
+        (statistics.median(times[1]), results[1]),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--revisions", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--quick", action="store_true", help="a small seed (smoke run)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -141,22 +152,23 @@ def main(argv: list[str] | None = None) -> int:
             )
             bounds = (prefix, prefix[:-1] + chr(ord("/") + 1))
 
-            def report() -> object:
-                import asyncio
+            loop = asyncio.new_event_loop()
 
-                return asyncio.run(query.figures(r))
+            def report() -> object:
+                return loop.run_until_complete(query.figures(r))
 
             def baseline() -> object:
                 return conn.execute(plain, bounds).fetchone()
 
             baseline()  # warm the page cache for both
-            seconds, figures = median_seconds(report, args.runs)
-            base_seconds, counted = median_seconds(baseline, args.runs)
+            report()  # and the report's connection
+            (seconds, figures), (base_seconds, counted) = interleaved_medians(
+                (report, baseline), args.runs
+            )
             conn.close()
-            import asyncio
-
-            asyncio.run(query.close())
-            asyncio.run(store.close())
+            loop.run_until_complete(query.close())
+            loop.run_until_complete(store.close())
+            loop.close()
     except BenchFailure as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1

@@ -63,14 +63,55 @@ in_range AS MATERIALIZED (
 )
 """
 
-# Constant text: every value is a bound parameter.
-_FIGURES = "".join(
-    (
-        _CTES,
-        """,
+# Constant text: every value is a bound parameter. Its own CTEs (not ``_CTES``): each record is
+# parsed once into a materialized table of the fields the figures need; the lists (sources,
+# tactics, devices, users) are first grouped by their text, so ``json_each`` runs once per
+# distinct list rather than once per incident; the actions are read only for incidents that
+# asked for some.
+_FIGURES = """
+WITH inc AS MATERIALIZED (
+    SELECT json_extract(value, '$.incidentId') AS inc,
+           json_extract(value, '$.createdTs') AS created,
+           json_extract(value, '$.status') AS status,
+           json_extract(value, '$.helped') AS helped,
+           json_extract(value, '$.customerSeconds') AS customer,
+           json_extract(value, '$.expertsSeconds') AS experts,
+           COALESCE(json_extract(value, '$.severity'), 'unknown') AS severity,
+           COALESCE(json_extract(value, '$.determination'), 'unknown') AS category,
+           json_extract(value, '$.sources') AS sources,
+           json_extract(value, '$.tactics') AS tactics,
+           json_extract(value, '$.devices') AS devices,
+           json_extract(value, '$.users') AS users,
+           CASE WHEN json_array_length(value, '$.asked') > 0
+                THEN json_extract(value, '$.asked', '$.pending', '$.completed') END AS acts
+    FROM documents
+    WHERE key >= :lo_key AND key < :hi_key AND created >= :from_ts AND created < :end_ts
+),
+in_range AS NOT MATERIALIZED (
+    SELECT * FROM inc WHERE created >= :start_ts AND created < :end_ts
+),
+totals AS MATERIALIZED (
+    SELECT COUNT(*) AS investigated,
+           COALESCE(SUM(status = 'resolved'), 0) AS resolved,
+           COALESCE(SUM(status = 'resolved' AND helped), 0) AS helped,
+           AVG(CASE WHEN status = 'resolved' THEN experts END) AS experts,
+           AVG(CASE WHEN status = 'resolved' THEN customer END) AS customer
+    FROM in_range
+),
+lists AS MATERIALIZED (
+    SELECT 0 AS dim, sources AS list, COUNT(*) AS n FROM in_range GROUP BY sources
+    UNION ALL SELECT 1, tactics, COUNT(*) FROM in_range GROUP BY tactics
+    UNION ALL SELECT 2, devices, COUNT(*) FROM in_range GROUP BY devices
+    UNION ALL SELECT 3, users, COUNT(*) FROM in_range GROUP BY users
+),
+dim_counts AS MATERIALIZED (
+    SELECT dim, e.value AS k, SUM(n) AS n
+    FROM lists, json_each(lists.list) e
+    GROUP BY dim, e.value
+),
 action_states AS (
     SELECT COALESCE(
-        CASE json_extract(i.completed, '$."' || a.value || '"')
+        CASE json_extract(i.acts, '$[2]."' || a.value || '"')
             WHEN 'failed' THEN 'failed'
             WHEN 'completed' THEN 'completed'
             WHEN 'cancelled' THEN 'skipped'
@@ -78,45 +119,36 @@ action_states AS (
         END,
         (SELECT json_extract(d.value, '$.responses."' || a.value || '".state')
          FROM documents d WHERE d.key = :incident_prefix || i.inc),
-        CASE WHEN EXISTS (SELECT 1 FROM json_each(i.pending) p WHERE p.value = a.value)
+        CASE WHEN EXISTS (SELECT 1 FROM json_each(i.acts, '$[1]') p WHERE p.value = a.value)
              THEN 'pending' END
     ) AS state
-    FROM in_range i, json_each(i.asked) a
+    FROM in_range i, json_each(i.acts, '$[0]') a
+    WHERE i.acts IS NOT NULL
 )
 SELECT json_object(
-    'investigated', (SELECT COUNT(*) FROM in_range),
-    'resolved', (SELECT COUNT(*) FROM in_range WHERE status = 'resolved'),
-    'resolvedWithHelp', (SELECT COUNT(*) FROM in_range WHERE status = 'resolved' AND helped),
-    'avgExperts', (SELECT AVG(experts) FROM in_range WHERE status = 'resolved'),
-    'avgCustomer', (SELECT AVG(customer) FROM in_range WHERE status = 'resolved'),
-    'bySeverity', (SELECT json_group_object(k, n) FROM
-        (SELECT COALESCE(severity, 'unknown') AS k, COUNT(*) AS n FROM in_range GROUP BY k)),
-    'byCategory', (SELECT json_group_object(k, n) FROM
-        (SELECT COALESCE(category, 'unknown') AS k, COUNT(*) AS n FROM in_range GROUP BY k)),
-    'bySource', (SELECT json_group_object(k, n) FROM
-        (SELECT je.value AS k, COUNT(*) AS n FROM in_range, json_each(sources) je
-         GROUP BY k)),
-    'byTactic', (SELECT json_group_object(k, n) FROM
-        (SELECT je.value AS k, COUNT(*) AS n FROM in_range, json_each(tactics) je
-         GROUP BY k)),
+    'investigated', (SELECT investigated FROM totals),
+    'resolved', (SELECT resolved FROM totals),
+    'resolvedWithHelp', (SELECT helped FROM totals),
+    'avgExperts', (SELECT experts FROM totals),
+    'avgCustomer', (SELECT customer FROM totals),
+    'bySeverity', (SELECT json_group_object(severity, n) FROM
+        (SELECT severity, COUNT(*) AS n FROM in_range GROUP BY severity)),
+    'byCategory', (SELECT json_group_object(category, n) FROM
+        (SELECT category, COUNT(*) AS n FROM in_range GROUP BY category)),
+    'bySource', (SELECT json_group_object(k, n) FROM dim_counts WHERE dim = 0),
+    'byTactic', (SELECT json_group_object(k, n) FROM dim_counts WHERE dim = 1),
     'topDevices', (SELECT json_group_array(json_array(k, n)) FROM
-        (SELECT je.value AS k, COUNT(*) AS n FROM in_range, json_each(devices) je
-         GROUP BY k ORDER BY n DESC, k LIMIT :top)),
+        (SELECT k, n FROM dim_counts WHERE dim = 2 ORDER BY n DESC, k LIMIT :top)),
     'topUsers', (SELECT json_group_array(json_array(k, n)) FROM
-        (SELECT je.value AS k, COUNT(*) AS n FROM in_range, json_each(users) je
-         GROUP BY k ORDER BY n DESC, k LIMIT :top)),
+        (SELECT k, n FROM dim_counts WHERE dim = 3 ORDER BY n DESC, k LIMIT :top)),
     'actions', (SELECT json_group_object(state, n) FROM
         (SELECT state, COUNT(*) AS n FROM action_states WHERE state IS NOT NULL GROUP BY state)),
     'trends', (SELECT json_group_array(json_array(month, severity, n)) FROM
-        (SELECT strftime('%Y-%m', created, 'unixepoch') AS month,
-                COALESCE(severity, 'unknown') AS severity,
-                COUNT(*) AS n
+        (SELECT strftime('%Y-%m', created, 'unixepoch') AS month, severity, COUNT(*) AS n
          FROM inc WHERE created >= :trend_ts
          GROUP BY month, severity))
 )
-""",
-    )
-)
+"""
 
 _INCIDENTS = "".join(
     (

@@ -94,8 +94,9 @@ async def post_notification(request: web.Request) -> web.Response:
         if await service.is_duplicate(webhook_id):
             return _duplicate(webhook_id)
         return refusal
-    status = 200 if refusal.outcome == "duplicate" else 202
-    return web.json_response(refusal.to_json(), status=status)
+    if refusal.outcome == "duplicate":
+        return web.json_response({**refusal.to_json(), "webhookId": webhook_id}, status=200)
+    return web.json_response(refusal.to_json(), status=202)
 
 
 async def _accept(

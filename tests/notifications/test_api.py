@@ -159,7 +159,10 @@ async def test_three_revisions_one_post_two_updates_two_replies(api: Api) -> Non
 async def test_duplicate_webhook_id_is_200_and_stores_nothing_new(api: Api) -> None:
     assert (await api.notify(example(), "msg_dup"))[0] == 202
     status, body = await api.notify(revised(2), "msg_dup")
-    assert status == 200 and body["status"] == "duplicate"
+    assert status == 200 and body["status"] == "duplicate" and body["webhookId"] == "msg_dup"
+    # A retry that would now be refused (here: not JSON) is still answered as the duplicate.
+    status, body = await api.notify(b"{not json", "msg_dup")
+    assert (status, body["status"], body["webhookId"]) == (200, "duplicate", "msg_dup")
     _, state = await api.get("/api/notifications/2972395")
     assert state["latestRevision"] == 1 and len(state["revisions"]) == 1
 
