@@ -29,10 +29,6 @@ CLOSE_SECONDS = 5.0
 QUEUE_LIMIT = 1000
 
 
-class _Closed(Exception):
-    pass
-
-
 class QueueSubscription:
     def __init__(self, owner: InProcessFanout) -> None:
         self._owner = owner
