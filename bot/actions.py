@@ -85,16 +85,29 @@ class Refusal:
     """Why the guard refused: outside the served tenant, not an administrator, or the directory
     couldn't say (``advice`` is then safe to show)."""
 
-    reason: Literal["outside", "not_admin", "unavailable"]
+    reason: Literal["outside", "not_admin", "not_permitted", "unavailable"]
     advice: str = ""
 
 
 class RefusalHandler(Protocol):
-    """The card that answers a refused action. ``action`` is None for a text command."""
+    """The card that answers a refused action. ``action`` is None for a text command. A
+    service's handler may return None for the router's default card."""
+
+    async def __call__(
+        self, actor: Actor, refusal: Refusal, action: CardAction | None
+    ) -> AdaptiveCard | None: ...
+
+
+class DefaultRefusal(Protocol):
+    """The router's own refusal card, for the services that leave it to the router."""
 
     async def __call__(
         self, actor: Actor, refusal: Refusal, action: CardAction | None
     ) -> AdaptiveCard: ...
+
+
+Permit = Callable[[Actor], Awaitable[bool]]
+"""A rule beyond the access level (who may ask the experts), checked by the guard after it."""
 
 
 class AccessDirectory(Protocol):
@@ -113,6 +126,7 @@ class CardRoute:
     prefix: str
     handler: CardActionHandler
     access: Access
+    permit: Permit | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,7 @@ class CommandRoute:
     names: tuple[str, ...]
     handler: CommandHandler
     access: Access
+    permit: Permit | None = None
 
 
 Welcome = Callable[[Actor], Awaitable[AdaptiveCard]]
@@ -150,7 +165,7 @@ class ActionRouter:
         self,
         directory: AccessDirectory,
         *,
-        refused: RefusalHandler,
+        refused: DefaultRefusal,
         unknown_card: UnknownCard,
         unknown_text: UnknownText,
     ) -> None:
@@ -182,8 +197,17 @@ class ActionRouter:
                 raise ValueError("the welcome card is registered twice")
             self._welcome = routes.welcome
 
-    async def check(self, actor: Actor, access: Access) -> Refusal | None:
-        """The guard: None if ``actor`` may use a route of this access level."""
+    async def check(
+        self, actor: Actor, access: Access, permit: Permit | None = None
+    ) -> Refusal | None:
+        """The guard: None if ``actor`` may use a route of this access level (and its permit)."""
+        refusal = await self._level(actor, access)
+        if refusal is None and permit is not None and not await permit(actor):
+            log.info("refused an action its route's permit doesn't allow")
+            return Refusal("not_permitted")
+        return refusal
+
+    async def _level(self, actor: Actor, access: Access) -> Refusal | None:
         if access is Access.ANYONE:
             return None
         served = self._directory.tenant_id.lower()
@@ -198,6 +222,12 @@ class ActionRouter:
             log.warning("directory unavailable while checking a role: %s", exc)
             return Refusal("unavailable", exc.advice())
         return None if admin else Refusal("not_admin")
+
+    async def _refusal(
+        self, refused: RefusalHandler, actor: Actor, refusal: Refusal, action: CardAction | None
+    ) -> AdaptiveCard:
+        card = await refused(actor, refusal, action)
+        return card if card is not None else await self._refused(actor, refusal, action)
 
     async def card_action(self, action: CardAction) -> AdaptiveCard:
         """Handle one Universal Action: the card that replaces the one acted on."""
@@ -214,9 +244,9 @@ class ActionRouter:
             log.warning("refused unknown card verb %r", action.verb[:64].encode("unicode_escape"))
             return await self._unknown_card(action)
         route, refused = found
-        refusal = await self.check(action.actor, route.access)
+        refusal = await self.check(action.actor, route.access, route.permit)
         if refusal is not None:
-            return await refused(action.actor, refusal, action)
+            return await self._refusal(refused, action.actor, refusal, action)
         return await route.handler(action)
 
     def _command_name(self, text: str) -> str | None:
@@ -234,9 +264,9 @@ class ActionRouter:
             return None
         text = " ".join(text.lower().split())
         route, refused = self._commands[name]
-        refusal = await self.check(actor, route.access)
+        refusal = await self.check(actor, route.access, route.permit)
         if refusal is not None:
-            return await refused(actor, refusal, None)
+            return await self._refusal(refused, actor, refusal, None)
         return await route.handler(actor, text[len(name) :].strip())
 
     async def unknown_text(self, actor: Actor, text: str) -> AdaptiveCard:

@@ -172,6 +172,9 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
         targetPort: 3978
         transport: 'http'
         allowInsecure: false
+        // The expert console's sign-in sessions are kept by the replica that signed the expert
+        // in: its page, API calls and WebSocket stay there (chat events reach every replica).
+        stickySessions: { affinity: 'sticky' }
       }
       registries: [ { server: registryServer, identity: identity.id } ]
       secrets: [

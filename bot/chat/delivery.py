@@ -66,10 +66,19 @@ class ChatDelivery:
         self._sleep = sleep
         self._rand = rand
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
+        """Something was enqueued: look again now (and not idle until then)."""
+        self._idle.clear()
         self._wake.set()
+
+    async def wait_idle(self) -> None:
+        """Return once the run loop has found nothing in flight and nothing due now: the
+        delivery's public idle signal (sends due later, after a retry delay, don't count).
+        :meth:`wake`, which every enqueue calls, clears it until the loop has looked again."""
+        await self._idle.wait()
 
     async def recover(self) -> int:
         count = await self._store.reclaim()
@@ -93,7 +102,10 @@ class ChatDelivery:
                     self._inflight.add(task)
                     task.add_done_callback(self._inflight.discard)
                 due = await self._store.next_send_due()
+                due_now = due is not None and due <= self._clock()
                 timeout = 5.0 if due is None else min(5.0, max(0.01, due - self._clock()))
+                if not leased and not self._inflight and not due_now and not self._wake.is_set():
+                    self._idle.set()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 try:
                     await asyncio.wait(

@@ -24,12 +24,9 @@ log = logging.getLogger(__name__)
 EVENTS_CHANNEL = "chat_events"
 PRESENCE_CHANNEL = "chat_presence"
 PAGE = 500
+CLOSE_SECONDS = 5.0
 
 QUEUE_LIMIT = 1000
-
-
-class _Closed(Exception):
-    pass
 
 
 class QueueSubscription:
@@ -111,8 +108,14 @@ class SharedFanout:
         await self._announce(ask=True)
 
     async def close(self) -> None:
-        self._online = 0
-        await self._announce()
+        """Tell the others this instance's consoles are gone (if it had any), then stop. The
+        database may be gone already: closing never fails on it."""
+        if self._online:
+            self._online = 0
+            try:
+                await asyncio.wait_for(self._announce(), CLOSE_SECONDS)
+            except Exception as error:
+                log.warning("couldn't tell the other instances: %s", type(error).__name__)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -161,6 +164,9 @@ class SharedFanout:
         await self._broadcast.publish(PRESENCE_CHANNEL, message)
 
     async def _on_presence(self, message: dict[str, Any]) -> None:
+        if not message:  # the broadcast reconnected: counts may have changed meanwhile
+            await self._announce(ask=True)
+            return
         instance, online = message.get("instance"), message.get("online")
         if not isinstance(instance, str) or instance == self._instance:
             return

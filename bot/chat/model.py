@@ -15,7 +15,6 @@ Delivery = Literal["received", "sending", "posted", "failed"]
 ConversationKind = Literal["incident", "general", "personal"]
 
 ASSISTANT_NAME = "Defender Experts virtual assistant"
-EXPERTS = "Defender Experts"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from bot.chat.model import (
     ChatEvent,
     ChatMessage,
     Conversation,
-    ConversationKind,
     LeasedSend,
     Outgoing,
     Person,
@@ -175,8 +174,6 @@ class ChatStore(Protocol):
 
     async def due_acks(self, now: float, limit: int = 100) -> list[Conversation]: ...
 
-    async def clear_ack(self, conversation_id: str) -> None: ...
-
     async def next_ack_due(self) -> float | None: ...
 
     # ---- the outbox -------------------------------------------------------------------------
@@ -301,6 +298,3 @@ class Askers(Protocol):
     """Who may ask the experts from personal chat: a tenant admin or a contact."""
 
     async def may_ask(self, tenant_id: str, user_id: str) -> bool: ...
-
-
-KIND_GENERAL: ConversationKind = "general"

@@ -17,7 +17,7 @@ from typing import Any
 
 from microsoft_teams.cards.core import AdaptiveCard
 
-from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Routes
+from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Refusal, Routes
 from bot.chat.model import (
     ASSISTANT_NAME,
     JSON,
@@ -54,10 +54,10 @@ from bot.logsafe import safe
 from bot.notifications.ratelimit import thread_of
 from cards import to_json
 from cards.chat import (
+    ASK_VERB,
     ATTACHMENTS_NOTICE,
     STOP_VERB,
     TOP_LEVEL_NOTICE,
-    VERB_PREFIX,
     AnswerView,
     AskView,
     acknowledgement_text,
@@ -105,6 +105,7 @@ class ChatService:
         self._presence = presence
         self._wake_sender: Callable[[], None] = lambda: None
         self._ack_wake = asyncio.Event()
+        self._ack_idle = asyncio.Event()
 
     @property
     def store(self) -> ChatStore:
@@ -164,15 +165,38 @@ class ChatService:
     # ---- ask / stop in personal chat --------------------------------------------------------
 
     def routes(self) -> Routes:
-        """Ask and Stop, as buttons and as commands: any member of a served tenant (``ask``
-        checks further that they are an administrator or a contact)."""
+        """Ask and Stop, as buttons and as commands: any member of the served tenant; the
+        router's guard lets only an administrator or a contact ask (:meth:`may_ask`)."""
         return Routes(
-            cards=(CardRoute(VERB_PREFIX, self.on_card_action, Access.MEMBER),),
+            cards=(
+                CardRoute(ASK_VERB, self._ask_action, Access.MEMBER, permit=self.may_ask),
+                CardRoute(STOP_VERB, self._stop_action, Access.MEMBER),
+            ),
             commands=(
-                CommandRoute(("ask",), self._ask_command, Access.MEMBER),
+                CommandRoute(("ask",), self._ask_command, Access.MEMBER, permit=self.may_ask),
                 CommandRoute(("stop",), self._stop_command, Access.MEMBER),
             ),
+            refused=self.refused,
         )
+
+    async def may_ask(self, actor: Actor) -> bool:
+        """Who may open a chat with the experts: an administrator or a notification contact
+        of a served tenant."""
+        tenant = actor.tenant_id.lower()
+        return (
+            self._served(tenant)
+            and self._askers is not None
+            and await self._askers.may_ask(tenant, actor.user_id)
+        )
+
+    async def refused(
+        self, actor: Actor, refusal: Refusal, action: CardAction | None
+    ) -> AdaptiveCard | None:
+        """Someone who may not ask is told who may; other refusals are the router's."""
+        if refusal.reason == "not_permitted":
+            log.info("refused ask from a user who isn't an admin or a contact")
+            return ask_card(AskView(actor.name, allowed=False))
+        return None
 
     async def _ask_command(self, actor: Actor, args: str) -> AdaptiveCard:
         return await self.ask(actor)
@@ -180,25 +204,20 @@ class ChatService:
     async def _stop_command(self, actor: Actor, args: str) -> AdaptiveCard:
         return await self.stop(actor)
 
-    async def on_card_action(self, action: CardAction) -> AdaptiveCard:
-        if action.verb == STOP_VERB:
-            return await self.stop(action.actor)
+    async def _ask_action(self, action: CardAction) -> AdaptiveCard:
         return await self.ask(action.actor)
 
+    async def _stop_action(self, action: CardAction) -> AdaptiveCard:
+        return await self.stop(action.actor)
+
     async def ask(self, actor: Actor) -> AdaptiveCard:
-        """Open the personal chat to the experts, for an admin or a contact."""
+        """Open the personal chat to the experts. The router's guard has checked that the
+        actor may ask (:meth:`may_ask`)."""
         tenant = actor.tenant_id.lower()
-        allowed = (
-            self._served(tenant)
-            and self._askers is not None
-            and await self._askers.may_ask(tenant, actor.user_id)
-        )
-        reference = (
-            await self._places.personal_reference(tenant, actor.user_id) if allowed else None
-        )
+        reference = await self._places.personal_reference(tenant, actor.user_id)
         conversation = (reference or {}).get("conversation") or {}
-        if not allowed or not conversation.get("id"):
-            log.info("refused ask from a user who isn't an admin or a contact")
+        if not conversation.get("id"):
+            log.info("refused ask from a user with no personal chat with the bot")
             return ask_card(AskView(actor.name, allowed=False))
         teams_id = str(conversation["id"])
         written = await self._store.open_conversation(
@@ -298,6 +317,7 @@ class ChatService:
             log.info("activity %s was already recorded", safe(message.activity_id))
             return
         self.published(written)
+        self._ack_idle.clear()
         self._ack_wake.set()
         log.info("customer message in conversation %s", cid)
         if attachments and written.conversation is not None:
@@ -465,6 +485,12 @@ class ChatService:
                 posted += 1
         return posted
 
+    async def wait_assistant_idle(self) -> None:
+        """Return once the assistant loop has posted every acknowledgement due and none is due
+        now: its public idle signal. A new customer message clears it until the loop has
+        looked again."""
+        await self._ack_idle.wait()
+
     async def run_assistant(self) -> None:
         """Acknowledge due conversations until cancelled."""
         while True:
@@ -472,6 +498,8 @@ class ChatService:
             await self.acknowledge_due()
             due = await self._store.next_ack_due()
             wait = 3600.0 if due is None else max(0.0, due - self._clock())
+            if wait > 0 and not self._ack_wake.is_set():
+                self._ack_idle.set()
             sleeper = asyncio.ensure_future(self._sleep(wait))
             waker = asyncio.ensure_future(self._ack_wake.wait())
             try:

@@ -111,9 +111,6 @@ class Pruner:
         self._last = self._clock()
         return PruneReport(receipts=0, messages=0, events=0, pages=0, transactions=0)
 
-    async def run_if_due(self) -> PruneReport | None:
-        return await self.run() if self.due() else None
-
     async def run(self) -> PruneReport:
         """Prune now. A failure is logged and waits for the next interval; it never stops
         delivery."""

@@ -25,7 +25,7 @@ MAX_SIGNATURES = 10
 
 # Standard Webhooks leaves the id's format to the sender; we take any printable ASCII without
 # spaces (so the id can be logged and stored as it is), at most 256 characters.
-_ID = re.compile(r"[\x21-\x7e]{1,256}")
+_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_ID_LENGTH}}}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 

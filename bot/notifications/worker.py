@@ -152,7 +152,10 @@ class DeliveryWorker:
                     )
                     leased, due_now = 0, False
                 busy = [self._pruning] if self._pruning and not self._pruning.done() else []
-                if not leased and not self._inflight and not due_now and not busy and not failures:
+                # Not idle if something was enqueued while this pass looked (wake() came after
+                # the leasing): the next pass must look first.
+                quiet = not leased and not self._inflight and not due_now and not busy
+                if quiet and not failures and not self._wake.is_set():
                     self._idle.set()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 try:

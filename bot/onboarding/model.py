@@ -26,7 +26,6 @@ class Step(StrEnum):
     REVIEW = "review"
 
 
-STEP_ORDER = (Step.PERMISSIONS, Step.EXCLUSIONS, Step.CONTACTS, Step.TEAMS, Step.REVIEW)
 STEP_TITLES = {
     Step.PERMISSIONS: "Permissions",
     Step.EXCLUSIONS: "Exclusions",

@@ -50,7 +50,6 @@ STEP_TITLES = {
     Step.AWAIT_INSTALLATION: "Wait for Teams to add the bot to the team",
     Step.WELCOME: f"Post a welcome message in {CHANNEL_NAME}",
 }
-STEP_COUNT = len(Step)
 
 
 class Status(StrEnum):

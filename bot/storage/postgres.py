@@ -210,11 +210,19 @@ class PostgresStore(Store):
             return False
 
     async def list_keys(self, prefix: str) -> list[str]:
-        async with self.transaction() as cur:
-            await cur.execute(
-                "SELECT key FROM documents WHERE left(key, %s) = %s ORDER BY key",
-                (len(prefix), prefix),
+        """Keys under ``prefix``, as a range of the primary key (``COLLATE "C"``: byte order),
+        so the scan costs the keys listed, not the table."""
+        params: tuple[str | int, ...] = ()
+        query = "SELECT key FROM documents ORDER BY key"
+        if prefix:
+            upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+            query = (
+                "SELECT key FROM documents WHERE key >= %s AND key < %s AND left(key, %s) = %s "
+                "ORDER BY key"
             )
+            params = (prefix, upper, len(prefix), prefix)
+        async with self.transaction() as cur:
+            await cur.execute(query, params)
             return [r[0] for r in await cur.fetchall()]
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import uuid
@@ -29,6 +30,15 @@ from bot.storage.postgres import PostgresStore
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+
+IN_FLIGHT_BOUND = 120.0
+"""A slot whose call never reported its answer (its instance died) counts as ended this long
+after it was taken (longer than any connector call's timeout)."""
+IN_FLIGHT_POLL = 0.05
+"""How often to look again while a full window waits on a call in flight."""
+_HELD: contextvars.ContextVar[
+    tuple[PostgresRateLimiter, asyncio.Task[Any] | None, list[int]] | None
+] = contextvars.ContextVar("rate_slots_held", default=None)
 
 
 class PostgresRateLimiter:
@@ -56,6 +66,13 @@ class PostgresRateLimiter:
 
     async def try_acquire(self, tenant_id: str, thread_id: str) -> float:
         """Take a slot now and return 0, or return the seconds to wait before asking again."""
+        wait, _, slots = await self._try(tenant_id, thread_id)
+        self._in_flight(slots)
+        return wait
+
+    async def _try(self, tenant_id: str, thread_id: str) -> tuple[float, bool, list[int]]:
+        """(seconds to wait, whether a call still in flight is what blocks, the slots taken:
+        the tenant's and the thread's, none if it must wait)."""
         tenant_key, thread_key = f"tenant:{tenant_id}", f"thread:{thread_id}"
         windows = [(tenant_key, s, n) for s, n in self._tenants] + [
             (thread_key, s, n) for s, n in self._threads
@@ -70,41 +87,107 @@ class PostgresRateLimiter:
             row = await cur.fetchone()
             assert row is not None
             now = float(row[2])
-            at = now
+            at, in_flight = now, False
             for key, span, limit in windows:
+                # A slot counts from when it was taken until its call had its answer (a call
+                # in flight may reach Teams at any moment): the window is full while `limit`
+                # slots ended less than `span` ago or haven't ended.
                 await cur.execute(
-                    "SELECT at FROM rate_slots WHERE key = %s ORDER BY at DESC OFFSET %s LIMIT 1",
-                    (key, limit - 1),
+                    "SELECT coalesce(done_at, at + %s) AS ended, done_at IS NULL "
+                    "FROM rate_slots WHERE key = %s ORDER BY ended DESC OFFSET %s LIMIT 1",
+                    (IN_FLIGHT_BOUND, key, limit - 1),
                 )
                 found = await cur.fetchone()
-                if found is not None:
-                    at = max(at, float(found[0]) + span)
+                if found is not None and float(found[0]) + span > at:
+                    at, in_flight = float(found[0]) + span, bool(found[1])
             await cur.execute("SELECT until FROM rate_blocks WHERE key = %s", (thread_key,))
             blocked = await cur.fetchone()
-            if blocked is not None:
-                at = max(at, float(blocked[0]))
+            if blocked is not None and float(blocked[0]) > at:
+                at, in_flight = float(blocked[0]), False
             if at > now:
-                return at - now
+                return at - now, in_flight, []
             await cur.execute(
-                "INSERT INTO rate_slots(key, at) VALUES (%s, %s), (%s, %s)",
+                "INSERT INTO rate_slots(key, at) VALUES (%s, %s), (%s, %s) RETURNING slot",
                 (tenant_key, now, thread_key, now),
             )
+            slots = [int(r[0]) for r in await cur.fetchall()]
             await cur.execute(
-                "DELETE FROM rate_slots WHERE key IN (%s, %s) AND at <= %s",
-                (tenant_key, thread_key, now - self._span),
+                "DELETE FROM rate_slots WHERE key IN (%s, %s) AND coalesce(done_at, at + %s) <= %s",
+                (tenant_key, thread_key, IN_FLIGHT_BOUND, now - self._span),
             )
         self.calls += 1
-        return 0.0
+        return 0.0, False, slots
 
     async def acquire(self, tenant_id: str, thread_id: str) -> None:
-        while (wait := await self.try_acquire(tenant_id, thread_id)) > 0:
-            await self._sleep(wait)
+        """Wait for a slot and take it. The slot counts as in flight until this task's next
+        acquire or its end (by then the call it was taken for has its answer)."""
+        await self._answered()
+        while True:
+            wait, in_flight, slots = await self._try(tenant_id, thread_id)
+            if slots:
+                self._in_flight(slots)
+                return
+            # Waiting on a call in flight: look again soon, it ends when it has its answer.
+            await self._sleep(min(wait, IN_FLIGHT_POLL) if in_flight else wait)
+
+    def _in_flight(self, slots: list[int]) -> None:
+        """The slots of a call this task makes now: ended at its next acquire or its end.
+        (Keyed by the task too: a task started from this one inherits the context.)"""
+        if not slots:
+            return
+        held = _HELD.get()
+        task = asyncio.current_task()
+        if held is None or held[0] is not self or held[1] is not task:
+            held = (self, task, [])
+            _HELD.set(held)
+            if task is not None:
+                mine = held[2]
+                task.add_done_callback(lambda _: self._spawn(lambda: self._mark_done(mine)))
+        held[2].extend(slots)
+
+    async def _answered(self) -> None:
+        held = _HELD.get()
+        if held and held[0] is self and held[1] is asyncio.current_task() and held[2]:
+            slots = list(held[2])
+            held[2].clear()
+            await self._mark_done(slots)
+
+    async def _mark_done(self, slots: list[int]) -> None:
+        if not slots:
+            return
+        async with self._store.transaction() as cur:
+            await cur.execute(
+                "UPDATE rate_slots SET done_at = extract(epoch FROM clock_timestamp()) "
+                "WHERE slot = ANY(%s) AND done_at IS NULL",
+                (list(slots),),
+            )
+        slots.clear()
+
+    def _spawn(self, work: Callable[[], Awaitable[None]]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # the loop is closing: the slots end at IN_FLIGHT_BOUND
+            return
+
+        async def run() -> None:
+            try:
+                await work()
+            except Exception as error:  # e.g. stopping: the slots end at IN_FLIGHT_BOUND
+                log.warning("rate limit bookkeeping failed: %s", type(error).__name__)
+
+        task = loop.create_task(run())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def settle(self) -> None:
+        """Wait for the background writes (ended calls, blocks) started so far."""
+        await asyncio.sleep(0)  # let the done-callbacks of finished tasks run first
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
 
     def back_off(self, thread_id: str, seconds: float) -> None:
         """Record the block for every instance (in the background: the caller is sync)."""
-        task = asyncio.get_running_loop().create_task(self.block(thread_id, seconds))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._spawn(lambda: self.block(thread_id, seconds))
 
     async def block(self, thread_id: str, seconds: float) -> None:
         async with self._store.transaction() as cur:
@@ -156,12 +239,13 @@ class PostgresFanOut:
     reaches every subscriber of its channel on every instance. Payloads must stay under
     PostgreSQL's 8,000-byte limit: send ids, and read the rest from the store."""
 
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: PostgresStore, *, sleep: Sleep = asyncio.sleep) -> None:
         self._store = store
+        self._sleep = sleep
         self._subscribers: dict[str, list[Listener]] = {}
         self._conn: AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
+        self.reconnects = 0
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         payload = json.dumps(message, separators=(",", ":"))
@@ -191,19 +275,54 @@ class PostgresFanOut:
             self._task = None
 
     async def _listen(self) -> None:
-        assert self._conn is not None
-        async for note in self._conn.notifies():
+        """Hand each notification to its channel's listeners. If the connection fails (a
+        restart, a failover), connect again and LISTEN again, then wake every listener with an
+        empty message: what was published meanwhile is read from the store, not lost."""
+        delay = 1.0
+        while True:
             try:
-                message = json.loads(note.payload)
-            except ValueError:
+                assert self._conn is not None
+                async for note in self._conn.notifies():
+                    delay = 1.0
+                    try:
+                        message = json.loads(note.payload)
+                    except ValueError:
+                        continue
+                    await self._deliver(note.channel, message)
+                return
+            except Exception as error:
+                log.warning(
+                    "fan-out: the LISTEN connection failed (%s); connecting again in %.0f s",
+                    type(error).__name__,
+                    delay,
+                )
+            await self._sleep(delay)
+            delay = min(30.0, delay * 2)
+            try:
+                await self._relisten()
+            except Exception as error:
+                log.warning("fan-out: connecting again failed (%s)", type(error).__name__)
                 continue
-            for listener in list(self._subscribers.get(note.channel, ())):
-                try:
-                    result = listener(message)
-                    if asyncio.iscoroutine(result):
-                        await result
-                except Exception:
-                    log.exception("a fan-out listener failed")
+            self.reconnects += 1
+            for channel in list(self._subscribers):
+                await self._deliver(channel, {})
+
+    async def _relisten(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        self._conn = await AsyncConnection.connect(self._store.url, autocommit=True)
+        for channel in self._subscribers:
+            await self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+    async def _deliver(self, channel: str, message: dict[str, Any]) -> None:
+        for listener in list(self._subscribers.get(channel, ())):
+            try:
+                result = listener(message)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("a fan-out listener failed")
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -48,7 +48,7 @@ _LEASE = (
     "  ORDER BY o.available_at, o.seq LIMIT %(limit)s "
     "  FOR UPDATE SKIP LOCKED"
     ") UPDATE notification_outbox AS t SET state = 'leased', "
-    "  lease_until = %(until)s, lease_id = %(lease)s "
+    "  lease_until = %(until)s, lease_id = %(lease)s || '/' || t.seq "
     "FROM due WHERE t.seq = due.seq "
     "RETURNING t.seq, t.id, t.partition, t.kind, t.revision, t.payload, t.attempts, "
     "  t.enqueued_at, t.lease_id"
@@ -212,10 +212,16 @@ class PostgresLedger(Ledger):
             return set()
         now = self._clock()
         async with self._store.transaction() as cur:
+            # Each lease id names one message, and the rows are locked in seq order first: two
+            # renewals (the worker's loop, and a delivery's own before it sends) never lock
+            # the same rows in opposite orders. An UPDATE alone locks in heap order, which
+            # changes as updates move rows: that was the cause of the deadlocks.
             await cur.execute(
-                "UPDATE notification_outbox SET lease_until = %s "
-                "WHERE state = 'leased' AND lease_id = ANY(%s) RETURNING seq",
-                (now + lease_seconds, [item.lease_id for item in leases]),
+                "UPDATE notification_outbox SET lease_until = %s WHERE seq IN ("
+                "  SELECT seq FROM notification_outbox "
+                "  WHERE state = 'leased' AND lease_id = ANY(%s) ORDER BY seq FOR UPDATE"
+                ") AND state = 'leased' AND lease_id = ANY(%s) RETURNING seq",
+                (now + lease_seconds, ids := [item.lease_id for item in leases], ids),
             )
             return {int(r[0]) for r in await cur.fetchall()}
 
@@ -246,8 +252,10 @@ class PostgresLedger(Ledger):
         async with self._store.transaction() as cur:
             await cur.execute(
                 "UPDATE notification_outbox SET state = 'pending', lease_until = NULL, "
-                "lease_id = NULL WHERE state = 'leased' "
-                "AND (starts_with(lease_id, %s) OR lease_until <= %s)",
+                "lease_id = NULL WHERE seq IN ("
+                "  SELECT seq FROM notification_outbox WHERE state = 'leased' "
+                "  AND (starts_with(lease_id, %s) OR lease_until <= %s) "
+                "  ORDER BY seq FOR UPDATE SKIP LOCKED)",
                 (f"{self.owner}/", now),
             )
             return int(cur.rowcount)
@@ -262,10 +270,11 @@ class PostgresLedger(Ledger):
 
     async def outbox_stats(self) -> OutboxStats:
         async with self._store.transaction() as cur:
+            # Each over a partial index (open messages, dead letters): never the kept history.
             await cur.execute(
-                "SELECT count(*) FILTER (WHERE state IN ('pending', 'leased')), "
-                "min(enqueued_at) FILTER (WHERE state IN ('pending', 'leased')), "
-                "count(*) FILTER (WHERE state = 'dead') FROM notification_outbox"
+                "SELECT count(*), min(enqueued_at), (SELECT count(*) FROM notification_outbox "
+                "  WHERE state = 'dead') "
+                "FROM notification_outbox WHERE state IN ('pending', 'leased')"
             )
             row = await cur.fetchone()
         assert row is not None

@@ -338,13 +338,6 @@ class SqliteChatStore(ChatStore):
 
         return await self._tx(op)
 
-    async def clear_ack(self, conversation_id: str) -> None:
-        await self._tx(
-            lambda conn: conn.execute(
-                "UPDATE chat_conversations SET ack_due_at = NULL WHERE id = ?", (conversation_id,)
-            )
-        )
-
     # ---- reads ------------------------------------------------------------------------------
 
     async def conversation(self, conversation_id: str) -> Conversation | None:

@@ -33,6 +33,7 @@ BENCHMARKS = [
     Benchmark("fuzz.py"),
     Benchmark("chat.py"),
     Benchmark("report.py"),
+    Benchmark("postgres.py"),  # a throwaway PostgreSQL cluster, like tests/postgres
     # Needs the Agents Playground (npm ci), like the end-to-end tests.
     Benchmark("cold_start.py", marks=(pytest.mark.e2e,)),
 ]

@@ -4,7 +4,6 @@ ChannelMessage.Read.Group (thread replies without an @mention)."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
@@ -18,8 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.notifications.signing import WebhookVerifier, request_line
 from bot.storage import Store
-from bot.transport.console.common import CHAT
-from bot.transport.notifications_api import NOTIFICATIONS
+from bot.transport.web import SERVICES
 from tests.notifications.support import BOT_ID, CHANNEL_ID, SECRET, TEAM_ID, TENANT, example
 from tests.standins.connector import ConnectorStandIn
 
@@ -27,7 +25,6 @@ ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 SIGNER = WebhookVerifier.from_secret(SECRET)
 AAD_GROUP = "5b8e2d1c-3001-4a6f-9c0e-7d1b2a3c4e01"
 ADELE = ("1a2b3c4d-0003-4e5f-8a9b-0c1d2e3f4a03", "Adele Vance")
-TIMEOUT = 10.0
 
 
 async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
@@ -38,14 +35,6 @@ async def next_event(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str
         event: dict[str, Any] = json.loads(frame.data)
         if event["type"] == kind:
             return event
-
-
-async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Wait on a public signal (the outbox, the transcript) with a generous deadline."""
-    deadline = time.monotonic() + TIMEOUT
-    while not await condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 @dataclass
@@ -80,12 +69,10 @@ class ChatWorld:
         """Post an incident through the Experts API; returns its post's activity id."""
         status, _ = await self.post_signed("/api/notifications", example(1, incident_id))
         assert status == 202
-        ledger = self.app[NOTIFICATIONS].ledger
-
-        async def delivered() -> bool:
-            return (await ledger.outbox_stats()).open == 0
-
-        await until(delivered, "the incident post")
+        services = self.app[SERVICES]
+        assert services.delivery is not None
+        await services.delivery.wait_idle()  # the delivery worker's own idle signal, no clock
+        assert (await services.delivery.ledger.outbox_stats()).open == 0
         return self.connector.posts_of(incident_id)[-1].activity_id
 
     async def answer(
@@ -98,14 +85,13 @@ class ChatWorld:
         )
 
     async def delivered(self) -> None:
-        store = self.app[CHAT].store
-
-        async def empty() -> bool:
-            # No acknowledgement due but not yet enqueued (the assistant loop is in the
-            # background), and no send open.
-            return not await store.due_acks(time.time()) and await store.open_sends() == 0
-
-        await until(empty, "the chat outbox to empty")
+        """Wait on the app's own idle signals (no clock): the virtual assistant has posted every
+        acknowledgement due, then the chat delivery has sent everything due."""
+        services = self.app[SERVICES]
+        assert services.chat_delivery is not None
+        await services.chat.wait_assistant_idle()
+        await services.chat_delivery.wait_idle()
+        assert await services.chat.store.open_sends() == 0
 
     async def conversations(self) -> list[dict[str, Any]]:
         status, body = await self.get_signed("/api/chat/conversations")

@@ -12,71 +12,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Page, async_playwright, expect
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.harness import REPO_ROOT, BotProcess, Playground, PlaygroundClient, free_port
-from tests.e2e.test_notifications_e2e import notify, seed, signed_get
-from tests.notifications.support import CHANNEL_ID, SECRET, revised
-from tests.standins.openid import OpenIdStandIn
-from tests.standins.tls import make_ca
+from tests.e2e.console_bot import console_bot
+from tests.e2e.harness import REPO_ROOT, BotProcess, Playground, PlaygroundClient
+from tests.e2e.test_notifications_e2e import notify, signed_get
+from tests.notifications.support import CHANNEL_ID, revised
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 SHOTS = REPO_ROOT / "test-output" / "chat"
-PROVIDER_TENANT = "72f988bf-0000-4a6f-9c0e-7d1b2a3c4e99"
-EXPERTS_GROUP = "0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a55"
 XSS = "<img src=x onerror=alert(1)>"
 ANSWER = "Thanks Adele: we isolated the device, leave it offline."
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    ca = make_ca(tmp_path)
-    provider = OpenIdStandIn(
-        client_id="console-app",
-        client_secret="console-secret",
-        user={
-            "sub": "s-1",
-            "oid": "3f5b8c2a-1111-4d6e-9f0a-1b2c3d4e5f60",
-            "tid": PROVIDER_TENANT,
-            "name": "Riley Chen",
-            "groups": [EXPERTS_GROUP],
-        },
-    )
-    server = TestServer(provider.app(), host="127.0.0.1")
-    await server.start_server(ssl=ca.server_context)
-    provider.base_url = str(server.make_url("")).rstrip("/").replace("http://", "https://")
-    provider.issuer = f"{provider.base_url}/{PROVIDER_TENANT}/v2.0"
-    data = tmp_path / "data"
-    await seed(data)
-    port = free_port()
-    bot = BotProcess(
-        {
-            "PORT": str(port),
-            "BOT_DATA_DIR": str(data),
-            "EXPERTS_WEBHOOK_SECRET": SECRET,
-            "CONSOLE_CLIENT_ID": "console-app",
-            "CONSOLE_CLIENT_SECRET": "console-secret",
-            "CONSOLE_AUTHORITY": f"{provider.base_url}/{PROVIDER_TENANT}",
-            "CONSOLE_EXPERTS_GROUP_ID": EXPERTS_GROUP,
-            "CONSOLE_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "REQUESTS_CA_BUNDLE": str(ca.ca_file),
-        },
-        tmp_path / "logs",
-    )
-    await asyncio.to_thread(bot.start)
-    playground = Playground(bot.messaging_endpoint, tmp_path / "playground")
-    try:
-        await asyncio.to_thread(playground.start)
-        client = PlaygroundClient(playground.base_url)  # HTTP only: the UI reads the stream
-        yield {"bot": bot, "playground": playground, "client": client}
-        await client.close()
-    finally:
-        await asyncio.to_thread(playground.stop)
-        await asyncio.to_thread(bot.stop)
-        await server.close()
+    async with console_bot(tmp_path) as bot:
+        playground = Playground(bot.messaging_endpoint, tmp_path / "playground")
+        try:
+            await asyncio.to_thread(playground.start)
+            client = PlaygroundClient(playground.base_url)  # HTTP only: the UI reads the stream
+            yield {"bot": bot, "playground": playground, "client": client}
+            await client.close()
+        finally:
+            await asyncio.to_thread(playground.stop)
     assert playground.blocked_connections() == []
 
 

@@ -6,7 +6,6 @@ selector; a bad custom range is refused on the page. Screenshots go to test-outp
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,16 +13,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import async_playwright, expect
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.harness import REPO_ROOT, BotProcess, free_port
-from tests.e2e.test_chat_browser import EXPERTS_GROUP, PROVIDER_TENANT, sign_in
-from tests.e2e.test_notifications_e2e import notify, seed
-from tests.notifications.support import SECRET, TENANT, example
-from tests.standins.openid import OpenIdStandIn
-from tests.standins.tls import make_ca
+from tests.e2e.console_bot import console_bot
+from tests.e2e.harness import REPO_ROOT, BotProcess
+from tests.e2e.test_chat_browser import sign_in
+from tests.e2e.test_notifications_e2e import notify
+from tests.notifications.support import TENANT, example
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -47,45 +44,8 @@ def incident(incident_id: str, revision: int, status: str, days_ago: float) -> d
 
 @pytest.fixture
 async def bot(tmp_path: Path) -> AsyncIterator[BotProcess]:
-    ca = make_ca(tmp_path)
-    provider = OpenIdStandIn(
-        client_id="console-app",
-        client_secret="console-secret",
-        user={
-            "sub": "s-1",
-            "oid": "3f5b8c2a-1111-4d6e-9f0a-1b2c3d4e5f60",
-            "tid": PROVIDER_TENANT,
-            "name": "Riley Chen",
-            "groups": [EXPERTS_GROUP],
-        },
-    )
-    server = TestServer(provider.app(), host="127.0.0.1")
-    await server.start_server(ssl=ca.server_context)
-    provider.base_url = str(server.make_url("")).rstrip("/").replace("http://", "https://")
-    provider.issuer = f"{provider.base_url}/{PROVIDER_TENANT}/v2.0"
-    data = tmp_path / "data"
-    await seed(data)
-    port = free_port()
-    process = BotProcess(
-        {
-            "PORT": str(port),
-            "BOT_DATA_DIR": str(data),
-            "EXPERTS_WEBHOOK_SECRET": SECRET,
-            "CONSOLE_CLIENT_ID": "console-app",
-            "CONSOLE_CLIENT_SECRET": "console-secret",
-            "CONSOLE_AUTHORITY": f"{provider.base_url}/{PROVIDER_TENANT}",
-            "CONSOLE_EXPERTS_GROUP_ID": EXPERTS_GROUP,
-            "CONSOLE_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "REQUESTS_CA_BUNDLE": str(ca.ca_file),
-        },
-        tmp_path / "logs",
-    )
-    await asyncio.to_thread(process.start)
-    try:
+    async with console_bot(tmp_path) as process:
         yield process
-    finally:
-        await asyncio.to_thread(process.stop)
-        await server.close()
 
 
 async def test_an_expert_sees_the_assessment_and_the_report(bot: BotProcess) -> None:

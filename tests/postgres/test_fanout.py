@@ -9,6 +9,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import psycopg
+
 from bot.chat.fanout import SharedFanout
 from bot.chat.model import ChatEvent, Place
 from bot.chat.ports import ConversationSeed
@@ -17,12 +19,17 @@ from bot.storage.postgres_chat import PostgresChatStore
 from bot.storage.postgres_coordination import PostgresFanOut
 
 
+async def no_wait(_: float) -> None:
+    await asyncio.sleep(0)
+
+
 @asynccontextmanager
 async def node(url: str, name: str) -> AsyncIterator[tuple[PostgresChatStore, SharedFanout]]:
     store = PostgresStore(url)
     await store.open()
     chat = PostgresChatStore(store)
-    fanout = SharedFanout(chat, PostgresFanOut(store), instance=name)
+    # Reconnecting after a lost connection waits on this sleep: none in a test.
+    fanout = SharedFanout(chat, PostgresFanOut(store, sleep=no_wait), instance=name)
     await fanout.start()
     try:
         yield chat, fanout
@@ -85,3 +92,22 @@ async def test_presence_on_one_instance_counts_on_the_others(pg_url: str) -> Non
         await until(lambda: b.elsewhere == 2, "c's consoles gone when c stops")
         a.changed(0)
         await until(lambda: b.elsewhere == 0, "a's consoles closed")
+
+
+async def test_a_lost_listen_connection_reconnects_and_misses_nothing(pg_url: str) -> None:
+    async with node(pg_url, "a") as (chat_a, a), node(pg_url, "b") as (_, b):
+        reader = asyncio.create_task(collect(b, 2))
+        await asyncio.sleep(0)
+        with psycopg.connect(pg_url, autocommit=True) as conn:  # a failover, as b sees it
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                "FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN%%' AND datname = current_database()"
+            ).fetchone()
+            assert row == (2,)  # a's and b's listening connections
+        for n in range(2):
+            place = Place("incident", f"Incident {n}", incident_id=str(n))
+            seed = ConversationSeed(f"c{n}", "t", "Contoso", place, f"19:c{n}", f"19:c{n}", {})
+            a.publish((await chat_a.open_conversation(seed)).events)
+        seen = await asyncio.wait_for(reader, 60)
+        assert [e.conversation_id for e in seen] == ["c0", "c1"]

@@ -6,12 +6,15 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import aiohttp
 import psycopg
 import pytest
 
 from bot.storage.postgres import PostgresStore, SchemaTooNewError, migrations, redact
 from tests.e2e.harness import free_port
+from tests.postgres.instances import instance
 
 
 def _versions(url: str) -> list[int]:
@@ -104,3 +107,29 @@ async def test_an_unreachable_database_is_a_clear_start_up_error(tmp_path: objec
 def test_redact_hides_the_password() -> None:
     assert redact("postgresql://bot:s3cret@db:5432/bot") == "postgresql://bot:***@db:5432/bot"
     assert redact("postgresql://bot@db/bot") == "postgresql://bot@db/bot"
+
+
+async def test_three_bots_starting_at_once_on_an_empty_database_migrate_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Three ``python -m bot`` processes started together against an empty database: each
+    migration is applied by exactly one of them (their logs say which), all three serve."""
+    bots = [instance(pg_url, tmp_path, name) for name in ("a", "b", "c")]
+    try:
+        await asyncio.gather(*(asyncio.to_thread(bot.start) for bot in bots))
+        known = [m.version for m in migrations()]
+        assert _versions(pg_url) == known
+        applied = [
+            line
+            for bot in bots
+            for line in bot.log_text().splitlines()
+            if "applied database migration" in line
+        ]
+        assert sorted(int(line.rsplit(" ", 1)[1][:4]) for line in applied) == known
+        async with aiohttp.ClientSession() as http:
+            for bot in bots:
+                async with http.get(f"{bot.base_url}/readyz") as response:
+                    assert response.status == 200
+    finally:
+        for bot in bots:
+            bot.stop()
