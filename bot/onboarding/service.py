@@ -389,14 +389,12 @@ class OnboardingService:
         """At start-up: redo the follow-up work of every commit that a crash (or a failing
         listener) left unapplied. Returns how many tenants needed it."""
         redone = 0
-        for key in await self._store.list_keys("tenants/"):
-            if not key.endswith("/settings"):
-                continue
-            item = await self._store.read(key)
+        # One step per tenant, not per stored key: a tenant has thousands of incidents.
+        for tenant_id in await self._store.list_segments("tenants/"):
+            item = await self._store.read(f"tenants/{tenant_id}/settings")
             if item is None:
                 continue
             record = SettingsRecord.from_json(item.value)
-            tenant_id = key.removeprefix("tenants/").removesuffix("/settings")
             applied = await self._store.read(self._applied_key(tenant_id))
             if applied is not None and int(applied.value.get("version", 0)) >= record.version:
                 continue

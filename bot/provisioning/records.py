@@ -71,13 +71,12 @@ class TeamsRecords:
     async def enabled_and_active(self) -> list[str]:
         """The tenants whose saga was running or waiting when the process stopped."""
         tenants = []
-        for key in await self.store.list_keys("tenants/"):
-            if not key.endswith("/teams"):
-                continue
-            item = await self.store.read(key)
+        # One step per tenant, not per stored key: a tenant has thousands of incidents.
+        for tenant in await self.store.list_segments("tenants/"):
+            item = await self.store.read(f"tenants/{tenant}/teams")
             if item is None:
                 continue
             record = TeamsRecord.from_json(item.value)
             if record.active:
-                tenants.append(record.tenant_id.lower() or key.split("/")[1])
+                tenants.append(record.tenant_id.lower() or tenant)
         return tenants

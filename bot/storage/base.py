@@ -45,11 +45,50 @@ class Store(ABC):
     @abstractmethod
     async def list_keys(self, prefix: str) -> list[str]: ...
 
+    async def list_segments(self, prefix: str) -> list[str]:
+        """The distinct path segments right after ``prefix`` among the keys under it (each
+        key's part after the prefix, up to its next ``/`` or its end), sorted: with keys
+        ``tenants/a/settings``, ``tenants/a/teams`` and ``tenants/b/settings``,
+        ``list_segments("tenants/")`` is ``["a", "b"]``.
+
+        The stores override it with a skip-scan of their key index, one step per segment, so
+        its cost grows with the segments and not with the keys below them (start-up lists the
+        tenants this way, whatever their number of incidents). This default lists the keys."""
+        return distinct_segments(prefix, await self.list_keys(prefix))
+
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect and bring the schema up to date, where the store needs it (start-up)."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
+
+
+def segment_of(prefix: str, key: str) -> str:
+    """``key``'s path segment right after ``prefix`` (``key`` starts with ``prefix``)."""
+    return key[len(prefix) :].split("/", 1)[0]
+
+
+def next_bound(prefix: str, key: str) -> str:
+    """For a skip-scan that has just found ``key`` (the first key at or after its bound): the
+    smallest key that can have another segment after ``prefix``. Past every key under
+    ``prefix + segment + "/"`` (keys compare in code point order, and ``0`` is the character
+    after ``/``), or just past ``key`` itself when it is the segment (keys have no control
+    characters, so nothing lies between ``key`` and ``key + "\\x01"``; PostgreSQL text has
+    no NUL)."""
+    segment = segment_of(prefix, key)
+    return f"{prefix}{segment}0" if len(key) > len(prefix) + len(segment) else key + "\x01"
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The smallest key past every key that starts with ``prefix`` (None: no bound)."""
+    if prefix and ord(prefix[-1]) < 0x10FFFF:
+        return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return None
+
+
+def distinct_segments(prefix: str, keys: list[str]) -> list[str]:
+    """The distinct segments after ``prefix`` of ``keys`` (all under ``prefix``), sorted."""
+    return sorted({segment_of(prefix, key) for key in keys})
 
 
 def validate_key(key: str) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.errors import ConcurrencyError
-from bot.storage.base import ANY_ETAG, Item, Store, validate_key
+from bot.storage.base import ANY_ETAG, Item, Store, segment_of, validate_key
 
 
 class MemoryStore(Store):
@@ -45,3 +45,6 @@ class MemoryStore(Store):
 
     async def list_keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self._items if k.startswith(prefix))
+
+    async def list_segments(self, prefix: str) -> list[str]:
+        return sorted({segment_of(prefix, k) for k in self._items if k.startswith(prefix)})

@@ -23,7 +23,15 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
 from bot.errors import ConcurrencyError, ConfigError, StorageError
-from bot.storage.base import ANY_ETAG, Item, Store, validate_key
+from bot.storage.base import (
+    ANY_ETAG,
+    Item,
+    Store,
+    next_bound,
+    prefix_end,
+    segment_of,
+    validate_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +232,27 @@ class PostgresStore(Store):
         async with self.transaction() as cur:
             await cur.execute(query, params)
             return [r[0] for r in await cur.fetchall()]
+
+    async def list_segments(self, prefix: str) -> list[str]:
+        """A skip-scan of the primary key (``min(key)`` over a range is one index lookup),
+        one lookup per segment, in one transaction."""
+        end = prefix_end(prefix)
+        query = (
+            "SELECT min(key) FROM documents WHERE key >= %s"
+            if end is None
+            else "SELECT min(key) FROM documents WHERE key >= %s AND key < %s"
+        )
+        segments: set[str] = set()
+        bound = prefix
+        async with self.transaction() as cur:
+            while True:
+                await cur.execute(query, (bound,) if end is None else (bound, end))
+                row = await cur.fetchone()
+                key = None if row is None else row[0]
+                if key is None or not key.startswith(prefix):
+                    return sorted(segments)
+                segments.add(segment_of(prefix, key))
+                bound = next_bound(prefix, key)
 
     async def close(self) -> None:
         await self.pool.close()

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.errors import ConcurrencyError
-from bot.storage.base import ANY_ETAG, Item, Store, validate_key
+from bot.storage.base import (
+    ANY_ETAG,
+    Item,
+    Store,
+    next_bound,
+    prefix_end,
+    segment_of,
+    validate_key,
+)
 
 T = TypeVar("T")
 
@@ -184,6 +192,29 @@ class SqliteStore(Store):
                     (len(prefix), prefix),
                 ).fetchall()
             return [r[0] for r in rows if r[0].startswith(prefix)]
+
+        return await self.reading(op)
+
+    async def list_segments(self, prefix: str) -> list[str]:
+        """A skip-scan of the primary key: one lookup of the first key past the last segment
+        found, per segment."""
+        end = prefix_end(prefix)
+        query = (
+            "SELECT min(key) FROM documents WHERE key >= ?"
+            if end is None
+            else "SELECT min(key) FROM documents WHERE key >= ? AND key < ?"
+        )
+
+        def op(conn: sqlite3.Connection) -> list[str]:
+            segments: set[str] = set()
+            bound = prefix
+            while True:
+                row = conn.execute(query, (bound,) if end is None else (bound, end)).fetchone()
+                key = row[0]
+                if key is None or not key.startswith(prefix):
+                    return sorted(segments)
+                segments.add(segment_of(prefix, key))
+                bound = next_bound(prefix, key)
 
         return await self.reading(op)
 

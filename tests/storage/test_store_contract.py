@@ -75,6 +75,31 @@ async def test_list_keys_by_prefix(any_store: Store) -> None:
     assert await any_store.list_keys("t%") == []
 
 
+async def test_list_segments_lists_each_segment_once(any_store: Store) -> None:
+    keys = (
+        "t/a",
+        "t/a.x/1",
+        "t/a/1",
+        "t/a/2/deep",
+        "t/a0",
+        "t/b/x/y",
+        "t/Z/1",
+        "t/é/1",
+        "t_1",
+        "u/1",
+    )
+    for key in keys:
+        await any_store.write(key, {}, etag=None)
+    assert await any_store.list_segments("t/") == ["Z", "a", "a.x", "a0", "b", "é"]
+    assert await any_store.list_segments("t/a/") == ["1", "2"]
+    assert await any_store.list_segments("") == ["t", "t_1", "u"]
+    assert await any_store.list_segments("t/c/") == []
+    # the same answer as listing every key
+    for prefix in ("t/", "t/a", "t", ""):
+        listed = {k[len(prefix) :].split("/")[0] for k in await any_store.list_keys(prefix)}
+        assert await any_store.list_segments(prefix) == sorted(listed)
+
+
 async def test_read_returns_a_copy(any_store: Store) -> None:
     await any_store.write("k", {"v": [1]}, etag=None)
     item = await any_store.read("k")
