@@ -19,6 +19,10 @@ Seeding the full size takes about 3 to 5 minutes on the 2-core machine (2,268 s 
 every row went through the services one unit of work at a time). Then, with both bots started
 afresh, alternating between them:
 
+0. start-up: from starting the process to its first answer to /healthz (the bot answers once
+   start-up is done: migrations, redoing unapplied settings, resuming sagas and emails),
+   ``--starts`` times each, stopping it in between (the first start after seeding is printed
+   apart);
 1. CPU per turn (``help``, answered with a card), from /proc;
 2. the webhook's accept latency, one request at a time (new incidents);
 3. the experts' signed GETs: an incident's delivery state, and the event feed after its last
@@ -28,9 +32,11 @@ afresh, alternating between them:
 
 Prints each figure for the big store against the empty one (ratio ~1.0 = flat). Exits 1,
 saying why, if the seeding didn't store what it should, a webhook isn't answered 202, a GET
-isn't answered 200, or a turn isn't replied to.
+isn't answered 200, a turn isn't replied to, or a bot doesn't answer /healthz within 120 s
+of its start.
 
-    python bench/scale.py [--incidents 100000] [--rows 1000000] [--samples 200] [--quick]
+    python bench/scale.py [--incidents 100000] [--rows 1000000] [--samples 200] [--starts 5]
+                          [--quick] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -296,6 +302,7 @@ class Bot:
         self.event_gets: list[float] = []
         self.incidents: list[str] = []
         self.sent = 0
+        self.starts: list[float] = []
 
     def start(self) -> Process:
         self.process = bot_process(self.name, self.data, EXPERTS_WEBHOOK_SECRET=self.secret)
@@ -310,6 +317,17 @@ class Bot:
         if self.process is not None:
             self.process.stop()
             self.process = None
+
+
+async def start_time(session: aiohttp.ClientSession, bot: Bot) -> float:
+    """Seconds from starting the process to its first answer to /healthz (it answers once
+    start-up is done: migrations, resuming settings, sagas and emails), then stops it. Fails,
+    with the bot's log, if it never answers."""
+    started = time.perf_counter()
+    await bot.start().ready(session, timeout=120, poll=0.01)
+    elapsed = time.perf_counter() - started
+    bot.stop()
+    return elapsed
 
 
 async def turns(session: aiohttp.ClientSession, bot: Bot, count: int) -> None:
@@ -428,8 +446,14 @@ async def main(args: argparse.Namespace) -> None:
                 for table in ("outbox", "events", "receipts"):
                     check(counts[table] >= args.rows, f"only {counts[table]} {table} rows stored")
                 check(counts["open"] == 0, f"{counts['open']} seeded messages are still open")
-                # Both bots are measured as fresh processes, started the same way.
                 empty.stop()
+                first = await start_time(session, big)
+                print(f"   first start of the big store after seeding: {first:.2f} s", flush=True)
+                await start_time(session, empty)  # its warm-up
+                for r in range(args.starts):
+                    for b in bots if r % 2 == 0 else bots[::-1]:
+                        b.starts.append(await start_time(session, b))
+                # Both bots are measured as fresh processes, started the same way.
                 for b in bots:
                     await b.start().ready(session, timeout=300)
                 cursors = {big.name: counts["events"], empty.name: 0}
@@ -477,6 +501,15 @@ async def main(args: argparse.Namespace) -> None:
 
     print("big store against the empty one (ratio ~1.00 = flat):")
     Figure(
+        "process start to /healthz answered, median",
+        statistics.median(big.starts),
+        "s",
+        len(big.starts),
+        "empty store",
+        statistics.median(empty.starts),
+        len(empty.starts),
+    ).show()
+    Figure(
         "CPU per turn ('help')",
         statistics.median(big.turn_cpu) * 1000,
         "ms",
@@ -501,8 +534,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--keep", metavar="DIR", help="put the two stores in DIR (new) and keep them afterwards"
     )
+    parser.add_argument("--starts", type=int, default=5, help="process starts of each store")
     parser.add_argument("--quick", action="store_true", help="a smoke-sized run (about 20 s)")
     parsed = parser.parse_args()
     if parsed.quick:
-        parsed.incidents, parsed.rows, parsed.samples = 500, 5_000, 20
+        parsed.incidents, parsed.rows, parsed.samples, parsed.starts = 500, 5_000, 20, 1
     run(lambda: main(parsed))
