@@ -6,10 +6,19 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import expect as async_expect
+from playwright.sync_api import expect as sync_expect
 
 from tests.e2e.harness import REPO_ROOT, BotProcess, Playground, PlaygroundClient
 
 OUTPUT = REPO_ROOT / "test-output" / "e2e"
+
+# A browser assertion waits for what the page shows after the bot, the Playground and Chromium
+# have each had their turn; on a loaded 2-core machine that takes longer than Playwright's 5 s
+# default. The same bound as the pages' own default timeout in these tests.
+EXPECT_TIMEOUT_MS = 20_000
+sync_expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+async_expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")
