@@ -19,10 +19,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from psycopg import AsyncConnection, AsyncCursor
-from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
 
-from bot.errors import ConcurrencyError, ConfigError, StorageError
+from bot.errors import ConcurrencyError, ConfigError
 from bot.storage.base import (
     ANY_ETAG,
     Item,
@@ -154,11 +153,6 @@ class PostgresStore(Store):
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             yield cur
 
-    async def ping(self) -> None:
-        """One round trip to the database (readiness)."""
-        async with self.pool.connection(timeout=5) as conn:
-            await conn.execute("SELECT 1")
-
     async def read(self, key: str) -> Item | None:
         validate_key(key)
         async with self.transaction() as cur:
@@ -256,10 +250,3 @@ class PostgresStore(Store):
 
     async def close(self) -> None:
         await self.pool.close()
-
-
-def translate(exc: Exception) -> Exception:
-    """A driver error as the port's error."""
-    if isinstance(exc, pg_errors.SerializationFailure | pg_errors.UniqueViolation):
-        return ConcurrencyError(str(exc))
-    return StorageError(str(exc))

@@ -5,18 +5,26 @@ expert presence on one instance is counted by the other, including one that star
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
 
-from bot.chat.fanout import SharedFanout
+from bot.chat.fanout import PRESENCE_CHANNEL, SharedFanout
 from bot.chat.model import ChatEvent, Place
 from bot.chat.ports import ConversationSeed
 from bot.storage.postgres import PostgresStore
 from bot.storage.postgres_chat import PostgresChatStore
 from bot.storage.postgres_coordination import PostgresFanOut
+
+_waiting: set[asyncio.Future[None]] = set()
+
+
+def _heard(_: dict[str, Any]) -> None:
+    for waiter in _waiting:
+        if not waiter.done():
+            waiter.set_result(None)
 
 
 async def no_wait(_: float) -> None:
@@ -29,8 +37,10 @@ async def node(url: str, name: str) -> AsyncIterator[tuple[PostgresChatStore, Sh
     await store.open()
     chat = PostgresChatStore(store)
     # Reconnecting after a lost connection waits on this sleep: none in a test.
-    fanout = SharedFanout(chat, PostgresFanOut(store, sleep=no_wait), instance=name)
+    broadcast = PostgresFanOut(store, sleep=no_wait)
+    fanout = SharedFanout(chat, broadcast, instance=name)
     await fanout.start()
+    await broadcast.subscribe(PRESENCE_CHANNEL, _heard)  # after the node's own listener
     try:
         yield chat, fanout
     finally:
@@ -39,14 +49,19 @@ async def node(url: str, name: str) -> AsyncIterator[tuple[PostgresChatStore, Sh
         await store.close()
 
 
-async def until(condition: Callable[[], bool | Awaitable[bool]], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        result = condition()
-        if result if isinstance(result, bool) else await result:
-            return
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait until ``condition`` holds, re-checking it after each presence message any node has
+    handled (its own listener ran first): no polling, and a bound only against a hang."""
+    loop = asyncio.get_running_loop()
+    while not condition():
+        heard: asyncio.Future[None] = loop.create_future()
+        _waiting.add(heard)
+        try:
+            await asyncio.wait_for(heard, 30)
+        except TimeoutError:
+            raise AssertionError(f"no presence message brought {what}") from None
+        finally:
+            _waiting.discard(heard)
 
 
 async def collect(fanout: SharedFanout, n: int) -> list[ChatEvent]:
