@@ -74,12 +74,12 @@ async def test_back_off_holds_only_that_thread() -> None:
 @given(
     gaps=st.lists(st.floats(min_value=0, max_value=3, allow_nan=False), min_size=1, max_size=120),
     threads=st.integers(min_value=1, max_value=3),
-    jitter=st.lists(st.floats(min_value=0, max_value=0.05), min_size=120, max_size=120),
+    jitter=st.lists(st.floats(min_value=0, max_value=0.25), min_size=120, max_size=120),
 )
 def test_any_arrival_pattern_stays_within_the_limits(
     gaps: list[float], threads: int, jitter: list[float]
 ) -> None:
-    """Even when each request reaches Teams up to 50 ms after it started."""
+    """Even when each request reaches Teams up to 250 ms after it started."""
     clock = FakeClock(0.0)
     limiter = TeamsRateLimiter(clock=clock, sleep=clock.sleep)
     per_thread: dict[str, list[float]] = {}
@@ -101,7 +101,7 @@ async def test_the_margin_keeps_a_little_more_than_the_documented_distance() -> 
     limiter = TeamsRateLimiter(clock=clock, sleep=clock.sleep)
     starts = await run(limiter, clock, [("t", "c")] * 9)
     assert starts[:7] == [0.0] * 7
-    assert 1.05 <= starts[7] <= 1.1 and 2.05 <= starts[8] <= 2.15
+    assert 1.25 <= starts[7] <= 1.35 and 2.25 <= starts[8] <= 2.4
 
 
 def test_replies_count_on_their_channel() -> None:
@@ -126,5 +126,5 @@ async def test_the_hourly_window_keeps_its_margin_too() -> None:
     clock = FakeClock(0.0)
     limiter = TeamsRateLimiter(clock=clock, sleep=clock.sleep)
     starts = await run(limiter, clock, [("t", "c")] * 1801)
-    assert starts[1800] >= starts[0] + 3600.0 * 1.02 + 0.05 - 1e-6
-    assert starts[1800] <= starts[0] + 3600.0 * 1.02 + 0.05 + 1e-6
+    assert starts[1800] >= starts[0] + 3600.0 * 1.02 + 0.25 - 1e-6
+    assert starts[1800] <= starts[0] + 3600.0 * 1.02 + 0.25 + 1e-6

@@ -54,7 +54,7 @@ def within_every_window(starts: list[float]) -> bool:
     """No window of Teams' per-thread limits holds more starts than it allows."""
     ordered = sorted(starts)
     return all(
-        ordered[i + limit] - ordered[i] >= span
+        ordered[i + limit] - ordered[i] >= span - 1e-9  # float rounding of start + span
         for span, limit in with_margin(THREAD_WINDOWS)
         for i in range(len(ordered) - limit)
     )
