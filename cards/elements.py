@@ -4,7 +4,9 @@ Only the subset the cards build is here: Adaptive Cards 1.5 plus Teams' ``Chart.
 Enumerated values are ``Literal`` types, so mypy checks every call site; the models are plain
 frozen dataclasses (nothing is built when the module is imported, unlike a pydantic schema), and
 ``dump`` turns a model into the JSON Teams expects: the element's ``type`` first, then its set
-fields in declaration order under their camelCase names, with ``None`` left out.
+fields in declaration order under their camelCase names, with ``None`` left out. Models compare
+by identity (``eq=False``: an ``__eq__`` and a ``__hash__`` per class would double the import
+time); compare cards by their JSON.
 """
 
 from __future__ import annotations
@@ -34,10 +36,18 @@ class Element:
     TYPE: ClassVar[str] = ""
 
 
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Block(Element):
+    """An element of a card's body or a container's items: its space above it, and a line."""
+
+    separator: bool | None = None
+    spacing: Spacing | None = None
+
+
 # Actions
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class ExecuteAction(Element):
     TYPE: ClassVar[str] = "Action.Execute"
     title: str
@@ -47,14 +57,14 @@ class ExecuteAction(Element):
     verb: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class OpenUrlAction(Element):
     TYPE: ClassVar[str] = "Action.OpenUrl"
     title: str
     url: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class ShowCardAction(Element):
     TYPE: ClassVar[str] = "Action.ShowCard"
     title: str
@@ -67,11 +77,9 @@ Action: TypeAlias = ExecuteAction | OpenUrlAction | ShowCardAction
 # Text
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TextBlock(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class TextBlock(Block):
     TYPE: ClassVar[str] = "TextBlock"
-    separator: bool | None = None
-    spacing: Spacing | None = None
     text: str
     size: TextSize | None = None
     weight: TextWeight | None = None
@@ -79,7 +87,7 @@ class TextBlock(Element):
     wrap: bool | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class TextRun(Element):
     TYPE: ClassVar[str] = "TextRun"
     text: str
@@ -87,91 +95,77 @@ class TextRun(Element):
     is_subtle: bool | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RichTextBlock(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class RichTextBlock(Block):
     TYPE: ClassVar[str] = "RichTextBlock"
-    separator: bool | None = None
-    spacing: Spacing | None = None
     inlines: Sequence[TextRun]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Fact(Element):
     title: str
     value: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class FactSet(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class FactSet(Block):
     TYPE: ClassVar[str] = "FactSet"
-    separator: bool | None = None
-    spacing: Spacing | None = None
     facts: Sequence[Fact]
 
 
 # Containers
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Container(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Container(Block):
     TYPE: ClassVar[str] = "Container"
-    separator: bool | None = None
-    spacing: Spacing | None = None
     style: ContainerStyle | None = None
     bleed: bool | None = None
     items: Sequence[CardElement]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Column(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Column(Block):
     TYPE: ClassVar[str] = "Column"
-    separator: bool | None = None
-    spacing: Spacing | None = None
     vertical_content_alignment: VerticalAlignment | None = None
     width: ColumnWidth | float | None = None
     items: Sequence[CardElement]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ColumnSet(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class ColumnSet(Block):
     TYPE: ClassVar[str] = "ColumnSet"
-    separator: bool | None = None
-    spacing: Spacing | None = None
     columns: Sequence[Column]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ActionSet(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class ActionSet(Block):
     TYPE: ClassVar[str] = "ActionSet"
-    separator: bool | None = None
-    spacing: Spacing | None = None
     actions: Sequence[Action]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class ColumnDefinition(Element):
     width: float
     """A relative width."""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class TableCell(Element):
     TYPE: ClassVar[str] = "TableCell"
     style: ContainerStyle | None = None
     items: Sequence[CardElement]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class TableRow(Element):
     TYPE: ClassVar[str] = "TableRow"
     cells: Sequence[TableCell]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Table(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Table(Block):
     TYPE: ClassVar[str] = "Table"
-    separator: bool | None = None
-    spacing: Spacing | None = None
     columns: Sequence[ColumnDefinition]
     first_row_as_headers: bool | None = None
     show_grid_lines: bool | None = None
@@ -181,12 +175,10 @@ class Table(Element):
 # Inputs
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TextInput(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class TextInput(Block):
     TYPE: ClassVar[str] = "Input.Text"
     id: str
-    separator: bool | None = None
-    spacing: Spacing | None = None
     label: str | None = None
     value: str | None = None
     max_length: int | None = None
@@ -194,29 +186,25 @@ class TextInput(Element):
     style: TextInputStyle | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ToggleInput(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class ToggleInput(Block):
     TYPE: ClassVar[str] = "Input.Toggle"
     id: str
-    separator: bool | None = None
-    spacing: Spacing | None = None
     label: str | None = None
     value: Literal["true", "false"] | None = None
     title: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Choice(Element):
     title: str
     value: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ChoiceSetInput(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class ChoiceSetInput(Block):
     TYPE: ClassVar[str] = "Input.ChoiceSet"
     id: str
-    separator: bool | None = None
-    spacing: Spacing | None = None
     label: str | None = None
     value: str | None = None
     choices: Sequence[Choice]
@@ -225,12 +213,10 @@ class ChoiceSetInput(Element):
     placeholder: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DateInput(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class DateInput(Block):
     TYPE: ClassVar[str] = "Input.Date"
     id: str
-    separator: bool | None = None
-    spacing: Spacing | None = None
     label: str | None = None
     value: str | None = None
     """YYYY-MM-DD."""
@@ -239,55 +225,49 @@ class DateInput(Element):
 # Teams charts; each keeps a plain 1.5 ``fallback`` for clients without charts.
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class DonutChartData(Element):
     legend: str
     value: float
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DonutChart(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class DonutChart(Block):
     TYPE: ClassVar[str] = "Chart.Donut"
-    separator: bool | None = None
-    spacing: Spacing | None = None
     title: str | None = None
     data: Sequence[DonutChartData]
     fallback: CardElement | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class HorizontalBarChartDataValue(Element):
     x: str
     y: float
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class HorizontalBarChart(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class HorizontalBarChart(Block):
     TYPE: ClassVar[str] = "Chart.HorizontalBar"
-    separator: bool | None = None
-    spacing: Spacing | None = None
     title: str | None = None
     data: Sequence[HorizontalBarChartDataValue]
     fallback: CardElement | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class BarChartDataValue(Element):
     x: str
     y: float
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class GroupedVerticalBarChartData(Element):
     legend: str
     values: Sequence[BarChartDataValue]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class GroupedVerticalBarChart(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class GroupedVerticalBarChart(Block):
     TYPE: ClassVar[str] = "Chart.VerticalBar.Grouped"
-    separator: bool | None = None
-    spacing: Spacing | None = None
     title: str | None = None
     x_axis_title: str | None = None
     y_axis_title: str | None = None
@@ -296,23 +276,21 @@ class GroupedVerticalBarChart(Element):
     fallback: CardElement | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class LineChartValue(Element):
     x: str | float
     y: float
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class LineChartData(Element):
     legend: str
     values: Sequence[LineChartValue]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class LineChart(Element):
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class LineChart(Block):
     TYPE: ClassVar[str] = "Chart.Line"
-    separator: bool | None = None
-    spacing: Spacing | None = None
     title: str | None = None
     x_axis_title: str | None = None
     y_axis_title: str | None = None
@@ -340,7 +318,7 @@ CardElement: TypeAlias = (
 """Whatever may go in a card's body or a container's items."""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class AdaptiveCard(Element):
     TYPE: ClassVar[str] = "AdaptiveCard"
     version: CardVersion = "1.5"

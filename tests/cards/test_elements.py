@@ -20,6 +20,7 @@ from cards.common import card, execute, para
 from cards.elements import (
     ActionSet,
     AdaptiveCard,
+    Block,
     ChoiceSetInput,
     Column,
     ColumnDefinition,
@@ -43,13 +44,13 @@ from cards.elements import (
 )
 from tests.cards.test_cards import SCHEMA, as_1_5
 
+PARTS = {"Fact": "Fact", "Choice": "Input.Choice", "ColumnDefinition": "TableColumnDefinition"}
+"""Models without a ``type`` of their own, and their name in the schema."""
 MODELS = [
     m
     for m in vars(elements).values()
-    if isinstance(m, type) and issubclass(m, Element) and dataclasses.is_dataclass(m)
+    if isinstance(m, type) and issubclass(m, Element) and m not in (Element, Block)
 ]
-PARTS = {"Fact": "Fact", "Choice": "Input.Choice", "ColumnDefinition": "TableColumnDefinition"}
-"""Models without a ``type`` of their own, and their name in the schema."""
 
 
 def _schema_name(model: type[Element]) -> str:
@@ -128,8 +129,8 @@ def test_type_comes_first_then_fields_in_order_under_camel_case_names() -> None:
     )
     assert list(data.items()) == [
         ("type", "Input.Text"),
-        ("id", "phone"),
         ("separator", True),
+        ("id", "phone"),
         ("label", "Phone"),
         ("value", "+1"),
         ("maxLength", 32),
