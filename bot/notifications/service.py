@@ -21,6 +21,7 @@ from typing import Any, Literal
 from bot.actions import Access, Actor, CardAction, CardRoute, Refusal, Routes
 from bot.errors import ConcurrencyError, ValidationError
 from bot.logsafe import safe
+from bot.notifications.bounds import INCIDENT_ID
 from bot.notifications.enforcement import enforce_settings
 from bot.notifications.model import (
     Notification,
@@ -39,7 +40,6 @@ from bot.notifications.ports import (
 from bot.notifications.render import incident_view
 from bot.notifications.retention import INCIDENT_LIST_KEEP, bound_incident
 from bot.notifications.revisions import fold, report_key
-from bot.notifications.schema import INCIDENT_ID
 from bot.storage import Item
 from bot.storage.base import ANY_ETAG
 from bot.tenant import TenantDirectory
