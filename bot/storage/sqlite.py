@@ -22,6 +22,7 @@ from bot.storage.base import (
     segment_of,
     validate_key,
 )
+from bot.storage.codec import dumps
 
 T = TypeVar("T")
 
@@ -120,7 +121,7 @@ class SqliteStore(Store):
 
     async def write(self, key: str, value: Mapping[str, Any], *, etag: str | None) -> str:
         validate_key(key)
-        body = json.dumps(dict(value), separators=(",", ":"))
+        body = dumps(dict(value))
         new_etag = uuid.uuid4().hex
 
         def op(conn: sqlite3.Connection) -> str:
