@@ -44,7 +44,7 @@ class SqliteStore(Store):
     its fsync (so a read never queues behind a group commit being written). A read of one row
     by its key (:meth:`read`, :meth:`read_now`) runs on the caller's thread: it finds its page
     in the cache in microseconds, less than handing it to a worker thread costs. Other reads
-    (:meth:`reading`) and every write run on a worker thread.
+    (:meth:`reading`) and every write run on a worker thread. :meth:`etag` is such a lookup too.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -116,6 +116,15 @@ class SqliteStore(Store):
         def op(conn: sqlite3.Connection) -> Item | None:
             row = conn.execute("SELECT value, etag FROM documents WHERE key = ?", (key,)).fetchone()
             return None if row is None else Item(value=json.loads(row[0]), etag=row[1])
+
+        return self.read_now(op)
+
+    async def etag(self, key: str) -> str | None:
+        validate_key(key)
+
+        def op(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT etag FROM documents WHERE key = ?", (key,)).fetchone()
+            return None if row is None else str(row[0])
 
         return self.read_now(op)
 
