@@ -81,6 +81,9 @@ def settings_for(data: Path) -> Settings:
     return Settings.from_env({"BOT_DATA_DIR": str(data)})
 
 
+RUN = uuid.uuid4().hex[:6]
+"""This run's mark in its webhook and incident ids, unique across runs on a reused store."""
+
 TEMPLATE = "tplscale"
 """The template incident's id: it appears in no other stored text, so copying its rows is a
 plain substitution of this id (and of its posts' activity ids)."""
@@ -298,6 +301,7 @@ class Bot:
         self.teams = ConnectorStandIn()
         self.turn_cpu: list[float] = []
         self.accepts: list[float] = []
+        self.accept_cpu: list[float] = []
         self.state_gets: list[float] = []
         self.event_gets: list[float] = []
         self.incidents: list[str] = []
@@ -342,11 +346,12 @@ async def turns(session: aiohttp.ClientSession, bot: Bot, count: int) -> None:
 
 
 async def webhooks(session: aiohttp.ClientSession, bot: Bot, count: int, tag: str) -> None:
+    before = bot.proc.cpu_seconds()
     for i in range(count):
-        incident = f"8{tag}{i:05d}"
+        incident = f"8{tag}{RUN}{i:05d}"
         body = json.dumps(example_notification(1, incident)).encode()
         headers = {"Content-Type": "application/json"}
-        headers.update(bot.signer.sign(f"msg_{tag}_{i}", int(time.time()), body).headers())
+        headers.update(bot.signer.sign(f"msg_{tag}{RUN}_{i}", int(time.time()), body).headers())
         started = time.perf_counter()
         async with session.post(
             f"{bot.proc.url}/api/notifications", data=body, headers=headers
@@ -355,6 +360,7 @@ async def webhooks(session: aiohttp.ClientSession, bot: Bot, count: int, tag: st
             check(r.status == 202, f"{bot.name} answered a webhook with {r.status}")
         bot.accepts.append(time.perf_counter() - started)
         bot.incidents.append(incident)
+    bot.accept_cpu.append((bot.proc.cpu_seconds() - before) / count)
 
 
 async def signed_get(session: aiohttp.ClientSession, bot: Bot, target: str) -> float:
@@ -420,23 +426,34 @@ async def main(args: argparse.Namespace) -> None:
     )
     keep = contextlib.nullcontext(args.keep) if args.keep else None
     with keep or tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        big = Bot("our bot, big store", Path(tmp) / "big", secret)
+        reused = Path(args.reuse) / "big" if args.reuse else None
+        big = Bot("our bot, big store", reused or Path(tmp) / "big", secret)
         empty = Bot("our bot, empty store", Path(tmp) / "empty", secret)
         bots = [big, empty]
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             try:
+                port_file = big.data / "connector-port"
+                if reused is not None:
+                    # The reused store's conversation references name its stand-in's URL.
+                    big.teams.port = int(port_file.read_text())
                 for bot in bots:
                     await bot.teams.start()
+                    if bot is big and reused is not None:
+                        continue
                     await bot.start().ready(session)
                     await set_up_teams(session, bot.proc.url, bot.teams)
-                revisions = max(1, -(-args.rows // args.incidents))
-                activity_ids = await make_template(session, big, revisions)
-                big.stop()
-                started = time.perf_counter()
-                copy_template(big.data, activity_ids, args.incidents, args.rows)
-                await verify_copies(big.data, args.incidents)
-                print(f"   seeded in {time.perf_counter() - started:.0f} s", flush=True)
+                port_file.write_text(str(big.teams.port))
+                if reused is None:
+                    revisions = max(1, -(-args.rows // args.incidents))
+                    activity_ids = await make_template(session, big, revisions)
+                    big.stop()
+                    started = time.perf_counter()
+                    copy_template(big.data, activity_ids, args.incidents, args.rows)
+                    await verify_copies(big.data, args.incidents)
+                    print(f"   seeded in {time.perf_counter() - started:.0f} s", flush=True)
+                else:  # verified when it was seeded; the earlier run's last posts may be open
+                    print(f"   reusing the big store seeded earlier in {big.data}", flush=True)
                 counts = count_rows(big.data)
                 print(f"   stored: {json.dumps(counts)}")
                 check(
@@ -445,7 +462,10 @@ async def main(args: argparse.Namespace) -> None:
                 )
                 for table in ("outbox", "events", "receipts"):
                     check(counts[table] >= args.rows, f"only {counts[table]} {table} rows stored")
-                check(counts["open"] == 0, f"{counts['open']} seeded messages are still open")
+                check(
+                    counts["open"] == 0 or reused is not None,
+                    f"{counts['open']} seeded messages are still open",
+                )
                 empty.stop()
                 first = await start_time(session, big)
                 print(f"   first start of the big store after seeding: {first:.2f} s", flush=True)
@@ -464,6 +484,7 @@ async def main(args: argparse.Namespace) -> None:
                 for b in bots:
                     b.turn_cpu.clear()
                     b.accepts.clear()
+                    b.accept_cpu.clear()
                     b.state_gets.clear()
                     b.event_gets.clear()
                 for r in range(rounds):
@@ -519,6 +540,15 @@ async def main(args: argparse.Namespace) -> None:
         len(empty.turn_cpu) * 20,
     ).show()
     show("webhook accept, median", big.accepts, empty.accepts)
+    Figure(
+        "CPU per webhook accepted (the bot process, with its delivery meanwhile)",
+        statistics.median(big.accept_cpu) * 1000,
+        "ms",
+        len(big.accept_cpu) * 20,
+        "empty store",
+        statistics.median(empty.accept_cpu) * 1000,
+        len(empty.accept_cpu) * 20,
+    ).show()
     show("webhook accept, p99", big.accepts, empty.accepts, 0.99)
     show("GET /api/notifications/{id}, median", big.state_gets, empty.state_gets)
     show("GET /api/events after the last cursor, median", big.event_gets, empty.event_gets)
@@ -533,6 +563,12 @@ if __name__ == "__main__":
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument(
         "--keep", metavar="DIR", help="put the two stores in DIR (new) and keep them afterwards"
+    )
+    parser.add_argument(
+        "--reuse",
+        metavar="DIR",
+        help="measure the big store that an earlier --keep DIR seeded, instead of seeding one "
+        "(the empty store is made afresh)",
     )
     parser.add_argument("--starts", type=int, default=5, help="process starts of each store")
     parser.add_argument("--quick", action="store_true", help="a smoke-sized run (about 20 s)")

@@ -124,8 +124,10 @@ class ChatDelivery:
         """Send one leased message; it ends posted, due again later, or failed."""
         out = leased.outgoing
         try:
-            await self._limiter.acquire(out.tenant_id, out.thread_id)
-            activity_id = await self._messenger.send(out.reference, card=out.card, text=out.text)
+            async with self._limiter.slot(out.tenant_id, out.thread_id):
+                activity_id = await self._messenger.send(
+                    out.reference, card=out.card, text=out.text
+                )
         except asyncio.CancelledError:
             raise
         except DeliveryError as exc:
@@ -148,5 +150,5 @@ class ChatDelivery:
             return
         delay = self._retry.delay(attempts, exc.retry_after, self._rand)
         if exc.status == 429:
-            self._limiter.back_off(leased.outgoing.thread_id, delay)
+            await self._limiter.back_off(leased.outgoing.thread_id, delay)
         await self._store.retry(leased, at=self._clock() + delay, error=failure_reason(exc))

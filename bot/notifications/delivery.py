@@ -6,10 +6,11 @@ an email when Teams is off or there is no channel, a retry or a dead letter. The
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,11 +124,13 @@ class MessageDelivery:
         self.touched: set[int] = set()
         self.stats = DeliveryStats()
 
-    async def _acquire(self, tenant_id: str, thread_id: str) -> None:
-        """Wait for Teams' limits; from here on this message may reach Teams. With a shared
-        ledger, the lease is renewed first: if it expired meanwhile (another instance has the
-        message now), nothing is sent. (Renewed before the wait for a slot, not after, so that
-        the call leaves as soon as the slot is taken.)"""
+    @contextlib.asynccontextmanager
+    async def _slot(self, tenant_id: str, thread_id: str) -> AsyncIterator[None]:
+        """Wait for Teams' limits and hold the slot while the block makes its one call; from
+        here on this message may reach Teams. With a shared ledger, the lease is renewed first:
+        if it expired meanwhile (another instance has the message now), nothing is sent.
+        (Renewed before the wait for a slot, not after, so that the call leaves as soon as the
+        slot is taken.)"""
         leased = _CURRENT.get()
         extend = getattr(self._ledger, "extend", None)
         if (
@@ -136,8 +139,9 @@ class MessageDelivery:
             and leased.seq not in await extend([leased], self._options.lease_seconds)
         ):
             raise LeaseLost(leased.message.id)
-        await self._limiter.acquire(tenant_id, thread_id)
-        self._mark_touched()
+        async with self._limiter.slot(tenant_id, thread_id):
+            self._mark_touched()
+            yield
 
     def _mark_touched(self) -> None:
         leased = _CURRENT.get()
@@ -192,7 +196,7 @@ class MessageDelivery:
         if status == 429:
             thread = await self._thread_of(leased)
             if thread:
-                self._limiter.back_off(thread, delay)
+                await self._limiter.back_off(thread, delay)
         log.info(
             "delivery of %s failed (%s); retry %d in %.1fs",
             safe(leased.message.id),
@@ -306,10 +310,10 @@ class MessageDelivery:
         n = parse_notification(message.payload["notification"])
         item = await self._ledger.read(message.partition)
         card = card_json(n, item.value if item else {})
-        await self._acquire(tenant, channel.channel_id)
-        posted = await self._messenger.post_to_channel(
-            channel.team_reference, channel.channel_id, card=card
-        )
+        async with self._slot(tenant, channel.channel_id):
+            posted = await self._messenger.post_to_channel(
+                channel.team_reference, channel.channel_id, card=card
+            )
         now = iso(self._clock())
 
         def record(doc: dict[str, Any]) -> list[DocWrite]:
@@ -351,10 +355,10 @@ class MessageDelivery:
             shown = doc.get("shown")
             before = parse_notification(shown["notification"]) if shown else None
             reply = what_changed(before, n)
-            await self._acquire(tenant, thread)
-            await self._messenger.update(
-                post["reference"], str(post["activityId"]), card=card_json(n, doc)
-            )
+            async with self._slot(tenant, thread):
+                await self._messenger.update(
+                    post["reference"], str(post["activityId"]), card=card_json(n, doc)
+                )
             now = iso(self._clock())
 
             def updated(d: dict[str, Any]) -> list[DocWrite]:
@@ -370,8 +374,10 @@ class MessageDelivery:
             doc = await self._update(leased, updated)
             delivery = doc["deliveries"][key]
         if not delivery.get("replyId"):
-            await self._acquire(tenant, thread)
-            reply_id = await self._messenger.send(post["reference"], text=str(delivery["reply"]))
+            async with self._slot(tenant, thread):
+                reply_id = await self._messenger.send(
+                    post["reference"], text=str(delivery["reply"])
+                )
 
             def replied(d: dict[str, Any]) -> list[DocWrite]:
                 d["deliveries"][key]["replyId"] = reply_id or "sent"
@@ -390,10 +396,10 @@ class MessageDelivery:
         if post and shown:
             n = parse_notification(shown["notification"])
             thread = thread_of(str(post["conversationId"]))
-            await self._acquire(str(doc["tenantId"]), thread)
-            await self._messenger.update(
-                post["reference"], str(post["activityId"]), card=card_json(n, doc)
-            )
+            async with self._slot(str(doc["tenantId"]), thread):
+                await self._messenger.update(
+                    post["reference"], str(post["activityId"]), card=card_json(n, doc)
+                )
         await self._update(leased, lambda d: [], complete=True)
 
     async def _contacts(self, tenant: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

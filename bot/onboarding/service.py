@@ -182,14 +182,15 @@ class OnboardingService:
 
     async def current(self, tenant_id: str) -> SettingsRecord:
         key = self._settings_key(tenant_id)
+        # Every accepted notification asks for the settings: while the stored version's ETag is
+        # the one of the record parsed last (immutable), only the ETag is read, from the store
+        # as always, so a change another instance committed is seen by the next request.
+        cached = self._parsed.get(key)
+        if cached is not None and await self._store.etag(key) == cached[0]:
+            return cached[1]
         item = await self._store.read(key)
         if item is None:
             return SettingsRecord(version=0, settings=ServiceSettings())
-        # Every accepted notification asks for the settings: the record (immutable) is parsed
-        # again only when the stored version's ETag changed.
-        cached = self._parsed.get(key)
-        if cached is not None and cached[0] == item.etag:
-            return cached[1]
         record = SettingsRecord.from_json(item.value)
         if len(self._parsed) >= _PARSED_KEEP:
             self._parsed.clear()

@@ -182,6 +182,7 @@ class PostLimiter(Protocol):
     """Teams' rate limits for everything that posts as the bot (the notifications' limiter,
     shared with incident posts and chat): the welcome post takes its slot like any other post."""
 
-    async def acquire(self, tenant_id: str, thread_id: str) -> None:
-        """Wait, if needed, then take a slot for one connector call on this thread."""
+    def slot(self, tenant_id: str, thread_id: str) -> AbstractAsyncContextManager[None]:
+        """Wait, if needed, then hold a slot for one connector call on this thread until the
+        block (the call and its answer) ends."""
         ...

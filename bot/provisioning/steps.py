@@ -7,6 +7,7 @@ or :class:`~bot.provisioning.failures.KnownFailure` to stop with a failure.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -345,13 +346,17 @@ class SagaSteps:
             await run.save(status=Status.READY, failure=None)
             return False
         card = to_json(welcome_post_card(WelcomePostView(record.team_name, record.channel_name)))
-        if self._limiter is not None:
-            # A new post in the channel counts on the channel's thread, as an incident post does.
-            await self._limiter.acquire(record.tenant_id, record.channel_id)
+        # A new post in the channel counts on the channel's thread, as an incident post does.
+        slot: contextlib.AbstractAsyncContextManager[None] = (
+            self._limiter.slot(record.tenant_id, record.channel_id)
+            if self._limiter is not None
+            else contextlib.nullcontext()
+        )
         try:
-            posted = await self._messenger.post_to_channel(
-                record.team_reference, record.channel_id, card=card
-            )
+            async with slot:
+                posted = await self._messenger.post_to_channel(
+                    record.team_reference, record.channel_id, card=card
+                )
         except DeliveryError as exc:
             if exc.status in (403, 404):
                 step = await self.diagnose(record)

@@ -45,6 +45,13 @@ class Store(ABC):
     @abstractmethod
     async def list_keys(self, prefix: str) -> list[str]: ...
 
+    async def etag(self, key: str) -> str | None:
+        """The stored version's ETag, None if there is none: whether a document read before
+        has changed (every write gives it a new ETag), without reading it again. The SQL stores
+        override it to read only the ETag's column."""
+        item = await self.read(key)
+        return None if item is None else item.etag
+
     async def list_segments(self, prefix: str) -> list[str]:
         """The distinct path segments right after ``prefix`` among the keys under it (each
         key's part after the prefix, up to its next ``/`` or its end), sorted: with keys

@@ -160,6 +160,13 @@ class PostgresStore(Store):
             row = await cur.fetchone()
         return None if row is None else Item(value=json.loads(row[0]), etag=row[1])
 
+    async def etag(self, key: str) -> str | None:
+        validate_key(key)
+        async with self.transaction() as cur:
+            await cur.execute("SELECT etag FROM documents WHERE key = %s", (key,))
+            row = await cur.fetchone()
+        return None if row is None else str(row[0])
+
     async def write(self, key: str, value: Mapping[str, Any], *, etag: str | None) -> str:
         validate_key(key)
         body = json.dumps(dict(value), separators=(",", ":"))

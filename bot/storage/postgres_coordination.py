@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import uuid
@@ -36,9 +35,6 @@ IN_FLIGHT_BOUND = 120.0
 after it was taken (longer than any connector call's timeout)."""
 IN_FLIGHT_POLL = 0.05
 """How often to look again while a full window waits on a call in flight."""
-_HELD: contextvars.ContextVar[
-    tuple[PostgresRateLimiter, asyncio.Task[Any] | None, list[int]] | None
-] = contextvars.ContextVar("rate_slots_held", default=None)
 
 
 class PostgresRateLimiter:
@@ -55,20 +51,12 @@ class PostgresRateLimiter:
     ) -> None:
         self._store = store
         self._sleep = sleep
-        # A wider margin than one process needs: a slot is taken in one process and the call
-        # reaches Teams from another, each with its own scheduling delay on a busy host.
-        widen = (lambda w: with_margin(w, seconds=0.5, share=0.1)) if margin else tuple
+        # The same margin as one process: here too a slot is held until its call's answer,
+        # and every instance reads one clock (the database's).
+        widen = with_margin if margin else tuple
         self._threads = tuple(widen(thread_windows))
         self._tenants = tuple(widen(tenant_windows))
         self._span = max(span for span, _ in (*self._threads, *self._tenants))
-        self._pending: set[asyncio.Task[None]] = set()
-        self.calls = 0
-
-    async def try_acquire(self, tenant_id: str, thread_id: str) -> float:
-        """Take a slot now and return 0, or return the seconds to wait before asking again."""
-        wait, _, slots = await self._try(tenant_id, thread_id)
-        self._in_flight(slots)
-        return wait
 
     async def _try(self, tenant_id: str, thread_id: str) -> tuple[float, bool, list[int]]:
         """(seconds to wait, whether a call still in flight is what blocks, the slots taken:
@@ -115,81 +103,36 @@ class PostgresRateLimiter:
                 "DELETE FROM rate_slots WHERE key IN (%s, %s) AND coalesce(done_at, at + %s) <= %s",
                 (tenant_key, thread_key, IN_FLIGHT_BOUND, now - self._span),
             )
-        self.calls += 1
         return 0.0, False, slots
 
-    async def acquire(self, tenant_id: str, thread_id: str) -> None:
-        """Wait for a slot and take it. The slot counts as in flight until this task's next
-        acquire or its end (by then the call it was taken for has its answer)."""
-        await self._answered()
+    @contextlib.asynccontextmanager
+    async def slot(self, tenant_id: str, thread_id: str) -> AsyncIterator[None]:
+        """Wait for a slot and hold it while the block makes its call: it ends, for every
+        instance, when the block has the call's answer (or its failure)."""
         while True:
             wait, in_flight, slots = await self._try(tenant_id, thread_id)
             if slots:
-                self._in_flight(slots)
-                return
+                break
             # Waiting on a call in flight: look again soon, it ends when it has its answer.
             await self._sleep(min(wait, IN_FLIGHT_POLL) if in_flight else wait)
+        try:
+            yield
+        finally:
+            try:
+                await self._answered(slots)
+            except Exception as error:  # e.g. stopping: the slots end at IN_FLIGHT_BOUND
+                log.warning("rate limit bookkeeping failed: %s", type(error).__name__)
 
-    def _in_flight(self, slots: list[int]) -> None:
-        """The slots of a call this task makes now: ended at its next acquire or its end.
-        (Keyed by the task too: a task started from this one inherits the context.)"""
-        if not slots:
-            return
-        held = _HELD.get()
-        task = asyncio.current_task()
-        if held is None or held[0] is not self or held[1] is not task:
-            held = (self, task, [])
-            _HELD.set(held)
-            if task is not None:
-                mine = held[2]
-                task.add_done_callback(lambda _: self._spawn(lambda: self._mark_done(mine)))
-        held[2].extend(slots)
-
-    async def _answered(self) -> None:
-        held = _HELD.get()
-        if held and held[0] is self and held[1] is asyncio.current_task() and held[2]:
-            slots = list(held[2])
-            held[2].clear()
-            await self._mark_done(slots)
-
-    async def _mark_done(self, slots: list[int]) -> None:
-        if not slots:
-            return
+    async def _answered(self, slots: list[int]) -> None:
         async with self._store.transaction() as cur:
             await cur.execute(
                 "UPDATE rate_slots SET done_at = extract(epoch FROM clock_timestamp()) "
                 "WHERE slot = ANY(%s) AND done_at IS NULL",
-                (list(slots),),
+                (slots,),
             )
-        slots.clear()
 
-    def _spawn(self, work: Callable[[], Awaitable[None]]) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # the loop is closing: the slots end at IN_FLIGHT_BOUND
-            return
-
-        async def run() -> None:
-            try:
-                await work()
-            except Exception as error:  # e.g. stopping: the slots end at IN_FLIGHT_BOUND
-                log.warning("rate limit bookkeeping failed: %s", type(error).__name__)
-
-        task = loop.create_task(run())
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def settle(self) -> None:
-        """Wait for the background writes (ended calls, blocks) started so far."""
-        await asyncio.sleep(0)  # let the done-callbacks of finished tasks run first
-        while self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
-
-    def back_off(self, thread_id: str, seconds: float) -> None:
-        """Record the block for every instance (in the background: the caller is sync)."""
-        self._spawn(lambda: self.block(thread_id, seconds))
-
-    async def block(self, thread_id: str, seconds: float) -> None:
+    async def back_off(self, thread_id: str, seconds: float) -> None:
+        """The connector answered 429 for this thread: hold every instance's sends to it."""
         async with self._store.transaction() as cur:
             await cur.execute(
                 "INSERT INTO rate_blocks(key, until) "
@@ -245,7 +188,6 @@ class PostgresFanOut:
         self._subscribers: dict[str, list[Listener]] = {}
         self._conn: AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
-        self.reconnects = 0
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         payload = json.dumps(message, separators=(",", ":"))
@@ -303,7 +245,6 @@ class PostgresFanOut:
             except Exception as error:
                 log.warning("fan-out: connecting again failed (%s)", type(error).__name__)
                 continue
-            self.reconnects += 1
             for channel in list(self._subscribers):
                 await self._deliver(channel, {})
 

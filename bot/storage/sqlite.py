@@ -22,6 +22,7 @@ from bot.storage.base import (
     segment_of,
     validate_key,
 )
+from bot.storage.codec import dumps
 
 T = TypeVar("T")
 
@@ -43,7 +44,7 @@ class SqliteStore(Store):
     its fsync (so a read never queues behind a group commit being written). A read of one row
     by its key (:meth:`read`, :meth:`read_now`) runs on the caller's thread: it finds its page
     in the cache in microseconds, less than handing it to a worker thread costs. Other reads
-    (:meth:`reading`) and every write run on a worker thread.
+    (:meth:`reading`) and every write run on a worker thread. :meth:`etag` is such a lookup too.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -118,9 +119,18 @@ class SqliteStore(Store):
 
         return self.read_now(op)
 
+    async def etag(self, key: str) -> str | None:
+        validate_key(key)
+
+        def op(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT etag FROM documents WHERE key = ?", (key,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return self.read_now(op)
+
     async def write(self, key: str, value: Mapping[str, Any], *, etag: str | None) -> str:
         validate_key(key)
-        body = json.dumps(dict(value), separators=(",", ":"))
+        body = dumps(dict(value))
         new_etag = uuid.uuid4().hex
 
         def op(conn: sqlite3.Connection) -> str:

@@ -28,6 +28,7 @@ from bot.notifications.ports import (
     UnitOfWork,
 )
 from bot.storage.base import ANY_ETAG, Item, validate_key
+from bot.storage.codec import dumps
 from bot.storage.sqlite import SqliteStore
 
 Clock = Callable[[], float]
@@ -252,12 +253,9 @@ class SqliteLedger(Ledger):
         """Serialize outside the lock; returns the function that applies the unit alone, and
         its rows for a batched group (:func:`_apply_batched`)."""
         now = self._clock()
-        writes = [
-            (validate_key(w.key), json.dumps(w.value, separators=(",", ":")), w.etag)
-            for w in unit.writes
-        ]
-        messages = [(m, json.dumps(m.payload, separators=(",", ":"))) for m in unit.enqueue]
-        events = [json.dumps(e, separators=(",", ":")) for e in unit.events]
+        writes = [(validate_key(w.key), dumps(w.value), w.etag) for w in unit.writes]
+        messages = [(m, dumps(m.payload)) for m in unit.enqueue]
+        events = [dumps(e) for e in unit.events]
 
         def op(conn: sqlite3.Connection) -> None:
             if unit.receipt is not None:

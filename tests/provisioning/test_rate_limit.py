@@ -76,13 +76,15 @@ async def test_the_welcome_post_waits_for_the_channel_s_slot_after_incident_post
     # Incident posts into the Managed response channel fill its one-second window, as the
     # delivery worker takes a slot before each post.
     for _ in range(7):
-        await limiter.acquire(TENANT, channel)
+        async with limiter.slot(TENANT, channel):
+            pass  # an incident post, answered at once
     assert time.waited == 0
 
     await service.on_team_installation(installation(record.team_id))
     await service.wait_idle()
     # ... and one more incident post right after the welcome.
-    await limiter.acquire(TENANT, channel)
+    async with limiter.slot(TENANT, channel):
+        pass
 
     record = await service.record(TENANT)
     assert record is not None and record.status is Status.READY

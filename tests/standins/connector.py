@@ -120,7 +120,7 @@ class ConnectorStandIn:
     async def start(self) -> Self:
         self._runner = web.AppRunner(self.app())
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)  # 0: any free port
         await site.start()
         server = site._server
         assert server is not None and server.sockets  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ import pytest
 
 from bot.errors import ConcurrencyError
 from bot.storage import Store
+from bot.storage.base import ANY_ETAG
 from bot.storage.memory import MemoryStore
 from bot.storage.postgres import PostgresStore
 from bot.storage.sqlite import SqliteStore
@@ -41,6 +42,16 @@ async def test_create_read_update_delete(any_store: Store) -> None:
     assert await any_store.delete("a/1", etag=etag2)
     assert await any_store.read("a/1") is None
     assert not await any_store.delete("a/1")
+
+
+async def test_the_etag_alone_tells_whether_a_document_changed(any_store: Store) -> None:
+    assert await any_store.etag("e/1") is None
+    first = await any_store.write("e/1", {"v": 1}, etag=None)
+    assert await any_store.etag("e/1") == first
+    second = await any_store.write("e/1", {"v": 1}, etag=ANY_ETAG)  # the same value again
+    assert await any_store.etag("e/1") == second != first
+    await any_store.delete("e/1")
+    assert await any_store.etag("e/1") is None
 
 
 async def test_create_fails_when_key_exists(any_store: Store) -> None:
