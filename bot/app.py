@@ -332,6 +332,7 @@ class Services:
     chat: ChatService
     limiter: RateLimiter
     fanout: SharedFanout | None = None
+    report_query: ReportQuery | None = None
     provisioning: ProvisioningService | None = None
     delivery: DeliveryWorker | None = None
     chat_delivery: ChatDelivery | None = None
@@ -383,6 +384,8 @@ class Services:
         if self.fanout is not None:
             await self.fanout.close()
         await self.chat.store.close()
+        if self.report_query is not None:
+            await self.report_query.close()  # SQLite: its own read-only connection to the file
         if self.edge is not None:
             await self.edge.close()
         if self.apis is not None:
@@ -483,9 +486,8 @@ async def build_services(
     onboarding.add_listener(readiness.on_settings)
     router.add(readiness.routes())
     router.add(chat.routes())
-    report = build_report_service(
-        open_report_query(store), store, directory.tenant_id, onboarding, mailer
-    )
+    report_query = open_report_query(store)
+    report = build_report_service(report_query, store, directory.tenant_id, onboarding, mailer)
     router.add(report.routes())
     return Services(
         settings=settings,
@@ -508,6 +510,7 @@ async def build_services(
         chat=chat,
         limiter=limiter,
         fanout=fanout,
+        report_query=report_query,
         chat_delivery=chat_delivery,
         provisioning=provisioning,
         delivery=delivery,

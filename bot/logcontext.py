@@ -1,20 +1,18 @@
 """What a log line concerns (correlation id, tenant, incident), carried by context variables, and
 JSON lines for ``LOG_FORMAT=json``.
 
-``bind(correlation_id=..., tenant=..., incident=...)`` sets the fields for the current task (and
-tasks it starts); every record logged meanwhile carries them. The JSON formatter writes one
-object per line: time, level, logger, message, those fields, and the bounded traceback. Values
-come from the same bounded, escaped message as the text format: never a secret (messages never
-include one) and never unbounded request data.
+``set_fields(correlation_id=..., tenant=..., incident=...)`` sets the fields for the rest of the
+current task (and tasks it starts); every record logged meanwhile carries them. The JSON
+formatter writes one object per line: time, level, logger, message, those fields, and the
+bounded traceback. Values come from the same bounded, escaped message as the text format:
+never a secret (messages never include one) and never unbounded request data.
 """
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from bot.logsafe import BoundedFormatter, RepeatFilter
@@ -24,22 +22,6 @@ FIELDS = ("correlation_id", "tenant", "incident")
 _CONTEXT: dict[str, contextvars.ContextVar[str | None]] = {
     name: contextvars.ContextVar(f"log_{name}", default=None) for name in FIELDS
 }
-
-
-@contextlib.contextmanager
-def bind(**fields: str | None) -> Iterator[None]:
-    """Set log fields for the block (only ``correlation_id``, ``tenant``, ``incident``)."""
-    tokens = []
-    for name, value in fields.items():
-        if name not in _CONTEXT:
-            raise ValueError(f"unknown log field {name}")
-        if value:
-            tokens.append((name, _CONTEXT[name].set(str(value)[:200])))
-    try:
-        yield
-    finally:
-        for name, token in reversed(tokens):
-            _CONTEXT[name].reset(token)
 
 
 def set_fields(**fields: str | None) -> None:

@@ -70,3 +70,8 @@ class ReportQuery(Protocol):
     async def incidents(
         self, query: ReportQueryRange, limit: int = 10_000
     ) -> list[IncidentRow]: ...
+
+    async def close(self) -> None:
+        """Release what the query holds of its own (the composition root calls it at shutdown,
+        before the storage closes)."""
+        ...

@@ -11,7 +11,6 @@ under a transaction advisory lock, so they become visible in order.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 import time
@@ -22,9 +21,10 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
-from bot.chat.model import LeasedSend, Outgoing
+from bot.chat.model import LeasedSend
 from bot.storage.postgres import PostgresStore
 from bot.storage.sqlite_chat import SqliteChatStore
+from bot.storage.sqlite_chat_rows import leased_send_of
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -110,20 +110,7 @@ class PostgresChatStore(SqliteChatStore):
                 {"now": now, "limit": limit, "until": now + lease_seconds},
             )
             rows = await cur.fetchall()
-        leased = []
-        for seq, sid, part, tenant, thread, ref, card, text, mid, attempts in sorted(rows):
-            outgoing = Outgoing(
-                id=sid,
-                tenant_id=tenant,
-                thread_id=thread,
-                partition=part,
-                reference=json.loads(ref),
-                card=None if card is None else json.loads(card),
-                text=text,
-                message_id=mid,
-            )
-            leased.append(LeasedSend(outgoing, seq, attempts))
-        return leased
+        return [leased_send_of(row) for row in sorted(rows)]
 
     async def reclaim(self) -> int:
         """Only expired leases: another instance may be sending the others right now."""

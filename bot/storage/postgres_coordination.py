@@ -57,7 +57,6 @@ class PostgresRateLimiter:
         self._threads = tuple(widen(thread_windows))
         self._tenants = tuple(widen(tenant_windows))
         self._span = max(span for span, _ in (*self._threads, *self._tenants))
-        self.calls = 0
 
     async def _try(self, tenant_id: str, thread_id: str) -> tuple[float, bool, list[int]]:
         """(seconds to wait, whether a call still in flight is what blocks, the slots taken:
@@ -104,7 +103,6 @@ class PostgresRateLimiter:
                 "DELETE FROM rate_slots WHERE key IN (%s, %s) AND coalesce(done_at, at + %s) <= %s",
                 (tenant_key, thread_key, IN_FLIGHT_BOUND, now - self._span),
             )
-        self.calls += 1
         return 0.0, False, slots
 
     @contextlib.asynccontextmanager
@@ -190,7 +188,6 @@ class PostgresFanOut:
         self._subscribers: dict[str, list[Listener]] = {}
         self._conn: AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
-        self.reconnects = 0
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         payload = json.dumps(message, separators=(",", ":"))
@@ -248,7 +245,6 @@ class PostgresFanOut:
             except Exception as error:
                 log.warning("fan-out: connecting again failed (%s)", type(error).__name__)
                 continue
-            self.reconnects += 1
             for channel in list(self._subscribers):
                 await self._deliver(channel, {})
 

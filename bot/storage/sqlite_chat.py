@@ -43,6 +43,7 @@ from bot.storage.sqlite_chat_rows import (
     get_message,
     insert_event,
     insert_message,
+    leased_send_of,
     message_of,
     preview,
 )
@@ -431,24 +432,11 @@ class SqliteChatStore(ChatStore):
                 ") ORDER BY o.available_at, o.seq LIMIT ?",
                 (now, limit),
             ).fetchall()
-            leased = []
-            for seq, sid, part, tenant, thread, ref, card, text, mid, attempts in rows:
-                conn.execute(
-                    "UPDATE chat_outbox SET state = 'leased', lease_until = ? WHERE seq = ?",
-                    (now + lease_seconds, seq),
-                )
-                outgoing = Outgoing(
-                    id=sid,
-                    tenant_id=tenant,
-                    thread_id=thread,
-                    partition=part,
-                    reference=json.loads(ref),
-                    card=None if card is None else json.loads(card),
-                    text=text,
-                    message_id=mid,
-                )
-                leased.append(LeasedSend(outgoing, seq, attempts))
-            return leased
+            conn.executemany(
+                "UPDATE chat_outbox SET state = 'leased', lease_until = ? WHERE seq = ?",
+                [(now + lease_seconds, row[0]) for row in rows],
+            )
+            return [leased_send_of(row) for row in rows]
 
         return await self._tx(op)
 
@@ -534,15 +522,6 @@ class SqliteChatStore(ChatStore):
                 "SELECT MIN(available_at) FROM chat_outbox WHERE state = 'pending'"
             ).fetchone()
             return None if row[0] is None else float(row[0])
-
-        return await self._tx(op)
-
-    async def open_sends(self) -> int:
-        def op(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
-                "SELECT COUNT(*) FROM chat_outbox WHERE state IN ('pending', 'leased')"
-            ).fetchone()
-            return int(row[0])
 
         return await self._tx(op)
 

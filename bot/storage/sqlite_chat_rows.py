@@ -13,6 +13,7 @@ from bot.chat.model import (
     ChatEvent,
     ChatMessage,
     Conversation,
+    LeasedSend,
     Outgoing,
     Person,
 )
@@ -239,6 +240,23 @@ def insert_message(
             delivery,
         ),
     )
+
+
+def leased_send_of(row: tuple[Any, ...]) -> LeasedSend:
+    """A leased outbox row as the send it asks for: ``seq, id, partition, tenant_id, thread_id,
+    reference, card, text, message_id, attempts``, the same columns on SQLite and PostgreSQL."""
+    seq, sid, part, tenant, thread, ref, card, text, mid, attempts = row
+    outgoing = Outgoing(
+        id=sid,
+        tenant_id=tenant,
+        thread_id=thread,
+        partition=part,
+        reference=json.loads(ref),
+        card=None if card is None else json.loads(card),
+        text=text,
+        message_id=mid,
+    )
+    return LeasedSend(outgoing, seq, attempts)
 
 
 def enqueue(conn: sqlite3.Connection, send: Outgoing, at: float) -> None:

@@ -91,7 +91,7 @@ class ChatWorld:
         assert services.chat_delivery is not None
         await services.chat.wait_assistant_idle()
         await services.chat_delivery.wait_idle()
-        assert await services.chat.store.open_sends() == 0
+        assert await services.chat.store.next_send_due() is None  # nothing left to send
 
     async def conversations(self) -> list[dict[str, Any]]:
         status, body = await self.get_signed("/api/chat/conversations")

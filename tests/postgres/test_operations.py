@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import logging
@@ -13,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import open_storage
 from bot.config import Settings
-from bot.logcontext import ContextFilter, JsonFormatter, bind
+from bot.logcontext import ContextFilter, JsonFormatter, set_fields
 from bot.transport.web import create_app
 from tests.notifications.support import SECRET
 
@@ -65,8 +66,12 @@ def test_json_lines_carry_the_correlation_id_tenant_and_incident() -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        with bind(correlation_id="msg_1", tenant="t-1", incident="42"):
+
+        def in_a_delivery() -> None:  # a task of its own: the fields stay in its context
+            set_fields(correlation_id="msg_1", tenant="t-1", incident="42")
             logger.info("posted %s", "x" * 5000)
+
+        contextvars.copy_context().run(in_a_delivery)
         logger.warning("outside")
         try:
             raise ValueError("boom")
