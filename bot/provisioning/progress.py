@@ -10,8 +10,6 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.actions import Actor, CardAction, Refusal
 from bot.conversations import conversation_key, personal_chat_key
 from bot.logsafe import safe
@@ -22,6 +20,7 @@ from bot.provisioning.records import TeamsRecords
 from bot.tenant import ADMIN_ROLE_NAMES, TenantDirectory
 from cards import to_json
 from cards import verbs as setup_verbs
+from cards.elements import AdaptiveCard
 from cards.messages import message_card, not_authorized_card
 from cards.provisioning import (
     REFRESH,

@@ -47,8 +47,13 @@ def guard_middleware(settings: Settings) -> Any:
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.can_read_body:
             try:
-                async with asyncio.timeout(settings.body_timeout):
+                if request.content.is_eof():
+                    # Already received whole (a small body usually is, with its headers): the
+                    # read can't wait, so no timer is armed for it.
                     await request.read()
+                else:
+                    async with asyncio.timeout(settings.body_timeout):
+                        await request.read()
             except web.HTTPRequestEntityTooLarge:
                 return web.json_response(
                     {
