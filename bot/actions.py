@@ -14,9 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.errors import DependencyError
+from cards.elements import AdaptiveCard
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from microsoft_teams.cards.core import (
+from cards import verbs
+from cards.common import card, execute, para
+from cards.elements import (
     AdaptiveCard,
     CardElement,
     ExecuteAction,
@@ -17,9 +19,6 @@ from microsoft_teams.cards.core import (
     TextBlock,
     TextRun,
 )
-
-from cards import verbs
-from cards.common import card, execute, para
 
 VERB_PREFIX = "chat."
 ASK_VERB = "chat.ask"
@@ -36,7 +35,7 @@ class AnswerView:
 
 
 def _literal(text: str) -> RichTextBlock:
-    inlines: list[CardElement] = [TextRun(text=text)]
+    inlines = [TextRun(text=text)]
     return RichTextBlock(inlines=inlines)
 
 
@@ -44,7 +43,7 @@ def answer_card(view: AnswerView) -> AdaptiveCard:
     """An answer in a thread: who wrote it, for Defender Experts, then the text as written."""
     byline = "Defender Experts virtual assistant" if view.assistant else view.author
     service = "Automated message" if view.assistant else "Defender Experts"
-    heading: list[CardElement] = [
+    heading = [
         TextRun(text=byline, weight="Bolder"),
         TextRun(text=f"  ·  {service}", is_subtle=True),
     ]

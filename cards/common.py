@@ -5,17 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from microsoft_teams.cards.core import (
+from cards.elements import (
+    Action,
     ActionSet,
+    ActionStyle,
     AdaptiveCard,
     CardElement,
     Container,
+    ContainerStyle,
     ExecuteAction,
     Fact,
     FactSet,
+    Spacing,
     TextBlock,
+    TextSize,
+    TextWeight,
+    dump,
 )
-
 from cards.views import Notice
 
 CARD_VERSION: Literal["1.5"] = "1.5"
@@ -30,8 +36,8 @@ THREAD_REPLIES = (
 (the Teams step, the channel's welcome post). Live chat with the experts changes this one
 sentence."""
 
-Style = Literal["default", "emphasis", "accent", "good", "attention", "warning"]
-ButtonStyle = Literal["default", "positive", "destructive"]
+Style = ContainerStyle
+ButtonStyle = ActionStyle
 
 _NOTICE_STYLE: dict[str, Style] = {
     "error": "attention",
@@ -43,12 +49,12 @@ _NOTICE_STYLE: dict[str, Style] = {
 
 def to_json(card: AdaptiveCard) -> dict[str, Any]:
     """Serialize a typed card once, the way Teams expects it."""
-    data: dict[str, Any] = card.model_dump(mode="json", exclude_none=True, by_alias=True)
+    data: dict[str, Any] = dump(card)
     data["$schema"] = "http://adaptivecards.io/schemas/adaptive-card.json"
     return data
 
 
-def card(body: Sequence[CardElement], actions: Sequence[Any] = ()) -> AdaptiveCard:
+def card(body: Sequence[CardElement], actions: Sequence[Action] = ()) -> AdaptiveCard:
     return AdaptiveCard(
         version=CARD_VERSION,
         body=list(body),
@@ -99,13 +105,29 @@ def styled_box(text: str, style: Style, *, strong: bool = False) -> Container:
     )
 
 
-def para(text: str, **kw: Any) -> TextBlock:
-    return TextBlock(text=text, wrap=True, **kw)
+def para(
+    text: str,
+    *,
+    size: TextSize | None = None,
+    weight: TextWeight | None = None,
+    is_subtle: bool | None = None,
+    spacing: Spacing | None = None,
+    separator: bool | None = None,
+) -> TextBlock:
+    return TextBlock(
+        text=text,
+        wrap=True,
+        size=size,
+        weight=weight,
+        is_subtle=is_subtle,
+        spacing=spacing,
+        separator=separator,
+    )
 
 
 def facts(pairs: Sequence[tuple[str, str]]) -> FactSet:
     return FactSet(facts=[Fact(title=k, value=v or "None") for k, v in pairs])
 
 
-def buttons(*actions: Any) -> ActionSet:
+def buttons(*actions: Action) -> ActionSet:
     return ActionSet(actions=list(actions))

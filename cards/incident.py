@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from microsoft_teams.cards.core import (
+from cards.common import CARD_VERSION, SERVICE_NAME, Style, execute, facts, notice, para
+from cards.elements import (
     Action,
     ActionSet,
     AdaptiveCard,
@@ -19,8 +20,6 @@ from microsoft_teams.cards.core import (
     ShowCardAction,
     TextBlock,
 )
-
-from cards.common import CARD_VERSION, SERVICE_NAME, Style, execute, facts, notice, para
 from cards.incident_views import (
     ACKNOWLEDGE,
     ACTION_COMPLETE,

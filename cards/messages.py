@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from microsoft_teams.cards.core import AdaptiveCard, CardElement
-
 from cards import verbs
 from cards.chat import ask_action
 from cards.common import card, execute, facts, header, notice, para
+from cards.elements import AdaptiveCard, CardElement
 from cards.views import HelpView, MessageView, NotAuthorizedView, WelcomeView
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from microsoft_teams.cards.core import AdaptiveCard, CardElement, Column, ColumnSet, OpenUrlAction
-
 from cards.common import THREAD_REPLIES, card, execute, facts, header, notice, para
+from cards.elements import Action, AdaptiveCard, CardElement, Column, ColumnSet, OpenUrlAction
 from cards.views import Notice
 
 RETRY = "provisioning.retry"
@@ -117,7 +116,7 @@ def progress_card(view: ProgressView) -> AdaptiveCard:
                 ],
             )
         )
-    actions: list[object] = []
+    actions: list[Action] = []
     if view.phase == "failed":
         body += notice(Notice(view.failure_title or "A step failed", "error"))
         if view.failure_text:

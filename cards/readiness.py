@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from microsoft_teams.cards.core import (
+from cards.common import Style, card, execute, facts, header, para
+from cards.elements import (
+    Action,
     ActionSet,
     AdaptiveCard,
     CardElement,
@@ -27,8 +29,6 @@ from microsoft_teams.cards.core import (
     TableRow,
     TextBlock,
 )
-
-from cards.common import Style, card, execute, facts, header, para
 from cards.views import Notice
 
 VERB_PREFIX = "readiness."
@@ -230,7 +230,7 @@ def readiness_card(view: ReadinessView) -> AdaptiveCard:
             ],
         ),
     ]
-    actions = [
+    actions: list[Action] = [
         execute("Refresh", REFRESH, {"rev": view.rev}, inputs=False),
         execute("View service report", REPORT_VIEW, {"range": "30"}, inputs=False),
         OpenUrlAction(

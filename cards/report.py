@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from microsoft_teams.cards.core import (
+from cards.common import card, execute, header, para
+from cards.elements import (
     ActionSet,
     AdaptiveCard,
     BarChartDataValue,
@@ -36,8 +37,6 @@ from microsoft_teams.cards.core import (
     TableRow,
     TextBlock,
 )
-
-from cards.common import card, execute, header, para
 from cards.readiness import notice_box
 from cards.views import Notice
 

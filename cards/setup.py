@@ -5,19 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from microsoft_teams.cards.core import (
-    AdaptiveCard,
-    CardElement,
-    Choice,
-    ChoiceSetInput,
-    Column,
-    ColumnSet,
-    Container,
-    ExecuteAction,
-    TextInput,
-    ToggleInput,
-)
-
 from cards import verbs
 from cards.common import (
     THREAD_REPLIES,
@@ -29,6 +16,19 @@ from cards.common import (
     notice,
     para,
     styled_box,
+)
+from cards.elements import (
+    Action,
+    AdaptiveCard,
+    CardElement,
+    Choice,
+    ChoiceSetInput,
+    Column,
+    ColumnSet,
+    Container,
+    ExecuteAction,
+    TextInput,
+    ToggleInput,
 )
 from cards.text import phone
 from cards.views import (
@@ -77,8 +77,8 @@ def _step(n: int, title: str, mode: Mode, where: str = "") -> CardElement:
 
 def _nav(
     rev: int, next_title: str, next_verb: str, mode: Mode, *, back: bool = True
-) -> list[object]:
-    actions: list[object] = []
+) -> list[Action]:
+    actions: list[Action] = []
     if back:
         actions.append(execute("Back", verbs.SETUP_BACK, {"rev": rev}, inputs=False))
     actions.append(
@@ -131,7 +131,7 @@ def permissions_card(view: PermissionsView) -> AdaptiveCard:
             size="Small",
         )
     )
-    actions: list[object] = [
+    actions: list[Action] = [
         execute("Manage exclusions", verbs.PERMISSIONS_EXCLUSIONS, {"rev": view.rev}),
         *_nav(view.rev, "Next", verbs.PERMISSIONS_NEXT, view.mode),
     ]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.actions import (
     Access,
     ActionRouter,
@@ -17,6 +15,7 @@ from bot.actions import (
     Routes,
 )
 from cards import to_json
+from cards.elements import AdaptiveCard
 from cards.messages import message_card
 from cards.views import MessageView
 from tests.support import ADELE, ALEX, MEGAN, TENANT, texts

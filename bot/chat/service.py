@@ -15,8 +15,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Refusal, Routes
 from bot.chat.model import (
     ASSISTANT_NAME,
@@ -64,6 +62,7 @@ from cards.chat import (
     answer_card,
     ask_card,
 )
+from cards.elements import AdaptiveCard
 
 log = logging.getLogger(__name__)
 

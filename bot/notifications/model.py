@@ -8,10 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError as PydanticError
-
 from bot.errors import ValidationError
-from bot.notifications.schema import IncidentNotification
 
 JSON = dict[str, Any]
 
@@ -316,6 +313,11 @@ def _describe(error: Any) -> tuple[str, str]:
 
 def validate_notification(document: Any) -> Notification:
     """Validate an untrusted body and parse it; ValidationError names the field."""
+    # pydantic and the schema's models load with the first notification, not at start-up.
+    from pydantic import ValidationError as PydanticError
+
+    from bot.notifications.schema import IncidentNotification
+
     try:
         IncidentNotification.model_validate(document)
     except PydanticError as exc:

@@ -16,7 +16,8 @@ from typing import Any
 
 from bot.chat.openapi import add_chat_api
 from bot.notifications import openapi_readiness as readiness_openapi
-from bot.notifications.schema import INCIDENT_ID, MAX_BODY_BYTES, notification_schema
+from bot.notifications.bounds import INCIDENT_ID, MAX_BODY_BYTES
+from bot.notifications.schema import notification_schema
 
 JSON = dict[str, Any]
 

@@ -20,10 +20,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode
 from pydantic_core import CoreSchema
 
+from bot.notifications.bounds import INCIDENT_ID
+
 JSON = dict[str, Any]
 
 SCHEMA_ID = "urn:defender-experts:schema:incident-notification:1"
-MAX_BODY_BYTES = 256 * 1024
 
 # Microsoft Graph v1.0, namespace microsoft.graph.security: the enum types alertSeverity,
 # incidentStatus, alertClassification and alertDetermination, in Graph's order. The incident
@@ -69,7 +70,6 @@ DATE_TIME = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,7})?"
     r"(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
-INCIDENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 ACTION_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 HTTPS_URL = r"^https://[^\s]+$"
 

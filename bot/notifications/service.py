@@ -18,11 +18,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.actions import Access, Actor, CardAction, CardRoute, Refusal, Routes
 from bot.errors import ConcurrencyError, ValidationError
 from bot.logsafe import safe
+from bot.notifications.bounds import INCIDENT_ID
 from bot.notifications.enforcement import enforce_settings
 from bot.notifications.model import (
     Notification,
@@ -41,10 +40,10 @@ from bot.notifications.ports import (
 from bot.notifications.render import incident_view
 from bot.notifications.retention import INCIDENT_LIST_KEEP, bound_incident
 from bot.notifications.revisions import fold, report_key
-from bot.notifications.schema import INCIDENT_ID
 from bot.storage import Item
 from bot.storage.base import ANY_ETAG
 from bot.tenant import TenantDirectory
+from cards.elements import AdaptiveCard
 from cards.incident import incident_card
 from cards.incident_views import ACKNOWLEDGE, ACTION_COMPLETE, ACTION_SKIP, VERB_PREFIX
 from cards.messages import message_card

@@ -6,11 +6,10 @@ module says which routes need a tenant administrator and renders the refusals.
 
 from __future__ import annotations
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.actions import Access, Actor, CardAction, Refusal
 from bot.onboarding import rendering
 from cards import verbs
+from cards.elements import AdaptiveCard
 
 SETUP_PREFIX = "setup."
 SETTINGS_PREFIX = "settings."

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.onboarding.model import Draft, Group, ServiceSettings, SettingsRecord, Step
 from bot.tenant import ADMIN_ROLE_NAMES
 from cards import messages, setup, verbs
+from cards.elements import AdaptiveCard
 from cards.text import phone, when
 from cards.views import (
     Command,

@@ -15,8 +15,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Routes
 from bot.errors import ConcurrencyError, DependencyError, ValidationError
 from bot.onboarding import authorization as auth
@@ -36,6 +34,7 @@ from bot.onboarding.steps import GuideSteps
 from bot.storage import Item, Store
 from bot.tenant import TenantDirectory
 from cards import messages, setup, verbs
+from cards.elements import AdaptiveCard
 from cards.views import Notice, SubmittedView, WelcomeView
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.actions import Actor, CardAction, Refusal
 from bot.conversations import conversation_key, personal_chat_key
 from bot.logsafe import safe
@@ -19,6 +17,7 @@ from bot.provisioning.records import TeamsRecords
 from bot.tenant import ADMIN_ROLE_NAMES, TenantDirectory
 from cards import to_json
 from cards import verbs as setup_verbs
+from cards.elements import AdaptiveCard
 from cards.messages import message_card, not_authorized_card
 from cards.provisioning import (
     REFRESH,

@@ -31,8 +31,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.actions import Access, Actor, CardAction, CardRoute, Refusal, Routes, TeamInstallation
 from bot.logsafe import safe
 from bot.messaging import ChannelMessenger
@@ -53,6 +51,7 @@ from bot.provisioning.steps import SagaSteps
 from bot.retry import RetryPolicy, Sleep
 from bot.storage import Store
 from bot.tenant import TenantDirectory
+from cards.elements import AdaptiveCard
 from cards.provisioning import VERB_PREFIX, ProgressView
 from cards.views import Notice
 

@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.config import Settings
 from bot.conversations import ConversationService
 from bot.messaging import ChannelMessenger
@@ -19,6 +17,7 @@ from bot.readiness.service import ReadinessService
 from bot.storage import Store
 from bot.tenant import TenantDirectory
 from cards import to_json
+from cards.elements import AdaptiveCard
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]

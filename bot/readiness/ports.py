@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.errors import DependencyError
+from cards.elements import AdaptiveCard
 
 JSON = dict[str, Any]
 FailureReason = Literal["forbidden", "throttled", "unavailable"]

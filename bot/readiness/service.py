@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Refusal, Routes
 from bot.errors import ConcurrencyError, ValidationError
 from bot.readiness.assessment import (
@@ -46,6 +44,7 @@ from bot.readiness.ports import (
 from bot.readiness.record import Assessment, iso, readiness_key, shown
 from bot.readiness.view import assessment_json
 from bot.storage import Item, Store
+from cards.elements import AdaptiveCard
 from cards.readiness import (
     MARK,
     REFRESH,

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.actions import Access, Actor, CardAction, CardRoute, CommandRoute, Routes
 from bot.errors import ValidationError
 from bot.mail.ports import Attachment, Mailer, MailMessage
@@ -38,6 +36,7 @@ from bot.report.model import (
 )
 from bot.report.ports import ACTION_STATES, IncidentRow, ReportFigures, ReportQuery
 from bot.storage import Store
+from cards.elements import AdaptiveCard
 from cards.messages import message_card
 from cards.report import VERB_PREFIX, VIEW, ReportView, report_card
 from cards.views import MessageView, Notice

@@ -9,10 +9,9 @@ allows extension data. Nesting and the number of values are bounded.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from typing import Any
 
 MAX_DEPTH = 32
 MAX_NODES = 20_000
@@ -23,105 +22,139 @@ class ActivityShapeError(ValueError):
     """The activity is malformed; ``str(error)`` is a short reason naming the field."""
 
 
-def _iso_datetime(value: str) -> str:
+class _Invalid(Exception):
+    def __init__(self, where: str, message: str) -> None:
+        self.where, self.message = where, message
+
+
+Check = Callable[[Any, str], None]
+"""Checks the value found at ``where`` (a field's check never sees ``None``: every field may
+be null or absent; an item of a list may not be null)."""
+
+
+def _string(most: int | None = None, least: int = 0) -> Check:
+    def check(value: Any, where: str) -> None:
+        if not isinstance(value, str):
+            raise _Invalid(where, "must be a string")
+        if len(value) < least:
+            raise _Invalid(where, f"must have at least {least} character")
+        if most is not None and len(value) > most:
+            raise _Invalid(where, f"must have at most {most} characters")
+
+    return check
+
+
+_text = _string()
+_short = _string(_SHORT)
+_date = _string(64)
+
+
+def _iso_date(value: Any, where: str) -> None:
+    _date(value, where)
     try:
         datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValueError("must be an ISO 8601 date and time") from None
-    return value
+        raise _Invalid(where, "must be an ISO 8601 date and time") from None
 
 
-Text = Annotated[str, Field(strict=True)]
-Short = Annotated[str, Field(strict=True, max_length=_SHORT)]
-IsoDate = Annotated[str, Field(strict=True, max_length=64), AfterValidator(_iso_datetime)]
+def _bool(value: Any, where: str) -> None:
+    if not isinstance(value, bool):
+        raise _Invalid(where, "must be a boolean")
 
 
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+def _object(fields: Mapping[str, Check]) -> Check:
+    """An object whose listed fields, when present and not null, pass their checks; any other
+    field passes untouched (the Bot Framework schema allows extension data)."""
+
+    def check(value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise _Invalid(where, "must be an object")
+        for name, field in fields.items():
+            item = value.get(name)
+            if item is not None:
+                field(item, f"{where}.{name}" if where else name)
+
+    return check
 
 
-class Account(_Open):
-    id: Short | None = None
-    name: Short | None = None
-    aadObjectId: Short | None = None
-    role: Short | None = None
+def _list(item: Check) -> Check:
+    def check(value: Any, where: str) -> None:
+        if not isinstance(value, list):
+            raise _Invalid(where, "must be a list")
+        for i, element in enumerate(value):
+            item(element, f"{where}.{i}")
+
+    return check
 
 
-class Conversation(Account):
-    isGroup: StrictBool | None = None
-    conversationType: Short | None = None
-    tenantId: Short | None = None
-
-
-class IdOnly(_Open):
-    id: Short | None = None
-
-
-class TeamsChannelData(_Open):
-    tenant: IdOnly | None = None
-    team: Account | None = None
-    channel: Account | None = None
-    eventType: Short | None = None
-
-
-class Attachment(_Open):
-    contentType: Short | None = None
-    contentUrl: Text | None = None
-    name: Short | None = None
-    thumbnailUrl: Text | None = None
-
-
-class Entity(_Open):
-    type: Short | None = None
-
-
-class ConversationReference(_Open):
-    activityId: Short | None = None
-    user: Account | None = None
-    bot: Account | None = None
-    conversation: Conversation | None = None
-    channelId: Short | None = None
-    serviceUrl: Short | None = None
-    locale: Short | None = None
-
-
-class ActivityShape(_Open):
-    type: Annotated[str, Field(strict=True, min_length=1, max_length=64)]
-    id: Short | None = None
-    timestamp: IsoDate | None = None
-    localTimestamp: IsoDate | None = None
-    localTimezone: Short | None = None
-    expiration: IsoDate | None = None
-    serviceUrl: Short | None = None
-    channelId: Short | None = None
-    from_: Account | None = Field(default=None, alias="from")
-    recipient: Account | None = None
-    conversation: Conversation | None = None
-    replyToId: Short | None = None
-    action: Short | None = None
-    name: Short | None = None
-    text: Text | None = None
-    textFormat: Short | None = None
-    locale: Short | None = None
-    speak: Text | None = None
-    inputHint: Short | None = None
-    summary: Text | None = None
-    attachmentLayout: Short | None = None
-    attachments: list[Attachment] | None = None
-    entities: list[Entity] | None = None
-    membersAdded: list[Account] | None = None
-    membersRemoved: list[Account] | None = None
-    channelData: TeamsChannelData | None = None
-    relatesTo: ConversationReference | None = None
-    topicName: Short | None = None
-    historyDisclosed: StrictBool | None = None
-    valueType: Short | None = None
-    label: Short | None = None
-    code: Short | None = None
-    importance: Short | None = None
-    deliveryMode: Short | None = None
-    listenFor: list[Short] | None = None
-    callerId: Short | None = None
+_ACCOUNT_FIELDS = {"id": _short, "name": _short, "aadObjectId": _short, "role": _short}
+_account = _object(_ACCOUNT_FIELDS)
+_conversation = _object(
+    {**_ACCOUNT_FIELDS, "isGroup": _bool, "conversationType": _short, "tenantId": _short}
+)
+_channel_data = _object(
+    {
+        "tenant": _object({"id": _short}),
+        "team": _account,
+        "channel": _account,
+        "eventType": _short,
+    }
+)
+_attachment = _object(
+    {"contentType": _short, "contentUrl": _text, "name": _short, "thumbnailUrl": _text}
+)
+_entity = _object({"type": _short})
+_reference = _object(
+    {
+        "activityId": _short,
+        "user": _account,
+        "bot": _account,
+        "conversation": _conversation,
+        "channelId": _short,
+        "serviceUrl": _short,
+        "locale": _short,
+    }
+)
+_TYPE = _string(64, least=1)
+_activity = _object(
+    {
+        "id": _short,
+        "timestamp": _iso_date,
+        "localTimestamp": _iso_date,
+        "localTimezone": _short,
+        "expiration": _iso_date,
+        "serviceUrl": _short,
+        "channelId": _short,
+        "from": _account,
+        "recipient": _account,
+        "conversation": _conversation,
+        "replyToId": _short,
+        "action": _short,
+        "name": _short,
+        "text": _text,
+        "textFormat": _short,
+        "locale": _short,
+        "speak": _text,
+        "inputHint": _short,
+        "summary": _text,
+        "attachmentLayout": _short,
+        "attachments": _list(_attachment),
+        "entities": _list(_entity),
+        "membersAdded": _list(_account),
+        "membersRemoved": _list(_account),
+        "channelData": _channel_data,
+        "relatesTo": _reference,
+        "topicName": _short,
+        "historyDisclosed": _bool,
+        "valueType": _short,
+        "label": _short,
+        "code": _short,
+        "importance": _short,
+        "deliveryMode": _short,
+        "listenFor": _list(_short),
+        "callerId": _short,
+    }
+)
 
 
 def _bounded(body: Any) -> None:
@@ -140,29 +173,15 @@ def _bounded(body: Any) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
-def _reason(error: ValidationError) -> str:
-    first = error.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(p) for p in first["loc"]) or "activity"
-    message = str(first["msg"])
-    if first["type"] in ("model_type", "dict_type"):
-        message = "must be an object"
-    elif first["type"] == "list_type":
-        message = "must be a list"
-    elif first["type"] in ("string_type", "bool_type"):
-        message = f"must be a {'string' if first['type'] == 'string_type' else 'boolean'}"
-    elif first["type"] == "missing":
-        message = "is required"
-    elif message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
-    return f"{where[:80]}: {message[:120]}"
-
-
 def check_activity(body: Any) -> None:
     """Raise :class:`ActivityShapeError` when ``body`` is not an activity botbuilder can take."""
     if not isinstance(body, dict):
         raise ActivityShapeError("the body must be a JSON object")
     _bounded(body)
     try:
-        ActivityShape.model_validate(body)
-    except ValidationError as exc:
-        raise ActivityShapeError(_reason(exc)) from None
+        if "type" not in body:
+            raise _Invalid("type", "is required")
+        _TYPE(body["type"], "type")
+        _activity(body, "")
+    except _Invalid as invalid:
+        raise ActivityShapeError(f"{invalid.where[:80]}: {invalid.message[:120]}") from None

@@ -14,9 +14,9 @@ from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.core.invoke_response import InvokeResponse
-from microsoft_teams.cards.core import AdaptiveCard
 
 from cards import CARD_CONTENT_TYPE, to_json
+from cards.elements import AdaptiveCard
 from cards.verbs import ANSWER_WITH_NEW_CARD
 
 MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"

@@ -11,7 +11,6 @@ from typing import Any, Protocol
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount
-from microsoft_teams.cards.core import AdaptiveCard
 
 from bot.actions import ActionRouter, Actor, CardAction, TeamInstallation
 from bot.chat.model import TeamsChange, TeamsMessage
@@ -20,6 +19,7 @@ from bot.logsafe import safe
 from bot.transport.answers import answer
 from bot.transport.chat import root_of, teams_change, teams_message
 from cards import CARD_CONTENT_TYPE, to_json
+from cards.elements import AdaptiveCard
 from cards.messages import message_card
 from cards.views import MessageView, Notice
 

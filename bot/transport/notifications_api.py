@@ -20,9 +20,9 @@ from bot.config import Settings
 from bot.errors import ConcurrencyError, DependencyError, ValidationError
 from bot.logcontext import set_fields
 from bot.logsafe import safe
+from bot.notifications.bounds import MAX_BODY_BYTES
 from bot.notifications.enforcement import RETRY_AFTER_SECONDS
 from bot.notifications.model import BodyError, load_json
-from bot.notifications.schema import MAX_BODY_BYTES
 from bot.notifications.service import Acceptance, NotificationService
 from bot.notifications.signing import SignatureError, WebhookVerifier, request_line
 

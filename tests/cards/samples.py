@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 import cards
 from cards import chat, common, incident, messages, provisioning, readiness, report, setup
 from cards.chat import AnswerView, AskView
+from cards.elements import AdaptiveCard
 from cards.incident_views import CompletedRow, IncidentView, PendingRow
 from cards.provisioning import ProgressView, StepLine, WelcomePostView
 from cards.readiness import ActionView, FigureView, ReadinessView

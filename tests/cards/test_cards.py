@@ -9,10 +9,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-from microsoft_teams.cards.core import AdaptiveCard
 
 from cards import to_json
 from cards.common import THREAD_REPLIES
+from cards.elements import AdaptiveCard
 from cards.messages import help_card, message_card, not_authorized_card, welcome_card
 from cards.provisioning import WelcomePostView, welcome_post_card
 from cards.setup import (

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from microsoft_teams.cards.core import AdaptiveCard
-
 from bot.readiness.catalogue import CONTROL_IDS
 from bot.readiness.ports import (
     Controls,
@@ -20,6 +18,7 @@ from bot.readiness.ports import (
 from bot.readiness.service import ReadinessService
 from bot.storage.memory import MemoryStore
 from cards import to_json
+from cards.elements import AdaptiveCard
 from tests.support import ALEX, MEGAN, TENANT
 
 ADMINS = {ALEX.user_id, MEGAN.user_id}

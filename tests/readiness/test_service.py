@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from microsoft_teams.cards.core import AdaptiveCard
 
 from bot.actions import CardAction
 from bot.errors import ValidationError
@@ -13,6 +12,7 @@ from bot.readiness.ports import DeviceCoverage, ServiceChoices, SignalError
 from bot.readiness.service import readiness_key
 from bot.tenant.demo import DemoTenantDirectory
 from cards import to_json
+from cards.elements import AdaptiveCard
 from cards.readiness import MARK, REFRESH, VIEW
 from tests.readiness.support import World, world
 from tests.support import ADELE, ALEX, actions, routed, texts
