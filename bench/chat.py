@@ -324,8 +324,9 @@ async def main(args: argparse.Namespace) -> None:
                         len(round_trips),
                     ).show()
 
-                # Let every earlier call (the welcome post, sent outside the limiter) leave the
-                # thread's windows, so the burst starts from an empty 30 s window.
+                # Let every earlier call (the welcome post, the paced answers) leave the
+                # thread's windows, so the burst starts from an empty 30 s window, as the least
+                # time Teams' limits allow is counted from one.
                 settle = max(welcome, max(op.at for op in teams.ops)) + 31.0 - time.monotonic()
                 if settle > 0:
                     await asyncio.sleep(settle)

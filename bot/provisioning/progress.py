@@ -4,8 +4,10 @@ place at every step, and its actions (Retry, Refresh)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from bot.actions import Actor, CardAction, Refusal
@@ -13,6 +15,7 @@ from bot.conversations import conversation_key, personal_chat_key
 from bot.logsafe import safe
 from bot.messaging import ChannelMessenger, DeliveryError
 from bot.provisioning.model import Progress, Status, Step, TeamsRecord
+from bot.provisioning.ports import PostLimiter
 from bot.provisioning.records import TeamsRecords
 from bot.tenant import ADMIN_ROLE_NAMES, TenantDirectory
 from cards import to_json
@@ -86,10 +89,20 @@ class ProgressCards:
         messenger: ChannelMessenger,
         *,
         waiting_hint: str = DEFAULT_WAITING_HINT,
+        limiter: PostLimiter | None = None,
     ) -> None:
         self._records = records
         self._messenger = messenger
         self._waiting_hint = waiting_hint
+        self._limiter = limiter
+
+    def _slot(self, tenant: str, reference: dict[str, Any]) -> AbstractAsyncContextManager[None]:
+        """The personal chat's slot of Teams' per-thread limits: the steps of a saga can follow
+        each other within milliseconds, and each one updates the card."""
+        if self._limiter is None:
+            return contextlib.nullcontext()
+        thread = str((reference.get("conversation") or {}).get("id", ""))
+        return self._limiter.slot(tenant, thread)
 
     def view(self, record: TeamsRecord, notice: Notice | None = None) -> ProgressView:
         return progress_view(record, notice, waiting_hint=self._waiting_hint)
@@ -105,7 +118,8 @@ class ProgressCards:
             log.info("no personal chat with the admin is known: no progress card")
             return
         try:
-            activity_id = await self._messenger.send(reference, card=to_json(self.card(record)))
+            async with self._slot(tenant, reference):
+                activity_id = await self._messenger.send(reference, card=to_json(self.card(record)))
         except DeliveryError as exc:
             log.warning("could not post the Teams progress card: %s", safe(exc))
             return
@@ -124,11 +138,12 @@ class ProgressCards:
         if record.progress is None:
             return
         try:
-            await self._messenger.update(
-                record.progress.reference,
-                record.progress.activity_id,
-                card=to_json(self.card(record)),
-            )
+            async with self._slot(record.tenant_id, record.progress.reference):
+                await self._messenger.update(
+                    record.progress.reference,
+                    record.progress.activity_id,
+                    card=to_json(self.card(record)),
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -107,7 +107,9 @@ class ProvisioningService:
             directory_lag=directory_lag,
             limiter=limiter,
         )
-        self._cards = ProgressCards(self._records, messenger, waiting_hint=waiting_hint)
+        self._cards = ProgressCards(
+            self._records, messenger, waiting_hint=waiting_hint, limiter=limiter
+        )
         self._runner = SagaRunner(
             self._records,
             self._steps,

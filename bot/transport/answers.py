@@ -9,11 +9,12 @@ under the card without changing it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.core import CardFactory, MessageFactory
 from botbuilder.core.invoke_response import InvokeResponse
+from botbuilder.schema import Activity
 
 from cards import CARD_CONTENT_TYPE, to_json
 from cards.elements import AdaptiveCard
@@ -28,13 +29,12 @@ def wants_new_card(data: Mapping[str, Any]) -> bool:
 
 
 async def answer(
-    turn_context: TurnContext, card: AdaptiveCard, data: Mapping[str, Any]
+    card: AdaptiveCard, data: Mapping[str, Any], send: Callable[[Activity], Awaitable[None]]
 ) -> InvokeResponse:
-    """The invoke response to a card action whose handler returned ``card``."""
+    """The invoke response to a card action whose handler returned ``card`` (``send`` posts a
+    new card into the conversation, when the action asks for one)."""
     if wants_new_card(data):
-        await turn_context.send_activity(
-            MessageFactory.attachment(CardFactory.adaptive_card(to_json(card)))
-        )
+        await send(MessageFactory.attachment(CardFactory.adaptive_card(to_json(card))))
         return InvokeResponse(
             status=200,
             body={"statusCode": 200, "type": MESSAGE_CONTENT_TYPE, "value": NEW_CARD_NOTE},

@@ -16,6 +16,7 @@ from bot.actions import ActionRouter, Actor, CardAction, TeamInstallation
 from bot.chat.model import TeamsChange, TeamsMessage
 from bot.conversations import ConversationService
 from bot.logsafe import safe
+from bot.notifications.ratelimit import RateLimiter, thread_of
 from bot.transport.answers import answer
 from bot.transport.chat import root_of, teams_change, teams_message
 from cards import CARD_CONTENT_TYPE, to_json
@@ -88,9 +89,11 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         *,
         allowed_tenants: Sequence[str] = (),
         chat: ConversationListener | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         super().__init__()
         self._chat = chat
+        self._limiter = limiter
         self._conversations = conversations
         self._allowed_tenants = frozenset(t.lower() for t in allowed_tenants)
         self._router = router
@@ -104,6 +107,18 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
             )
             return
         await super().on_turn(turn_context)
+
+    async def _reply(self, turn_context: TurnContext, activity: Activity) -> None:
+        """Send into the turn's conversation: a connector call like any other as the bot, so it
+        takes its slot of Teams' limits on the conversation's thread (shared with the progress
+        card and the posts that the limiter already paces)."""
+        if self._limiter is None:
+            await turn_context.send_activity(activity)
+            return
+        incoming = turn_context.activity
+        thread = thread_of(str(incoming.conversation.id if incoming.conversation else ""))
+        async with self._limiter.slot(actor_of(incoming).tenant_id, thread):
+            await turn_context.send_activity(activity)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -126,7 +141,7 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         card = await self._router.command(actor, text) if is_command else None
         if card is None:
             card = await self._router.unknown_text(actor, text)
-        await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
+        await self._reply(turn_context, MessageFactory.attachment(card_attachment(card)))
 
     async def on_teams_message_edit(self, turn_context: TurnContext) -> None:
         if self._chat is not None:
@@ -157,7 +172,7 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
                 message_id=str(activity.reply_to_id or ""),
             )
         )
-        return await answer(turn_context, card, data)
+        return await answer(card, data, lambda new: self._reply(turn_context, new))
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
@@ -213,7 +228,7 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         await self._remember(turn_context)
         card = await self._router.welcome(actor_of(activity))
         if card is not None:
-            await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
+            await self._reply(turn_context, MessageFactory.attachment(card_attachment(card)))
 
     async def _remember(self, turn_context: TurnContext) -> None:
         """Hand the conversation reference over, so that the bot can write to this chat later."""

@@ -81,6 +81,7 @@ def create_app(
             services.conversations,
             allowed_tenants=settings.tenant_allow_list,
             chat=services.chat,
+            limiter=services.limiter,
         )
         notifications_api.serve(app, services.notifications)
         if settings.local_mode:

@@ -43,11 +43,25 @@ def instance(url: str, root: Path, name: str, **env: str) -> BotProcess:
 async def eventually(
     condition: Callable[[], Awaitable[bool]], what: str, bots: list[BotProcess], timeout: float
 ) -> None:
-    """Poll a public signal until it holds; on timeout, fail with the bots' log tails."""
+    """Poll a public signal until it holds; on timeout, fail with the bots' log tails. Only for
+    what another process does (a bot's log, the rows it writes): neither offers an event to
+    wait on. What happens in this process (the connector stand-in) is awaited with
+    :func:`until`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if await condition():
             return
         await asyncio.sleep(0.1)
-    logs = "\n".join(f"--- {b.log_path.name}\n{b.log_text()[-2500:]}" for b in bots)
-    raise AssertionError(f"timed out waiting for {what}\n{logs}")
+    raise AssertionError(f"timed out waiting for {what}\n{log_tails(bots)}")
+
+
+async def until(signal: Awaitable[None], what: str, bots: list[BotProcess], timeout: float) -> None:
+    """Wait on an event of this process; on timeout, fail with the bots' log tails."""
+    try:
+        await asyncio.wait_for(signal, timeout)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}\n{log_tails(bots)}") from None
+
+
+def log_tails(bots: list[BotProcess]) -> str:
+    return "\n".join(f"--- {b.log_path.name}\n{b.log_text()[-2500:]}" for b in bots)

@@ -52,7 +52,9 @@ async def test_the_second_holder_waits_for_the_first_across_instances(pg_url: st
         async with exclusive(a, "provisioning-saga:t"):
             task = asyncio.create_task(second())
             deadline = time.monotonic() + 30
-            while advisory_waiters(pg_url) != 1:  # b is queued on the lock, inside PostgreSQL
+            # b is queued on the lock inside another process (its PostgreSQL backend), which
+            # offers no event to wait on: pg_locks is polled, bounded.
+            while advisory_waiters(pg_url) != 1:
                 assert time.monotonic() < deadline and not task.done()
                 await asyncio.sleep(0.01)
             order.append("a")

@@ -27,7 +27,7 @@ from bot.notifications.signing import WebhookVerifier
 from bot.storage.postgres import migrations
 from tests.e2e.harness import BotProcess
 from tests.notifications.support import CHANNEL_ID, SECRET, example, revised
-from tests.postgres.instances import CRASH_SITE, eventually, instance, seed
+from tests.postgres.instances import CRASH_SITE, eventually, instance, seed, until
 from tests.standins.connector import TEAMS_THREAD_LIMITS, ConnectorStandIn, incident_of
 
 SIGNER = WebhookVerifier.from_secret(SECRET)
@@ -218,11 +218,8 @@ async def test_sigterm_during_a_delivery_finishes_the_post_and_exits(
             connector.hold()  # the post reaches the connector and waits there
             async with aiohttp.ClientSession() as http:
                 assert await send(http, bot, example(1, "4100001"), "msg_term") == 202
-
-            async def arrived() -> bool:
-                return connector.arrived == 1
-
-            await eventually(arrived, "the post to reach the connector", [bot], 60)
+            await until(connector.wait_arrived(1), "the post to reach the connector", [bot], 60)
+            assert connector.arrived == 1
             assert bot.process is not None
             bot.process.send_signal(signal.SIGTERM)
 

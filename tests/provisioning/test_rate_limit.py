@@ -15,6 +15,7 @@ from tests.messenger import FakeMessenger
 from tests.provisioning.conftest import ServiceFactory
 from tests.provisioning.support import (
     ADMIN,
+    ADMIN_CHAT,
     TEAMS_ON,
     installation,
     remember_admin_chat,
@@ -112,6 +113,30 @@ async def test_without_other_posts_the_welcome_post_takes_its_slot_at_once(
     assert record is not None
     await service.on_team_installation(installation(record.team_id))
     await service.wait_idle()
-    assert [thread for _, thread in limiter.starts] == [record.channel_id]
+    # The welcome post on the channel; the progress card's calls on the admin's chat.
+    assert {thread for _, thread in limiter.starts} == {record.channel_id, ADMIN_CHAT}
+    assert [t for _, t in limiter.starts if t != ADMIN_CHAT] == [record.channel_id]
     assert time.waited == 0
     assert [p.channel_id for p in messenger.of_kind("post")] == [record.channel_id]
+
+
+async def test_the_progress_card_s_updates_take_slots_on_the_admin_s_chat(
+    make_service: ServiceFactory, store: MemoryStore, messenger: FakeMessenger
+) -> None:
+    """The saga's steps can follow each other within milliseconds, each updating the card:
+    the updates keep to the personal chat's limits like any other call as the bot."""
+    time = VirtualTime()
+    limiter = CountingLimiter(clock=time.clock, sleep=time.sleep)
+    limiter.starts = []
+    service = make_service(limiter=limiter)
+    await remember_admin_chat(store)
+    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
+    await service.wait_idle()
+    record = await service.record(TENANT)
+    assert record is not None
+    await service.on_team_installation(installation(record.team_id))
+    await service.wait_idle()
+    in_chat = [at for at, thread in limiter.starts if thread == ADMIN_CHAT]
+    calls = [s for s in messenger.sent if s.conversation_id == ADMIN_CHAT]
+    assert len(in_chat) == len(calls) >= 5  # the post and every update took a slot
+    assert within_every_window(in_chat)

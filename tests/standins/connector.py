@@ -7,9 +7,9 @@
 * Fault injection: ``fault_rate`` of the calls answer one of ``fault_statuses`` (429 with
   ``Retry-After``) *before* doing anything, from a seeded random source; ``script`` lists the
   answers of the next calls, in order (a status and, if not None, its ``Retry-After``), before
-  any random fault. ``hold()`` makes calls
-  wait until ``release()``. ``enforce_limits`` answers 429 when a thread goes over Teams'
-  documented per-thread limits, and counts those violations.
+  any random fault. ``hold()`` makes calls wait until ``release()``; ``wait_arrived(n)``
+  returns once ``n`` calls have arrived. ``enforce_limits`` answers 429 when a thread goes over
+  Teams' documented per-thread limits, and counts those violations.
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ class ConnectorStandIn:
     violations: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _gate: asyncio.Event = field(default_factory=asyncio.Event)
+    _arrival: asyncio.Event = field(default_factory=asyncio.Event)
     _threads: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     _runner: web.AppRunner | None = None
     port: int = 0
@@ -148,10 +149,17 @@ class ConnectorStandIn:
     def release(self) -> None:
         self._gate.set()
 
+    async def wait_arrived(self, count: int) -> None:
+        """Until ``count`` calls have arrived (held ones included): woken by each arrival."""
+        while self.arrived < count:
+            self._arrival.clear()
+            await self._arrival.wait()
+
     # ---- the API ----------------------------------------------------------------------------
 
     async def _gatekeeper(self, thread: str) -> web.Response | None:
         self.arrived += 1  # counted before ``hold`` makes the call wait
+        self._arrival.set()
         await self._gate.wait()
         self.calls += 1
         if self.script:

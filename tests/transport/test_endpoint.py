@@ -11,12 +11,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.actions import ActionRouter
 from bot.app import Storage, open_storage
 from bot.config import Settings
+from bot.notifications.ratelimit import TeamsRateLimiter
 from bot.notifications.signing import new_secret
 from bot.storage.memory import MemoryStore
 from bot.storage.memory_ledger import MemoryLedger
 from bot.transport import handler as handler_module
 from bot.transport.adapter import build_adapter, invoke_body
-from bot.transport.web import create_app
+from bot.transport.web import SERVICES, create_app
 from tests.standins.connector import ConnectorStandIn
 from tests.support import ADELE, ALEX, texts
 
@@ -389,3 +390,25 @@ async def test_max_request_bytes_applies_to_the_experts_api(
         "/api/notifications", data=b"{}", headers={"Content-Type": "application/json"}
     )
     assert small.status == 401  # within the limit: on to the signature check
+
+
+async def test_a_reply_in_the_turn_waits_for_the_chat_s_slot_of_teams_limits(
+    bot_client: TestClient[Any, Any], connector: tuple[ConnectorStandIn, str]
+) -> None:
+    """A reply to the user's message is a connector call like the progress card's updates in
+    the same chat: the eighth call within a second waits for the window."""
+    rec, url = connector
+    limiter = bot_client.app[SERVICES].limiter
+    assert isinstance(limiter, TeamsRateLimiter)
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:  # a wait moves the limiter's clock on
+        now[0] += seconds
+
+    limiter.clock, limiter.sleep = lambda: now[0], sleep
+    for _ in range(7):  # seven calls just went to this chat (the progress card, say)
+        async with limiter.slot(ALEX.tenant_id, "a:personal-1"):
+            pass
+    response = await bot_client.post("/api/messages", json=activity(url, text="help"))
+    assert response.status == 201
+    assert len(rec.ops) == 1 and now[0] >= 1.0  # sent, after the window had room again
