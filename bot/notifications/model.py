@@ -196,17 +196,17 @@ class DuplicateKeyError(ValueError):
     pass
 
 
+_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite, object_pairs_hook=_unique_keys
+)
+"""Made once: ``json.loads`` with these hooks builds a new decoder for every body."""
+
+
 def load_json(body: bytes) -> Any:
     """Parse a request body: strict UTF-8, standard JSON only (no NaN or Infinity, no number
     that overflows to infinity, no repeated key in an object), bounded nesting."""
     try:
-        text = body.decode("utf-8")
-        value = json.loads(
-            text,
-            parse_constant=_reject_constant,
-            parse_float=_finite,
-            object_pairs_hook=_unique_keys,
-        )
+        value = _DECODER.decode(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise BodyError("The body is not UTF-8") from None
     except DuplicateKeyError as exc:

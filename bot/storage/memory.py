@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from bot.errors import ConcurrencyError
-from bot.storage.base import ANY_ETAG, Item, Store, segment_of, validate_key
+from bot.storage.base import ANY_ETAG, Item, Store, make_etag, segment_of, validate_key
 
 
 class MemoryStore(Store):
@@ -30,7 +29,7 @@ class MemoryStore(Store):
             raise ConcurrencyError(f"{key} already exists")
         if etag not in (None, ANY_ETAG) and (current is None or current[1] != etag):
             raise ConcurrencyError(f"{key} was changed by someone else")
-        new_etag = uuid.uuid4().hex
+        new_etag = make_etag()
         self._items[key] = (body, new_etag)
         return new_etag
 

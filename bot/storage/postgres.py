@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from bot.storage.base import (
     ANY_ETAG,
     Item,
     Store,
+    make_etag,
     next_bound,
     prefix_end,
     segment_of,
@@ -170,7 +170,7 @@ class PostgresStore(Store):
     async def write(self, key: str, value: Mapping[str, Any], *, etag: str | None) -> str:
         validate_key(key)
         body = json.dumps(dict(value), separators=(",", ":"))
-        new_etag = uuid.uuid4().hex
+        new_etag = make_etag()
         async with self.transaction() as cur:
             await self.write_in(cur, key, body, etag, new_etag)
         return new_etag

@@ -30,7 +30,7 @@ from bot.notifications.ports import (
     StoredEvent,
     UnitOfWork,
 )
-from bot.storage.base import Item, validate_key
+from bot.storage.base import Item, make_etag, validate_key
 from bot.storage.postgres import PostgresStore
 
 Clock = Callable[[], float]
@@ -120,7 +120,7 @@ class PostgresLedger(Ledger):
                     if cur.rowcount != 1:
                         raise DuplicateError(unit.receipt)
                 for key, body, etag in writes:
-                    await PostgresStore.write_in(cur, key, body, etag, uuid.uuid4().hex)
+                    await PostgresStore.write_in(cur, key, body, etag, make_etag())
                 if unit.enqueue:
                     await cur.executemany(
                         "INSERT INTO notification_outbox(id, partition, kind, revision, payload, "

@@ -7,7 +7,6 @@ import functools
 import json
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ from bot.storage.base import (
     ANY_ETAG,
     Item,
     Store,
+    make_etag,
     next_bound,
     prefix_end,
     segment_of,
@@ -131,7 +131,7 @@ class SqliteStore(Store):
     async def write(self, key: str, value: Mapping[str, Any], *, etag: str | None) -> str:
         validate_key(key)
         body = dumps(dict(value))
-        new_etag = uuid.uuid4().hex
+        new_etag = make_etag()
 
         def op(conn: sqlite3.Connection) -> str:
             self.write_in(conn, key, body, etag, new_etag)

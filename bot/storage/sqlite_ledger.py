@@ -9,7 +9,6 @@ import json
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,7 +26,7 @@ from bot.notifications.ports import (
     StoredEvent,
     UnitOfWork,
 )
-from bot.storage.base import ANY_ETAG, Item, validate_key
+from bot.storage.base import ANY_ETAG, Item, make_etag, validate_key
 from bot.storage.codec import dumps
 from bot.storage.sqlite import SqliteStore
 
@@ -140,10 +139,10 @@ def _apply_batched(conn: sqlite3.Connection, group: list[_Rows]) -> bool:
     writes = [w for rows in group for w in rows.writes]
     if len({key for key, _, _ in writes}) != len(writes):
         return False
-    creates = [(k, body, uuid.uuid4().hex) for k, body, etag in writes if etag is None]
-    overwrites = [(k, body, uuid.uuid4().hex) for k, body, etag in writes if etag == ANY_ETAG]
+    creates = [(k, body, make_etag()) for k, body, etag in writes if etag is None]
+    overwrites = [(k, body, make_etag()) for k, body, etag in writes if etag == ANY_ETAG]
     updates = [
-        (body, uuid.uuid4().hex, k, etag)
+        (body, make_etag(), k, etag)
         for k, body, etag in writes
         if etag is not None and etag != ANY_ETAG
     ]
@@ -267,7 +266,7 @@ class SqliteLedger(Ledger):
                 except sqlite3.IntegrityError:
                     raise DuplicateError(unit.receipt) from None
             for key, body, etag in writes:
-                SqliteStore.write_in(conn, key, body, etag, uuid.uuid4().hex)
+                SqliteStore.write_in(conn, key, body, etag, make_etag())
             for message, payload in messages:
                 conn.execute(
                     "INSERT INTO notification_outbox(id, partition, kind, revision, payload, "
