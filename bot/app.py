@@ -482,6 +482,7 @@ async def build_services(
         build_signals(settings, apis),
         messenger=None if edge is None else edge.messenger(messenger_app_id(settings)),
         conversations=conversations,
+        limiter=limiter,
     )
     onboarding.add_listener(readiness.on_settings)
     router.add(readiness.routes())

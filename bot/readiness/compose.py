@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.conversations import ConversationService
 from bot.messaging import ChannelMessenger
 from bot.notifications.ports import Ledger, SettingsSource, UnitOfWork
+from bot.notifications.ratelimit import RateLimiter, thread_of
 from bot.onboarding.model import Purpose
 from bot.readiness.ports import ReadinessSignals, ServiceChoices
 from bot.readiness.service import ReadinessService
@@ -43,17 +44,20 @@ class SettingsChoices:
 
 class StoredAdminChats:
     """The personal chats the bot keeps (by the conversations service) of users the directory
-    says are administrators."""
+    says are administrators. Each card takes its chat's slot of Teams' limits, shared with the
+    guide's replies and the progress card in the same chat."""
 
     def __init__(
         self,
         conversations: ConversationService,
         directory: TenantDirectory,
         messenger: ChannelMessenger,
+        limiter: RateLimiter,
     ) -> None:
         self._conversations = conversations
         self._directory = directory
         self._messenger = messenger
+        self._limiter = limiter
 
     async def send_to_admins(self, tenant_id: str, card: AdaptiveCard) -> int:
         sent = 0
@@ -64,7 +68,9 @@ class StoredAdminChats:
                 reference = await self._conversations.personal_chat(tenant_id, user_id)
                 if reference is None:
                     continue
-                await self._messenger.send(reference, card=to_json(card))
+                thread = thread_of(str((reference.get("conversation") or {}).get("id", "")))
+                async with self._limiter.slot(tenant_id, thread):
+                    await self._messenger.send(reference, card=to_json(card))
                 sent += 1
             except Exception:
                 log.exception("could not tell an administrator that the assessment changed")
@@ -90,6 +96,7 @@ def build_readiness_service(
     signals: ReadinessSignals,
     *,
     conversations: ConversationService,
+    limiter: RateLimiter,
     messenger: ChannelMessenger | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ReadinessService:
@@ -99,7 +106,11 @@ def build_readiness_service(
         SettingsChoices(settings_source),
         directory.is_admin,
         tenant_id=directory.tenant_id,
-        admins=None if messenger is None else StoredAdminChats(conversations, directory, messenger),
+        admins=(
+            None
+            if messenger is None
+            else StoredAdminChats(conversations, directory, messenger, limiter)
+        ),
         events=LedgerEvents(ledger),
         clock=clock,
         interval_hours=settings.readiness_interval_hours,

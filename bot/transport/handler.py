@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
@@ -107,6 +107,10 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
             )
             return
         await super().on_turn(turn_context)
+
+    async def on_turn_error(self, turn_context: TurnContext, error: Exception) -> None:
+        """The adapter's error handler: the apology takes the conversation's slot too."""
+        await on_turn_error(turn_context, error, lambda reply: self._reply(turn_context, reply))
 
     async def _reply(self, turn_context: TurnContext, activity: Activity) -> None:
         """Send into the turn's conversation: a connector call like any other as the bot, so it
@@ -253,8 +257,13 @@ def _team_of(activity: Activity) -> dict[str, Any]:
     return team if isinstance(team, dict) and team.get("id") else {}
 
 
-async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
-    """Log once, with a correlation id; tell the user something useful and nothing internal."""
+async def on_turn_error(
+    turn_context: TurnContext,
+    error: Exception,
+    send: Callable[[Activity], Awaitable[None]],
+) -> None:
+    """Log once, with a correlation id; tell the user something useful and nothing internal.
+    ``send`` posts the apology into the conversation (the bot's, through Teams' limits)."""
     correlation_id = uuid.uuid4().hex[:12]
     activity = turn_context.activity
     log.error(
@@ -268,10 +277,11 @@ async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
     card = apology_card(correlation_id)
     try:
         if activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action":
+            # The invoke's HTTP answer, not a connector call: no slot of Teams' limits.
             await turn_context.send_activity(
                 Activity(type=ActivityTypes.invoke_response, value=card_invoke_response(card))
             )
         elif activity.type == ActivityTypes.message:
-            await turn_context.send_activity(MessageFactory.attachment(card_attachment(card)))
+            await send(MessageFactory.attachment(card_attachment(card)))
     except Exception:
         log.warning("could not tell the user about failure [%s]", correlation_id)

@@ -22,7 +22,7 @@ from bot.transport.botauth import (
     BotTokenVerifier,
     KeysUnavailable,
 )
-from bot.transport.handler import DefenderExpertsBot, on_turn_error
+from bot.transport.handler import DefenderExpertsBot
 from bot.transport.messenger import BotFrameworkEdge
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,6 @@ def create_app(
             else None
         )
         edge = BotFrameworkEdge(settings, adapter, verifier=verifier)
-        edge.adapter.on_turn_error = on_turn_error
         services = await build_services(
             settings, storage=storage, directory=directory, edge=edge, http=http
         )
@@ -83,6 +82,7 @@ def create_app(
             chat=services.chat,
             limiter=services.limiter,
         )
+        edge.adapter.on_turn_error = app[BOT].on_turn_error
         notifications_api.serve(app, services.notifications)
         if settings.local_mode:
             log.warning(

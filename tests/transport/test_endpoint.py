@@ -412,3 +412,28 @@ async def test_a_reply_in_the_turn_waits_for_the_chat_s_slot_of_teams_limits(
     response = await bot_client.post("/api/messages", json=activity(url, text="help"))
     assert response.status == 201
     assert len(rec.ops) == 1 and now[0] >= 1.0  # sent, after the window had room again
+
+
+async def test_the_apology_for_a_failed_turn_waits_for_the_chat_s_slot_too(
+    bot_client: TestClient[Any, Any], connector: tuple[ConnectorStandIn, str]
+) -> None:
+    """The reply is refused (400), so the turn fails and the bot apologizes: a ninth call in the
+    chat, which Teams' 8-in-2-seconds window holds back like the reply before it."""
+    rec, url = connector
+    rec.script = [(400, None)]
+    limiter = bot_client.app[SERVICES].limiter
+    assert isinstance(limiter, TeamsRateLimiter)
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter.clock, limiter.sleep = lambda: now[0], sleep
+    for _ in range(7):
+        async with limiter.slot(ALEX.tenant_id, "a:personal-1"):
+            pass
+    response = await bot_client.post("/api/messages", json=activity(url, text="help"))
+    assert response.status == 201
+    (apology,) = rec.cards()
+    assert "Sorry, something went wrong" in texts(apology)
+    assert now[0] >= 2.0  # the reply went at about 1 s; the apology after the 2 s window
