@@ -208,7 +208,15 @@ class ConnectorStandIn:
     async def _create(self, request: web.Request) -> web.Response:
         body = await request.json()
         channel = ((body.get("channelData") or {}).get("channel") or {}).get("id", "")
-        thread = channel or "personal"
+        members = [m.get("id") for m in body.get("members") or [] if isinstance(m, dict)]
+        if not channel and len(members) != 1:
+            # Teams: a new conversation is a channel post or a 1:1 chat with one member.
+            return web.json_response(
+                {"error": {"code": "BadArgument", "message": "a channel or one member"}},
+                status=400,
+            )
+        # A 1:1 chat is one per user (Teams returns the same one again): its own thread.
+        thread = channel or f"a:personal-{members[0]}"
         refused = await self._gatekeeper(thread)
         if refused is not None:
             return refused
