@@ -289,8 +289,10 @@ def _demo_ids() -> tuple[str, str, str]:
     return str(tenant["tenantId"]), str(tenant["currentUserId"]), str(tenant["bot"]["id"])
 
 
-def activity(service_url: str, **fields: Any) -> dict[str, Any]:
-    """An activity from the demo tenant's Global Administrator in their personal chat."""
+def activity(
+    service_url: str, *, chat: str = "a:bench-admin-chat", **fields: Any
+) -> dict[str, Any]:
+    """An activity from the demo tenant's Global Administrator in a personal chat."""
     tenant, admin, bot = _demo_ids()
     base: dict[str, Any] = {
         "type": "message",
@@ -300,7 +302,7 @@ def activity(service_url: str, **fields: Any) -> dict[str, Any]:
         "from": {"id": "29:bench-admin", "aadObjectId": admin, "name": "Alex Wilber"},
         "recipient": {"id": f"28:{bot}", "name": "Defender Experts"},
         "conversation": {
-            "id": "a:bench-admin-chat",
+            "id": chat,
             "conversationType": "personal",
             "tenantId": tenant,
         },
