@@ -137,6 +137,9 @@ def baseline_cases(service_url: str, count: int) -> list[Case]:
             cases.append(("webhook", json.dumps(body).encode(), json_type))
         else:
             message = base_activity("message", service_url)
+            # Each valid message in a chat of its own: replies in one chat are paced by Teams'
+            # limits (2 a second sustained), which would make this a measure of the limiter.
+            message["conversation"]["id"] = f"a:bench-chat-{n % 64}"
             cases.append(("messages", json.dumps(message).encode(), json_type))
     return cases
 

@@ -84,6 +84,10 @@ def settings_for(data: Path) -> Settings:
 RUN = uuid.uuid4().hex[:6]
 """This run's mark in its webhook and incident ids, unique across runs on a reused store."""
 
+CHATS = 64
+"""Turns go round-robin to this many personal chats: each reply takes a slot of Teams' limits,
+so one chat would pace the turns at 2 a second."""
+
 TEMPLATE = "tplscale"
 """The template incident's id: it appears in no other stored text, so copying its rows is a
 plain substitution of this id (and of its posts' activity ids)."""
@@ -337,9 +341,10 @@ async def start_time(session: aiohttp.ClientSession, bot: Bot) -> float:
 async def turns(session: aiohttp.ClientSession, bot: Bot, count: int) -> None:
     before = bot.proc.cpu_seconds()
     for _ in range(count):
+        chat = f"a:bench-chat-{bot.sent % CHATS}"  # one chat would be paced at 2 turns a second
         bot.sent += 1
         async with session.post(
-            f"{bot.proc.url}/api/messages", json=activity(bot.teams.url, text="help")
+            f"{bot.proc.url}/api/messages", json=activity(bot.teams.url, chat=chat, text="help")
         ) as r:
             check(r.status < 300, f"{bot.name} answered a turn with {r.status}")
     bot.turn_cpu.append((bot.proc.cpu_seconds() - before) / count)
