@@ -60,6 +60,9 @@ win a round: a webhook retries more rounds than a card action before answering 5
 EVENTS_MAX = 500
 
 _INCIDENT_ID = re.compile(INCIDENT_ID)
+_MESSAGE_ID = re.compile(r"[\x21-\x2e\x30-\x7e]{1,200}")
+"""An activity id a card action can name (Teams': digits, or letters, digits and punctuation):
+printable ASCII without spaces or ``/``, at most 200 characters. Anything else names no post."""
 
 Outcome = Literal["accepted", "ignored", "duplicate"]
 
@@ -359,7 +362,7 @@ class NotificationService:
         return item
 
     async def _incident_of_message(self, message_id: str) -> Item | None:
-        if not message_id:
+        if not _MESSAGE_ID.fullmatch(message_id):  # none, or not an id Teams gives a post
             return None
         index = await self._ledger.read(post_key(self.tenant_id, message_id))
         if index is None:

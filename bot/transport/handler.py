@@ -178,6 +178,15 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         )
         return await answer(card, data, lambda new: self._reply(turn_context, new))
 
+    async def on_teams_members_added_dispatch(
+        self, members_added: list[ChannelAccount], team_info: Any, turn_context: TurnContext
+    ) -> None:
+        """botbuilder would fetch each added member from the connector (``GET .../members/{id}``,
+        outside Teams' limits) only to pass on richer accounts, and fail the turn when the
+        connector doesn't know the member. The bot only needs to know whether it was added, so
+        the activity's own accounts are used: no connector call per member."""
+        await self.on_members_added_activity(members_added, turn_context)
+
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
     ) -> None:

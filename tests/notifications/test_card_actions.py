@@ -248,3 +248,19 @@ async def test_an_action_not_on_the_card_clicked_is_refused(world: World) -> Non
     )
     assert "Nothing was changed" in texts(card)
     assert await snapshot(world) == before
+
+
+async def test_a_card_action_naming_no_id_teams_gives_a_post_is_refused_and_changes_nothing(
+    world: World,
+) -> None:
+    """The activity id comes from the request: control characters, a ``/`` (another key's path)
+    or a long id name no post, and the action is refused like a card that isn't this incident's
+    (it used to fail the turn on the store's key check)."""
+    await posted(world)
+    before = await state(world)
+    for message_id in ("\n\x01", "1/../../settings", "9" * 201, "a b"):
+        card = await world.act(
+            ACKNOWLEDGE, {"incidentId": "2972395"}, who=ADELE, message_id=message_id
+        )
+        assert "doesn't belong to the incident on this card" in texts(card)
+    assert await state(world) == before

@@ -19,7 +19,7 @@ from bot.transport import handler as handler_module
 from bot.transport.adapter import build_adapter, invoke_body
 from bot.transport.web import SERVICES, create_app
 from tests.standins.connector import ConnectorStandIn
-from tests.support import ADELE, ALEX, texts
+from tests.support import ADELE, ALEX, TENANT, texts
 
 BOT_ID = "28:9e7b2c41-3f6d-4a8e-b5c2-1d0f7a6e8b93"
 
@@ -437,3 +437,21 @@ async def test_the_apology_for_a_failed_turn_waits_for_the_chat_s_slot_too(
     (apology,) = rec.cards()
     assert "Sorry, something went wrong" in texts(apology)
     assert now[0] >= 2.0  # the reply went at about 1 s; the apology after the 2 s window
+
+
+async def test_a_member_other_than_the_bot_added_costs_no_connector_call(
+    bot_client: TestClient[Any, Any],
+    connector: tuple[ConnectorStandIn, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """botbuilder would GET each added member from the connector (outside Teams' limits) and
+    fail the turn if the connector doesn't know the member; the bot only asks whether it was the
+    one added."""
+    rec, url = connector
+    someone = {"id": "29:someone-else", "name": "Someone"}
+    for where in ({}, {"channelData": {"team": {"id": "19:team"}, "tenant": {"id": TENANT}}}):
+        added = activity(url, type="conversationUpdate", text=None, membersAdded=[someone])
+        added.update(where)
+        assert (await bot_client.post("/api/messages", json=added)).status == 201
+    assert rec.calls == 0 and rec.ops == []
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
