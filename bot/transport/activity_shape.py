@@ -157,6 +157,21 @@ _activity = _object(
 )
 
 
+def _answerable(body: dict[str, Any]) -> None:
+    """What the Teams channel always sends and botbuilder dereferences: the conversation's id
+    (every reply and update is addressed by it), and on a ``conversationUpdate`` from Teams the
+    channel data (botbuilder reads the team from it)."""
+    conversation = body.get("conversation")
+    if not isinstance(conversation, dict) or not conversation.get("id"):
+        raise _Invalid("conversation.id", "is required")
+    if (
+        body["type"] == "conversationUpdate"
+        and body.get("channelId") == "msteams"
+        and not isinstance(body.get("channelData"), dict)
+    ):
+        raise _Invalid("channelData", "is required on a conversationUpdate from Teams")
+
+
 def _bounded(body: Any) -> None:
     """Refuse bodies nested deeper than MAX_DEPTH or holding more than MAX_NODES values."""
     stack: list[tuple[Any, int]] = [(body, 1)]
@@ -183,5 +198,6 @@ def check_activity(body: Any) -> None:
             raise _Invalid("type", "is required")
         _TYPE(body["type"], "type")
         _activity(body, "")
+        _answerable(body)
     except _Invalid as invalid:
         raise ActivityShapeError(f"{invalid.where[:80]}: {invalid.message[:120]}") from None

@@ -39,7 +39,15 @@ def reason(**change: Any) -> str:
 
 def test_a_teams_activity_with_extensions_and_nulls_passes() -> None:
     check_activity(TEAMS_MESSAGE)
-    check_activity({"type": "conversationUpdate", "membersAdded": [{"id": "28:bot"}]})
+    check_activity(
+        {
+            "type": "conversationUpdate",
+            "channelId": "msteams",
+            "conversation": {"id": "a:1"},
+            "channelData": {},
+            "membersAdded": [{"id": "28:bot"}],
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,6 +72,14 @@ def test_a_teams_activity_with_extensions_and_nulls_passes() -> None:
         ({"channelData": {"tenant": "t"}}, "channelData.tenant: must be an object"),
         ({"relatesTo": {"user": {"name": []}}}, "relatesTo.user.name: must be a string"),
         ({"text": "x" * 100_000}, None),
+        # Every reply is addressed by the conversation's id; botbuilder reads a Teams
+        # conversationUpdate's team from its channel data (both failed the turn before).
+        ({"conversation": ...}, "conversation.id: is required"),
+        ({"conversation": {"id": ""}}, "conversation.id: is required"),
+        (
+            {"type": "conversationUpdate", "channelData": ...},
+            "channelData: is required on a conversationUpdate from Teams",
+        ),
     ],
 )
 def test_a_malformed_field_is_named_with_what_it_must_be(
