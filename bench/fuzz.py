@@ -15,7 +15,8 @@ Printed: the answers counted by status per endpoint (any 5xx fails the run), the
 memory and log size before and after, and the log written per request against a baseline of
 valid requests (``help`` messages and notification revisions) measured first, in the same run.
 
-Exits 1, saying why, on any 5xx, any request that got no answer, or fewer requests than asked.
+Exits 1, saying why, on any 5xx, any error the bot logged (a turn that failed, even if answered
+without a 5xx), any request that got no answer, or fewer requests than asked.
 
     python bench/fuzz.py [--count 10000] [--baseline 1000] [--concurrency 4] [--seed 8] [--quick]
 """
@@ -185,6 +186,9 @@ async def main(args: argparse.Namespace) -> None:
                 fuzzed, fuzz_seconds = await sender.send(cases, args.concurrency)
                 bot.alive()
                 rss_after, log_after = bot.rss_mb(), log_bytes(bot)
+                failed_turns = [
+                    line for line in bot.log_tail(chars=10**12).splitlines() if " ERROR " in line
+                ]
             finally:
                 bot.stop()
 
@@ -219,7 +223,12 @@ async def main(args: argparse.Namespace) -> None:
         args.baseline / valid_seconds,
         args.baseline,
     ).show()
+    print(f"   errors logged (a failed turn, say): {len(failed_turns)} (n={args.count:,} hostile)")
     check(server_errors == 0, f"{server_errors} hostile requests were answered 5xx")
+    check(
+        not failed_turns,
+        f"{len(failed_turns)} requests logged an error; the first: {failed_turns[:1]}",
+    )
     check(unanswered == 0, f"{unanswered} hostile requests got no answer")
     check(sum(fuzzed.values()) == args.count, "not every hostile request was sent")
     check(
