@@ -9,11 +9,13 @@ allows extension data. Nesting and the number of values are bounded.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 MAX_DEPTH = 32
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_NODES = 20_000
 _SHORT = 2_048
 
@@ -164,6 +166,16 @@ def _answerable(body: dict[str, Any]) -> None:
     conversation = body.get("conversation")
     if not isinstance(conversation, dict) or not conversation.get("id"):
         raise _Invalid("conversation.id", "is required")
+    # Teams' ids never hold a control character, and the stored keys are made of these.
+    for where, value in (
+        ("conversation.id", conversation["id"]),
+        ("conversation.tenantId", conversation.get("tenantId")),
+        ("from.id", (body.get("from") or {}).get("id")),
+        ("from.aadObjectId", (body.get("from") or {}).get("aadObjectId")),
+        ("channelData.tenant.id", ((body.get("channelData") or {}).get("tenant") or {}).get("id")),
+    ):
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise _Invalid(where, "must have no control characters")
     if (
         body["type"] == "conversationUpdate"
         and body.get("channelId") == "msteams"

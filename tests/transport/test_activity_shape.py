@@ -76,6 +76,12 @@ def test_a_teams_activity_with_extensions_and_nulls_passes() -> None:
         # conversationUpdate's team from its channel data (both failed the turn before).
         ({"conversation": ...}, "conversation.id: is required"),
         ({"conversation": {"id": ""}}, "conversation.id: is required"),
+        ({"conversation": {"id": "a:\x00"}}, "conversation.id: must have no control characters"),
+        ({"from": {"aadObjectId": "u\n1"}}, "from.aadObjectId: must have no control characters"),
+        (
+            {"channelData": {"tenant": {"id": "t\x7f"}}},
+            "channelData.tenant.id: must have no control characters",
+        ),
         (
             {"type": "conversationUpdate", "channelData": ...},
             "channelData: is required on a conversationUpdate from Teams",
