@@ -179,7 +179,7 @@ class DefenderExpertsBot(TeamsActivityHandler):  # type: ignore[misc]
         return await answer(card, data, lambda new: self._reply(turn_context, new))
 
     async def on_teams_members_added_dispatch(
-        self, members_added: list[ChannelAccount], team_info: Any, turn_context: TurnContext
+        self, members_added: list[ChannelAccount], _team_info: Any, turn_context: TurnContext
     ) -> None:
         """botbuilder would fetch each added member from the connector (``GET .../members/{id}``,
         outside Teams' limits) only to pass on richer accounts, and fail the turn when the
