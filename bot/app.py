@@ -46,7 +46,7 @@ from bot.readiness.service import ReadinessService
 from bot.report.compose import build_report_service
 from bot.report.ports import ReportQuery
 from bot.report.service import ReportService
-from bot.retry import Sleep
+from bot.retry import Sleep, stop_task
 from bot.storage import Store
 from bot.storage.base import POSTGRES_SCHEMES
 from bot.tenant import TenantDirectory
@@ -371,6 +371,7 @@ class Services:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
+            await stop_task(task)
             with contextlib.suppress(asyncio.CancelledError):
                 try:
                     await task

@@ -88,3 +88,18 @@ async def retry_async(
             retry_after = None if verdict is True else float(verdict)
             await sleep(policy.delay(attempt, retry_after, rand))
             attempt += 1
+
+
+async def stop_task(task: asyncio.Task[object], *, every: float = 1.0) -> None:
+    """Cancel ``task`` and return once it has ended (its result or error stays in it).
+
+    On Python 3.11, ``asyncio.wait_for`` (which psycopg's pool awaits for a connection) returns
+    its result and drops a cancellation that arrives just as its inner future completes
+    (CPython gh-86296, fixed in 3.12): the task runs on as if nothing happened, and a plain
+    ``cancel(); await task`` waits forever. So the task is cancelled again every ``every``
+    seconds until it ends; one that honours the first cancellation ends without a wait."""
+    task.cancel()
+    while not task.done():
+        await asyncio.wait({task}, timeout=every)
+        if not task.done():
+            task.cancel()

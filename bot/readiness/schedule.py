@@ -8,6 +8,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from bot.retry import stop_task
+
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -48,7 +50,7 @@ class Scheduler:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            await stop_task(self._task)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None

@@ -24,6 +24,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from bot.notifications.ratelimit import TENANT_WINDOWS, THREAD_WINDOWS, Window, with_margin
+from bot.retry import stop_task
 from bot.storage.postgres import PostgresStore
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,7 @@ class PostgresFanOut:
 
     async def _stop_listening(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            await stop_task(self._task)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
