@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.chat.model import ChatEvent
 from bot.chat.ports import Broadcast, ChatStore
+from bot.retry import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class SharedFanout:
             except Exception as error:
                 log.warning("couldn't tell the other instances: %s", type(error).__name__)
         for task in list(self._tasks):
-            task.cancel()
+            await stop_task(task)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._broadcast.close()
 

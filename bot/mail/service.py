@@ -38,7 +38,7 @@ from bot.logsafe import safe
 from bot.mail.ports import Forbidden, Mailer, MailMessage, PortError
 from bot.mail.templates import contact_added
 from bot.onboarding.model import ServiceSettings, SettingsRecord
-from bot.retry import RetryPolicy, Sleep
+from bot.retry import RetryPolicy, Sleep, stop_task
 from bot.storage import Store
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class ContactMailService:
     async def close(self) -> None:
         """Shut down: stop the worker (queued emails are sent after the next start)."""
         if self._worker is not None:
-            self._worker.cancel()
+            await stop_task(self._worker)
         await self.wait_idle()
 
     async def wait_idle(self) -> None:

@@ -18,7 +18,7 @@ from bot.provisioning.model import Failure, Status, TeamsRecord
 from bot.provisioning.ports import Exclusive, LocalExclusive
 from bot.provisioning.records import Run, TeamsRecords
 from bot.provisioning.steps import Repair, SagaSteps, retry_after
-from bot.retry import RetryPolicy, Sleep
+from bot.retry import RetryPolicy, Sleep, stop_task
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ class SagaRunner:
     async def close(self) -> None:
         """Shut down: stop every saga (each resumes from its stored step on the next start)."""
         self._again.clear()
-        for task in self._tasks.values():
-            task.cancel()
+        for task in list(self._tasks.values()):
+            await stop_task(task)
         await self.wait_idle()
 
     async def wait_idle(self) -> None:
@@ -94,7 +94,7 @@ class SagaRunner:
         task = self._tasks.pop(tenant, None)
         self._again.discard(tenant)
         if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
+            await stop_task(task)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
