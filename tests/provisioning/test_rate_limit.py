@@ -18,6 +18,7 @@ from tests.provisioning.support import (
     ADMIN_CHAT,
     TEAMS_ON,
     installation,
+    provision,
     remember_admin_chat,
 )
 from tests.standins.microsoft import TENANT
@@ -106,13 +107,9 @@ async def test_without_other_posts_the_welcome_post_takes_its_slot_at_once(
     limiter = CountingLimiter(clock=time.clock, sleep=time.sleep)
     limiter.starts = []
     service = make_service(limiter=limiter)
-    await remember_admin_chat(store)
-    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.wait_idle()
+    await provision(service, store)
     record = await service.record(TENANT)
     assert record is not None
-    await service.on_team_installation(installation(record.team_id))
-    await service.wait_idle()
     # The welcome post on the channel; the progress card's calls on the admin's chat.
     assert {thread for _, thread in limiter.starts} == {record.channel_id, ADMIN_CHAT}
     assert [t for _, t in limiter.starts if t != ADMIN_CHAT] == [record.channel_id]
@@ -129,13 +126,9 @@ async def test_the_progress_card_s_updates_take_slots_on_the_admin_s_chat(
     limiter = CountingLimiter(clock=time.clock, sleep=time.sleep)
     limiter.starts = []
     service = make_service(limiter=limiter)
-    await remember_admin_chat(store)
-    await service.on_settings(TENANT, TEAMS_ON, ServiceSettings(), ADMIN)
-    await service.wait_idle()
+    await provision(service, store)
     record = await service.record(TENANT)
     assert record is not None
-    await service.on_team_installation(installation(record.team_id))
-    await service.wait_idle()
     in_chat = [at for at, thread in limiter.starts if thread == ADMIN_CHAT]
     calls = [s for s in messenger.sent if s.conversation_id == ADMIN_CHAT]
     assert len(in_chat) == len(calls) >= 5  # the post and every update took a slot
