@@ -13,7 +13,7 @@ import pytest
 
 from tests.chat.support import next_event
 from tests.e2e.harness import BotProcess, PlaygroundClient, frame_cards
-from tests.e2e.test_notifications_e2e import bot, notify, of_incident
+from tests.e2e.test_notifications_e2e import bot, notify, of_incident, welcomed
 from tests.notifications.support import CHANNEL_ID, TEAM_ID, revised
 from tests.support import texts
 
@@ -40,14 +40,7 @@ async def test_a_thread_reply_reaches_the_console_and_the_answer_the_thread(
     bot: BotProcess, client: PlaygroundClient
 ) -> None:
     await client.install(TEAM_ID)
-    await client.next_activity(
-        lambda f: (
-            f.get("action") == "createMessage"
-            and str(f.get("actionConversationId", "")).startswith(CHANNEL_ID)
-            and bool(frame_cards(f))
-        ),
-        timeout=30,
-    )
+    await welcomed(bot, client)
     assert (await notify(bot, revised(1, "6161")))[0] == 202
     post = await client.next_activity(of_incident("6161"), timeout=30)
     post_id = str(post["message"]["messageId"])

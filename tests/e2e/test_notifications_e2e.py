@@ -84,6 +84,35 @@ async def notify(bot: BotProcess, body: dict[str, Any]) -> tuple[int, Any]:
         return r.status, await r.json()
 
 
+async def welcomed(bot: BotProcess, client: PlaygroundClient) -> dict[str, Any]:
+    """The welcome post's frame, once the saga has also recorded the channel as ready.
+
+    The saga posts the welcome, then stores its record as ready; an incident accepted between
+    the two finds no channel yet and is emailed (as the product document asks), so a test that
+    notifies right after seeing the welcome would race the saga's write.
+    """
+    welcome = await client.next_activity(
+        lambda f: (
+            f.get("action") == "createMessage"
+            and str(f.get("actionConversationId", "")).startswith(CHANNEL_ID)
+            and bool(frame_cards(f))
+        ),
+        timeout=30,
+    )
+    store = SqliteStore(Path(bot.env["BOT_DATA_DIR"]) / "bot.sqlite3")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            item = await store.read(teams_key(TENANT))
+            if item is not None and TeamsRecord.from_json(item.value).ready:
+                return welcome
+            if time.monotonic() > deadline:
+                raise TimeoutError("the saga posted the welcome but never recorded it as ready")
+            await asyncio.sleep(0.05)
+    finally:
+        await store.close()
+
+
 async def signed_get(bot: BotProcess, target: str) -> Any:
     headers = SIGNER.sign("msg_get", int(time.time()), request_line("GET", target)).headers()
     async with (
@@ -118,14 +147,7 @@ async def test_incident_lifecycle_in_the_managed_response_channel(
     bot: BotProcess, client: PlaygroundClient
 ) -> None:
     await client.install(TEAM_ID)
-    welcome = await client.next_activity(
-        lambda f: (
-            f.get("action") == "createMessage"
-            and str(f.get("actionConversationId", "")).startswith(CHANNEL_ID)
-            and bool(frame_cards(f))
-        ),
-        timeout=30,
-    )
+    welcome = await welcomed(bot, client)
     assert "Managed response" in texts(frame_cards(welcome)[0])
 
     # Revision 1: one new post in the channel.
