@@ -13,7 +13,13 @@ import pytest
 
 from tests.chat.support import next_event
 from tests.e2e.harness import BotProcess, PlaygroundClient, frame_cards
-from tests.e2e.test_notifications_e2e import bot, notify, of_incident, welcomed
+from tests.e2e.test_notifications_e2e import (
+    bot,
+    notify,
+    of_incident,
+    recorded,
+    welcomed,
+)
 from tests.notifications.support import CHANNEL_ID, TEAM_ID, revised
 from tests.support import texts
 
@@ -45,6 +51,7 @@ async def test_a_thread_reply_reaches_the_console_and_the_answer_the_thread(
     post = await client.next_activity(of_incident("6161"), timeout=30)
     post_id = str(post["message"]["messageId"])
     thread = f"{CHANNEL_ID};messageid={post_id}"
+    await recorded(bot, "6161", post_id)
 
     http, csrf = await console_session(bot)
     try:

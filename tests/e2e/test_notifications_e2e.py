@@ -123,6 +123,21 @@ async def signed_get(bot: BotProcess, target: str) -> Any:
         return await r.json()
 
 
+async def recorded(bot: BotProcess, incident: str, post_id: str) -> None:
+    """Wait until the bot has committed ``post_id`` as the incident's post (the Experts API's
+    delivery state shows it). The Playground shows a post as soon as the connector call
+    reaches it, and the bot records it after the call returns: a reply in the thread sent in
+    between would find no incident for its root."""
+    deadline = time.monotonic() + 30
+    while True:
+        state = await signed_get(bot, f"/api/notifications/{incident}")
+        if (state.get("post") or {}).get("activityId") == post_id:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"incident {incident} was posted but never recorded: {state}")
+        await asyncio.sleep(0.05)
+
+
 def of_incident(incident: str, action: str = "createMessage") -> Any:
     def predicate(frame: dict[str, Any]) -> bool:
         return frame.get("action") == action and any(
