@@ -166,7 +166,11 @@ async def main(args: argparse.Namespace) -> None:
             ConnectorStandIn() as teams,
         ):
             bot = bot_process(
-                "our bot", Path(tmp_dir) / "bot", EXPERTS_WEBHOOK_SECRET=secret, LOG_LEVEL="INFO"
+                "our bot",
+                Path(tmp_dir) / "bot",
+                EXPERTS_WEBHOOK_SECRET=secret,
+                LOG_LEVEL="INFO",
+                LOG_FORMAT="text",  # the error scan below reads the text format's level field
             )
             try:
                 await bot.ready(session)

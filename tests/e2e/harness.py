@@ -30,11 +30,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any, Self, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -57,6 +57,27 @@ _CREDENTIAL_VARS = ("MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppTenan
 
 Frame = dict[str, Any]
 Predicate = Callable[[Frame], bool]
+
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], what: str, *, timeout: float = 30.0
+) -> T:
+    """Ask ``probe`` every 50 ms until it answers something other than None, and return that.
+
+    For state another process commits after the effect a test saw (a post shows in the
+    Playground before the bot records it): there is no event to wait on across processes, so
+    the process's own API or store is polled, bounded. Raises TimeoutError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await probe()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:g} s")
+        await asyncio.sleep(0.05)
 
 
 class HarnessError(RuntimeError):

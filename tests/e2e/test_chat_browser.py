@@ -16,7 +16,7 @@ from playwright.async_api import Page, async_playwright, expect
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.console_bot import console_bot
-from tests.e2e.harness import REPO_ROOT, BotProcess, Playground, PlaygroundClient
+from tests.e2e.harness import REPO_ROOT, BotProcess, Playground, PlaygroundClient, eventually
 from tests.e2e.test_notifications_e2e import notify, signed_get
 from tests.notifications.support import CHANNEL_ID, revised
 
@@ -50,12 +50,11 @@ async def sign_in(page: Page, bot: BotProcess) -> None:
 
 
 async def delivered_post(bot: BotProcess, incident_id: str) -> str:
-    for _ in range(300):
+    async def activity_id() -> str | None:
         state = await signed_get(bot, f"/api/notifications/{incident_id}")
-        if state.get("post"):
-            return str(state["post"]["activityId"])
-        await asyncio.sleep(0.1)
-    raise AssertionError("the incident was not posted")
+        return str(state["post"]["activityId"]) if state.get("post") else None
+
+    return await eventually(activity_id, f"incident {incident_id} was not posted")
 
 
 async def test_the_console_and_the_playground_side_by_side(world: dict[str, Any]) -> None:

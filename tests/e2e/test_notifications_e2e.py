@@ -22,7 +22,13 @@ from bot.notifications.signing import WebhookVerifier, request_line
 from bot.provisioning.model import Status, Step, TeamsRecord, teams_key
 from bot.storage.sqlite import SqliteStore
 from cards.incident_views import ACTION_COMPLETE
-from tests.e2e.harness import BotProcess, PlaygroundClient, frame_cards, frame_text
+from tests.e2e.harness import (
+    BotProcess,
+    PlaygroundClient,
+    eventually,
+    frame_cards,
+    frame_text,
+)
 from tests.notifications.support import (
     CHANNEL_ID,
     FINANCE_EXCLUDED,
@@ -100,17 +106,16 @@ async def welcomed(bot: BotProcess, client: PlaygroundClient) -> dict[str, Any]:
         timeout=30,
     )
     store = SqliteStore(Path(bot.env["BOT_DATA_DIR"]) / "bot.sqlite3")
+
+    async def ready() -> bool | None:
+        item = await store.read(teams_key(TENANT))
+        return True if item is not None and TeamsRecord.from_json(item.value).ready else None
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            item = await store.read(teams_key(TENANT))
-            if item is not None and TeamsRecord.from_json(item.value).ready:
-                return welcome
-            if time.monotonic() > deadline:
-                raise TimeoutError("the saga posted the welcome but never recorded it as ready")
-            await asyncio.sleep(0.05)
+        await eventually(ready, "the saga posted the welcome but didn't record it as ready")
     finally:
         await store.close()
+    return welcome
 
 
 async def signed_get(bot: BotProcess, target: str) -> Any:
@@ -128,14 +133,12 @@ async def recorded(bot: BotProcess, incident: str, post_id: str) -> None:
     delivery state shows it). The Playground shows a post as soon as the connector call
     reaches it, and the bot records it after the call returns: a reply in the thread sent in
     between would find no incident for its root."""
-    deadline = time.monotonic() + 30
-    while True:
+
+    async def shown() -> bool | None:
         state = await signed_get(bot, f"/api/notifications/{incident}")
-        if (state.get("post") or {}).get("activityId") == post_id:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"incident {incident} was posted but never recorded: {state}")
-        await asyncio.sleep(0.05)
+        return True if (state.get("post") or {}).get("activityId") == post_id else None
+
+    await eventually(shown, f"incident {incident} was posted but not recorded as {post_id}")
 
 
 def of_incident(incident: str, action: str = "createMessage") -> Any:
