@@ -31,5 +31,6 @@ async def test_a_task_that_swallows_its_first_cancellation_is_stopped() -> None:
 async def test_a_task_that_honours_the_cancellation_ends_without_a_wait() -> None:
     task = asyncio.create_task(asyncio.sleep(3600))
     await asyncio.sleep(0)
-    await stop_task(task, every=3600)  # would hang here if stop_task waited its period
+    # Fails (TimeoutError) if stop_task waited out its period after the task had ended.
+    await asyncio.wait_for(stop_task(task, every=3600), timeout=10)
     assert task.cancelled()
